@@ -1,0 +1,48 @@
+# hearthgate — the two commands: `make run` and `make test` (plus `make bench`).
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TESTSTAMP := $(VENV)/.installed-test
+
+.PHONY: run test bench lint typecheck check clean schema
+
+$(PY):
+	@interp=$$(tools/find-python) || exit 1; \
+	echo "creating $(VENV) with $$interp"; \
+	"$$interp" -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): $(PY) pyproject.toml
+	$(PY) -m pip install --quiet -e .
+	@touch $@
+
+$(TESTSTAMP): $(PY) pyproject.toml
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $@ $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/hearthgate run --rules rules/household.yaml --state-dir var
+
+test: $(TESTSTAMP)
+	tools/ensure-test-packages
+	$(VENV)/bin/ruff check hearthgate tests bench
+	$(PY) -m pytest -q
+
+bench: $(TESTSTAMP)
+	$(PY) -m bench.run
+
+lint: $(TESTSTAMP)
+	$(VENV)/bin/ruff check hearthgate tests bench
+	$(VENV)/bin/ruff format --check hearthgate tests bench
+
+typecheck: $(TESTSTAMP)
+	$(VENV)/bin/mypy hearthgate
+
+check: lint typecheck test
+
+schema: $(STAMP)
+	$(VENV)/bin/hearthgate rules schema > rules/schema.json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

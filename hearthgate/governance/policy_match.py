@@ -1,0 +1,149 @@
+"""Compiled policy conditions and the test of whether a request meets them.
+
+Every condition present in ``when`` must hold (AND); a list inside one condition matches if
+any element does (OR). Conditions that need the request body (models, prompt, prompt size)
+never match a device inspected at host level only (``inspect: sni``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+
+from hearthgate.governance.facts import Action, Endpoint, Inspect, RequestFacts
+from hearthgate.governance.pii import find_pii
+from hearthgate.governance.schema import Policy, Quota
+
+# endpoints whose requests name a model; an unknown model there fails `models_not` safe
+_MODEL_ENDPOINTS = frozenset({Endpoint.CHAT, Endpoint.COMPLETIONS, Endpoint.RESPONSES,
+                              Endpoint.EMBEDDINGS, Endpoint.IMAGES, Endpoint.AUDIO})
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledPolicy:
+    name: str
+    order: int
+    priority: int
+    action: Action
+    message: str | None
+    quota: Quota | None
+    devices: frozenset[str]
+    people: frozenset[str]
+    groups: frozenset[str]
+    providers: frozenset[str]
+    hosts: tuple[str, ...]
+    endpoints: frozenset[Endpoint]
+    models: re.Pattern[str] | None
+    models_not: re.Pattern[str] | None
+    pii: tuple[str, ...]
+    prompt_pattern: re.Pattern[str] | None  # keywords and regexes as one alternation
+    max_prompt_chars: int | None
+
+    @property
+    def needs_body(self) -> bool:
+        return bool(self.models or self.models_not or self.pii or self.prompt_pattern
+                    or self.max_prompt_chars is not None)
+
+
+def compile_policy(policy: Policy, order: int) -> CompiledPolicy:
+    w = policy.when
+    prompt = w.prompt
+    alternatives = [re.escape(k) for k in (prompt.keywords if prompt else [])]
+    alternatives += [f"(?:{r})" for r in (prompt.regex if prompt else [])]
+    return CompiledPolicy(
+        name=policy.name,
+        order=order,
+        priority=policy.priority,
+        action=Action(policy.action),
+        message=policy.message,
+        quota=policy.quota,
+        devices=frozenset(w.devices),
+        people=frozenset(w.people),
+        groups=frozenset(w.groups),
+        providers=frozenset(p.lower() for p in w.providers),
+        hosts=tuple(h.lower() for h in w.hosts),
+        endpoints=frozenset(Endpoint(e) for e in w.endpoints),
+        models=_globs(w.models),
+        models_not=_globs(w.models_not),
+        pii=tuple(prompt.pii) if prompt else (),
+        prompt_pattern=re.compile("|".join(alternatives), re.IGNORECASE) if alternatives
+        else None,
+        max_prompt_chars=w.max_prompt_chars,
+    )
+
+
+def matches(policy: CompiledPolicy, facts: RequestFacts) -> tuple[bool, str]:
+    """Whether every condition holds, and a short account of what matched."""
+    ident = facts.identity
+    if policy.devices and ident.device not in policy.devices:
+        return False, ""
+    if policy.people and ident.person not in policy.people:
+        return False, ""
+    if policy.groups and not (policy.groups & ident.groups):
+        return False, ""
+    if policy.providers and (facts.provider or "") not in policy.providers:
+        return False, ""
+    if policy.hosts and not _host_matches(facts.host, policy.hosts):
+        return False, ""
+    if policy.endpoints and facts.endpoint not in policy.endpoints:
+        return False, ""
+    if policy.needs_body:
+        if ident.inspect is Inspect.SNI:
+            return False, ""
+        return _body_matches(policy, facts)
+    return True, ""
+
+
+def _body_matches(policy: CompiledPolicy, facts: RequestFacts) -> tuple[bool, str]:
+    model = facts.model
+    notes = []
+    if policy.models is not None:
+        if model is None or not policy.models.match(model):
+            return False, ""
+        notes.append(f"model {model}")
+    if policy.models_not is not None:
+        if model is None:
+            if facts.endpoint not in _MODEL_ENDPOINTS:
+                return False, ""
+            notes.append("model could not be read")
+        elif policy.models_not.match(model):
+            return False, ""
+        else:
+            notes.append(f"model {model} is not on the allowed list")
+    if policy.max_prompt_chars is not None:
+        if facts.prompt_chars <= policy.max_prompt_chars:
+            return False, ""
+        notes.append(f"prompt of {facts.prompt_chars} characters")
+    if policy.pii or policy.prompt_pattern is not None:
+        found = _prompt_finding(policy, facts.prompt or "")
+        if not found:
+            return False, ""
+        notes.append(found)
+    return True, "; ".join(notes)
+
+
+def _prompt_finding(policy: CompiledPolicy, text: str) -> str:
+    if policy.prompt_pattern is not None:
+        hit = policy.prompt_pattern.search(text)
+        if hit:
+            return f"prompt contains {hit.group(0)[:40]!r}"
+    kinds = find_pii(text, policy.pii)
+    return f"prompt contains personal data ({', '.join(kinds)})" if kinds else ""
+
+
+def _globs(patterns: list[str]) -> re.Pattern[str] | None:
+    if not patterns:
+        return None
+    return re.compile("|".join(fnmatch.translate(p.lower()) for p in patterns), re.IGNORECASE)
+
+
+def _host_matches(host: str, patterns: tuple[str, ...]) -> bool:
+    host = host.lower().rstrip(".")
+    for pattern in patterns:
+        if pattern.startswith("*."):
+            if host.endswith(pattern[1:]):
+                return True
+        elif host == pattern:
+            return True
+    return False

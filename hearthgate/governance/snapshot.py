@@ -1,0 +1,185 @@
+"""Rules compiled once into an immutable snapshot the hot path only looks things up in.
+
+``compile_rules`` runs at load and on every reload; a reload swaps the whole snapshot, so a
+request sees either the old rules or the new ones, never a mix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from dataclasses import dataclass
+from datetime import time
+from types import MappingProxyType
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from hearthgate.governance.errors import RulesError
+from hearthgate.governance.facts import Action, Inspect
+from hearthgate.governance.policy_match import CompiledPolicy, compile_policy
+from hearthgate.governance.references import check_references
+from hearthgate.governance.schema import DAY_NAMES, Rules
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class Selector:
+    """Who a rule applies to; empty means everyone."""
+
+    groups: frozenset[str] = frozenset()
+    people: frozenset[str] = frozenset()
+    devices: frozenset[str] = frozenset()
+
+    @property
+    def everyone(self) -> bool:
+        return not (self.groups or self.people or self.devices)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledTimeRule:
+    name: str
+    start: time
+    end: time
+    days: frozenset[int]  # 0 = Monday
+    action: Action
+    applies_to: Selector
+    priority: int
+    message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    name: str
+    person: str | None
+    groups: frozenset[str]
+    inspect: Inspect
+
+
+@dataclass(frozen=True, slots=True)
+class StaticAllow:
+    kind: Literal["device", "network", "mac", "user"]
+    value: str
+    reason: str | None
+    network: Network | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OverrideSettings:
+    master_pin_hash: str | None
+    unlock_minutes: int
+    max_attempts: int
+    lockout_minutes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    rules: Rules  # the validated document, for `rules show` and the API
+    version: str  # short hash of the file's text
+    observe: bool
+    zone: ZoneInfo
+    fail_open: bool
+    default_action: Action
+    default_inspect: Inspect
+    unknown_groups: frozenset[str]
+    devices: MappingProxyType[str, DeviceInfo]
+    device_by_ip: MappingProxyType[str, str]
+    device_by_mac: MappingProxyType[str, str]
+    device_networks: tuple[tuple[Network, str], ...]
+    person_groups: MappingProxyType[str, frozenset[str]]
+    allowlist: tuple[StaticAllow, ...]
+    time_rules: tuple[CompiledTimeRule, ...]
+    policies: tuple[CompiledPolicy, ...]
+    overrides: OverrideSettings
+
+
+def compile_rules(rules: Rules, text: str = "") -> Snapshot:
+    """The snapshot for validated rules; RulesError if names refer to nothing."""
+    problems = check_references(rules)
+    if problems:
+        raise RulesError(problems)
+    settings = rules.settings
+    devices, by_ip, by_mac, networks = _compile_devices(rules)
+    ov = rules.overrides
+    return Snapshot(
+        rules=rules,
+        version=hashlib.sha256(text.encode()).hexdigest()[:12],
+        observe=settings.mode == "observe",
+        zone=ZoneInfo(settings.timezone),
+        fail_open=settings.fail == "open",
+        default_action=Action.BLOCK if settings.default == "block" else Action.ALLOW,
+        default_inspect=Inspect(settings.inspect),
+        unknown_groups=frozenset(settings.unknown_devices.groups),
+        devices=MappingProxyType(devices),
+        device_by_ip=MappingProxyType(by_ip),
+        device_by_mac=MappingProxyType(by_mac),
+        device_networks=tuple(networks),
+        person_groups=MappingProxyType(
+            {name: frozenset(p.groups) for name, p in rules.people.items()}),
+        allowlist=tuple(_compile_allow(rules)),
+        time_rules=_compile_time_rules(rules),
+        policies=tuple(sorted((compile_policy(p, i) for i, p in enumerate(rules.policies)),
+                              key=lambda p: (p.priority, p.order))),
+        overrides=OverrideSettings(ov.master_pin, ov.unlock_minutes, ov.max_attempts,
+                                   ov.lockout_minutes),
+    )
+
+
+def _compile_devices(
+    rules: Rules,
+) -> tuple[dict[str, DeviceInfo], dict[str, str], dict[str, str], list[tuple[Network, str]]]:
+    devices: dict[str, DeviceInfo] = {}
+    by_ip: dict[str, str] = {}
+    by_mac: dict[str, str] = {}
+    networks: list[tuple[Network, str]] = []
+    default_inspect = Inspect(rules.settings.inspect)
+    for name, dev in rules.devices.items():
+        groups = set(dev.groups)
+        if dev.person is not None:
+            groups |= set(rules.people[dev.person].groups)
+        inspect = Inspect(dev.inspect) if dev.inspect else default_inspect
+        devices[name] = DeviceInfo(name, dev.person, frozenset(groups), inspect)
+        for mac in dev.macs:
+            by_mac[mac] = name
+        for ip in dev.ips:
+            if "/" in ip:
+                networks.append((ipaddress.ip_network(ip), name))
+            else:
+                by_ip[ip] = name
+    # most specific network first, so a /32 inside a /24 wins
+    networks.sort(key=lambda item: -item[0].prefixlen)
+    return devices, by_ip, by_mac, networks
+
+
+def _compile_allow(rules: Rules) -> list[StaticAllow]:
+    entries = []
+    for e in rules.allowlist:
+        if e.device:
+            entries.append(StaticAllow("device", e.device, e.reason))
+        elif e.mac:
+            entries.append(StaticAllow("mac", e.mac, e.reason))
+        elif e.user:
+            entries.append(StaticAllow("user", e.user, e.reason))
+        else:
+            text = e.cidr or e.ip or ""
+            entries.append(StaticAllow("network", text, e.reason, ipaddress.ip_network(text)))
+    return entries
+
+
+def _compile_time_rules(rules: Rules) -> tuple[CompiledTimeRule, ...]:
+    compiled = [
+        CompiledTimeRule(
+            name=r.name,
+            start=r.start_time(),
+            end=r.end_time(),
+            days=frozenset(DAY_NAMES.index(d) for d in r.days),
+            action=Action(r.action),
+            applies_to=Selector(*(frozenset(getattr(r.applies_to, k)) if r.applies_to else
+                                  frozenset() for k in ("groups", "people", "devices"))),
+            priority=r.priority,
+            message=r.message,
+        )
+        for r in rules.time_rules
+    ]
+    # lower priority number wins; ties keep file order (sorted is stable)
+    return tuple(sorted(compiled, key=lambda r: r.priority))

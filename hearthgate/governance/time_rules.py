@@ -1,0 +1,105 @@
+"""Stage 5: time rules — bedtime, school hours, homework windows.
+
+A window from ``start`` to ``end`` on the listed days, in the rules' time zone. When ``end``
+is not after ``start`` the window runs past midnight and belongs to its start day: a Friday
+21:00-07:00 rule covers Saturday 02:00, not Friday 02:00. ``start == end`` is the whole day.
+Lower priority numbers win; the first matching rule decides. ``block`` denies; ``alert`` and
+``log`` are recorded but let later stages decide.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from hearthgate.governance.facts import Action, Decision, Identity, RequestFacts, Stage
+from hearthgate.governance.snapshot import CompiledTimeRule, Selector, Snapshot
+from hearthgate.governance.state import RuntimeState
+
+
+def evaluate(facts: RequestFacts, snap: Snapshot, state: RuntimeState,
+             now: datetime) -> Decision | None:
+    local = to_local(now, snap)
+    for rule in _ordered(snap, state):
+        if applies(rule.applies_to, facts.identity) and window_contains(rule, local):
+            return _decision(rule, local)
+    return None
+
+
+def to_local(now: datetime, snap: Snapshot) -> datetime:
+    if now.tzinfo is None:
+        raise ValueError("time rules need an aware datetime; got a naive one")
+    return now.astimezone(snap.zone)
+
+
+def _ordered(snap: Snapshot, state: RuntimeState) -> tuple[CompiledTimeRule, ...]:
+    if not state.time_rules:
+        return snap.time_rules
+    return tuple(sorted(snap.time_rules + state.time_rules, key=lambda r: r.priority))
+
+
+def applies(selector: Selector, ident: Identity) -> bool:
+    """Everyone when the selector is empty; else anyone named by device, person or group."""
+    return (selector.everyone or ident.device in selector.devices
+            or (ident.person is not None and ident.person in selector.people)
+            or bool(selector.groups & ident.groups))
+
+
+def window_contains(rule: CompiledTimeRule, local: datetime) -> bool:
+    """Whether local wall-clock time ``local`` falls in the rule's window."""
+    return window_start_day(rule, local) is not None
+
+
+def window_start_day(rule: CompiledTimeRule, local: datetime) -> datetime | None:
+    """The local date (as midnight) the open window started on, or None outside it."""
+    t, day = local.time().replace(tzinfo=None), local.replace(hour=0, minute=0, second=0,
+                                                              microsecond=0)
+    weekday = local.weekday()
+    if rule.start == rule.end:
+        return day if weekday in rule.days else None
+    if rule.start < rule.end:
+        inside = rule.start <= t < rule.end
+        return day if inside and weekday in rule.days else None
+    if t >= rule.start and weekday in rule.days:
+        return day
+    if t < rule.end and (weekday - 1) % 7 in rule.days:
+        return day - timedelta(days=1)
+    return None
+
+
+def window_end(rule: CompiledTimeRule, local: datetime) -> datetime | None:
+    """When the open window containing ``local`` closes, in the rules' zone."""
+    start_day = window_start_day(rule, local)
+    if start_day is None:
+        return None
+    if rule.start == rule.end:
+        naive = datetime.combine(start_day.date() + timedelta(days=1), time(0, 0))
+    else:
+        end_day = start_day if rule.start < rule.end else start_day + timedelta(days=1)
+        naive = datetime.combine(end_day.date(), rule.end)
+    return naive.replace(tzinfo=local.tzinfo)
+
+
+def _decision(rule: CompiledTimeRule, local: datetime) -> Decision:
+    end = window_end(rule, local)
+    until = _clock(end.time()) if end else None
+    if rule.start == rule.end:
+        reason = f"time rule '{rule.name}' covers the whole day"
+    else:
+        reason = f"time rule '{rule.name}' ({_clock(rule.start)}-{_clock(rule.end)})"
+        if until:
+            reason += f", until {until}"
+    return Decision(
+        stage=Stage.TIME_RULE,
+        action=rule.action,
+        rule=rule.name,
+        reason=reason,
+        message=rule.message,
+        until=end.isoformat(timespec="minutes") if end else None,
+    )
+
+
+def _clock(value: time) -> str:
+    return value.strftime("%H:%M")
+
+
+__all__ = ["Action", "applies", "evaluate", "window_contains", "window_end"]

@@ -1,0 +1,1 @@
+"""The edges: everything that touches the wire, a person or a process."""
