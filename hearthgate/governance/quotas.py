@@ -36,7 +36,11 @@ def usage_keys(ident: Identity) -> tuple[str, ...]:
 
 
 def today_of(state: RuntimeState, key: str, local_day: date) -> UsageCount:
-    count = state.usage.get(key)
+    return rolled(state.usage.get(key), local_day)
+
+
+def rolled(count: UsageCount | None, local_day: date) -> UsageCount:
+    """The counter as it stands on ``local_day``: a new day keeps only its week's totals."""
     if count is None:
         return UsageCount(local_day)
     if count.day == local_day:

@@ -1,0 +1,202 @@
+"""The mitmproxy addon: flow -> facts -> pipeline -> forward or answer. Never raises.
+
+mitmproxy logs an exception from a hook and lets the flow carry on — it fails open. Every
+hook here catches its own errors and answers with ``settings.fail`` (closed by default).
+Decided flows carry a ``FlowRecord`` in ``flow.metadata``; the decision-log row is queued
+when the response ends (so it carries status and tokens) or when the flow fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from mitmproxy import connection, http
+
+from hearthgate.governance import pipeline
+from hearthgate.governance.facts import Action, Decision, RequestFacts
+from hearthgate.proxy import flowfacts, responses
+from hearthgate.proxy.gate import Gate
+from hearthgate.proxy.providers import StreamUsage, Usage, parse_usage
+
+log = logging.getLogger(__name__)
+RECORD = "hearthgate"
+_HEARTHGATE_HEADERS = ("x-hearthgate-pin", "x-hearthgate-request-id")
+
+
+@dataclass(slots=True)
+class FlowRecord:
+    facts: RequestFacts
+    decision: Decision
+    api: str
+    decided_at: float  # time.time()
+    duration_us: int
+    stream_usage: StreamUsage | None = None
+    logged: bool = False
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class GateAddon:
+    """Hooks in the order mitmproxy calls them for one request."""
+
+    def __init__(self, gate: Gate) -> None:
+        self.gate = gate
+        self._identities: dict[str, tuple[str, object]] = {}
+
+    # --- connections -------------------------------------------------------------------
+
+    def client_disconnected(self, client: connection.Client) -> None:
+        self._identities.pop(client.id, None)
+
+    # --- requests ----------------------------------------------------------------------
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        """Bodies too large to inspect are decided on their headers and streamed."""
+        try:
+            if RECORD in flow.metadata or not flowfacts.oversize(flow):
+                return
+            record = self._decide(flow, with_body=False)
+            if record is not None and record.decision.allowed:
+                flow.request.stream = True
+        except Exception as exc:  # noqa: BLE001 - a hook must never let an error open the gate
+            self._fail(flow, exc)
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        try:
+            record = flow.metadata.get(RECORD)
+            if record is None:
+                record = self._decide(flow, with_body=True)
+            if record is None:
+                return  # not an LLM service: pass through untouched
+            self._strip_own_headers(flow)
+            if not record.decision.allowed:
+                self._answer_block(flow, record)
+        except Exception as exc:  # noqa: BLE001
+            self._fail(flow, exc)
+
+    def _decide(self, flow: http.HTTPFlow, *, with_body: bool) -> FlowRecord | None:
+        gate = self.gate
+        snap = gate.rules.snapshot
+        host = flowfacts.host_of(flow)
+        provider = gate.catalog.match(host)
+        if provider is None:
+            return None
+        ident = self._identity(flow, snap)
+        facts = flowfacts.build_facts(flow, ident, provider, host, flowfacts.new_request_id(),
+                                      with_body=with_body)
+        now = gate.clock()
+        started = time.perf_counter_ns()
+        try:
+            decision = pipeline.decide(facts, snap, gate.cache.state, now)
+        except Exception as exc:  # noqa: BLE001 - a bug in a stage must not open the gate
+            gate.metrics.errors.labels("pipeline").inc()
+            log.exception("pipeline error for %s", facts.request_id)
+            decision = pipeline.error_decision(snap, exc)
+        duration_us = (time.perf_counter_ns() - started) // 1000
+        gate.metrics.duration.observe(duration_us / 1e6)
+        record = FlowRecord(facts, decision, provider.api, time.time(), duration_us)
+        flow.metadata[RECORD] = record
+        gate.count_decision(facts, decision)
+        return record
+
+    def _identity(self, flow: http.HTTPFlow, snap: object) -> object:
+        key = flow.client_conn.id
+        cached = self._identities.get(key)
+        version = self.gate.rules.snapshot.version
+        auth = flow.metadata.get("proxyauth")
+        if cached is not None and cached[0] == version and not auth:
+            return cached[1]
+        ident = flowfacts.identify(flow, self.gate.rules.snapshot, self.gate.neighbours)
+        self._identities[key] = (version, ident)
+        return ident
+
+    @staticmethod
+    def _strip_own_headers(flow: http.HTTPFlow) -> None:
+        for name in _HEARTHGATE_HEADERS:
+            flow.request.headers.pop(name, None)
+
+    def _answer_block(self, flow: http.HTTPFlow, record: FlowRecord) -> None:
+        facts, decision = record.facts, record.decision
+        if responses.wants_html(flow.request.method, flow.request.headers.get("accept")):
+            body, headers = responses.html_block(decision, facts.request_id, facts.host)
+        else:
+            body, headers = responses.json_block(record.api, decision, facts.request_id)
+        flow.response = http.Response.make(decision.status, body, headers)
+
+    # --- responses ---------------------------------------------------------------------
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        """Stream what is not JSON (SSE above all) chunk by chunk, reading usage on the way."""
+        try:
+            record = flow.metadata.get(RECORD)
+            if record is None or flow.response is None or record.logged:
+                return
+            ctype = flow.response.headers.get("content-type", "").lower()
+            if "text/event-stream" in ctype:
+                usage = StreamUsage(record.api)
+                record.stream_usage = usage
+
+                def relay(chunk: bytes) -> bytes:
+                    try:
+                        usage.feed(chunk)
+                    except Exception:  # noqa: BLE001 - counting must never break a stream
+                        self.gate.metrics.errors.labels("response").inc()
+                    return chunk
+
+                flow.response.stream = relay
+            elif "json" not in ctype:
+                flow.response.stream = True
+        except Exception as exc:  # noqa: BLE001
+            self.gate.metrics.errors.labels("response").inc()
+            log.warning("responseheaders: %s", exc)
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        record = flow.metadata.get(RECORD)
+        if record is None or record.logged:
+            return
+        try:
+            usage = self._usage(flow, record)
+        except Exception as exc:  # noqa: BLE001
+            self.gate.metrics.errors.labels("response").inc()
+            log.warning("usage not read for %s: %s", record.facts.request_id, exc)
+            usage = Usage()
+        status = flow.response.status_code if flow.response else None
+        self.gate.finish(record, status, usage)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        record = flow.metadata.get(RECORD)
+        if record is None or record.logged:
+            return
+        usage = record.stream_usage.usage if record.stream_usage else Usage()
+        status = flow.response.status_code if flow.response else 502  # what the client sees
+        self.gate.finish(record, status, usage)
+
+    def _usage(self, flow: http.HTTPFlow, record: FlowRecord) -> Usage:
+        if record.stream_usage is not None:
+            return record.stream_usage.usage
+        if flow.response is None or not record.decision.allowed or flow.response.stream:
+            return Usage()
+        body = flow.response.get_content(strict=False) or b""
+        return parse_usage(record.api, flow.response.headers.get("content-type"), body)
+
+    # --- errors ------------------------------------------------------------------------
+
+    def _fail(self, flow: http.HTTPFlow, exc: BaseException) -> None:
+        """An internal error decides by ``settings.fail``; logged, counted, never re-raised."""
+        gate = self.gate
+        gate.metrics.errors.labels("addon").inc()
+        log.exception("hearthgate addon error")
+        try:
+            snap = gate.rules.snapshot
+            decision = pipeline.error_decision(snap, exc)
+            record = flow.metadata.get(RECORD)
+            if isinstance(record, FlowRecord):
+                record.decision = decision
+            else:
+                flow.metadata[RECORD] = gate.error_record(flow, decision)
+            if decision.action is Action.BLOCK:
+                body, headers = responses.json_block(None, decision, "error")
+                flow.response = http.Response.make(503, body, headers)
+        except Exception:  # noqa: BLE001 - last resort: refuse the request outright
+            flow.kill()

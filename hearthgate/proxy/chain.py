@@ -1,0 +1,73 @@
+"""The mitmproxy addon chain hearthgate runs: lean by default, complete where asked.
+
+mitmproxy's default chain has some 30 addons and every hook visits each of them; a gate needs
+a handful. Any other addon is added on demand when ``--set`` names one of its options, so
+every mitmproxy option still works as with ``mitmdump --set``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mitmproxy import addons
+from mitmproxy.addons import (
+    block,
+    core,
+    disable_h2c,
+    dns_resolver,
+    errorcheck,
+    next_layer,
+    proxyauth,
+    proxyserver,
+    script,
+    strip_dns_https_records,
+    tlsconfig,
+    upstream_auth,
+)
+
+
+def lean_addons() -> list[Any]:
+    """What a gate needs: core, open-proxy protection, auth, servers, TLS, scripts."""
+    return [
+        core.Core(),
+        block.Block(),
+        strip_dns_https_records.StripDnsHttpsRecords(),
+        disable_h2c.DisableH2C(),
+        proxyauth.ProxyAuth(),
+        proxyserver.Proxyserver(),
+        script.ScriptLoader(),
+        dns_resolver.DnsResolver(),
+        next_layer.NextLayer(),
+        tlsconfig.TlsConfig(),
+        upstream_auth.UpstreamAuth(),
+        errorcheck.ErrorCheck(),
+    ]
+
+
+class _OptionProbe:
+    """Stands in for mitmproxy's loader to learn which options an addon declares."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def add_option(self, name: str, *args: Any, **kwargs: Any) -> None:
+        self.names.add(name)
+
+    def add_command(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+def addons_for_options(names: set[str], present: set[str]) -> list[Any]:
+    """Default addons not already in the chain that declare any of ``names``."""
+    wanted = []
+    for addon in addons.default_addons():
+        if type(addon).__name__ in present or not hasattr(addon, "load"):
+            continue
+        probe = _OptionProbe()
+        try:
+            addon.load(probe)
+        except Exception:  # noqa: BLE001 - an addon that cannot be probed is not needed
+            continue
+        if probe.names & names:
+            wanted.append(type(addon)())
+    return wanted

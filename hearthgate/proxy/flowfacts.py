@@ -1,0 +1,83 @@
+"""A mitmproxy flow -> the ``RequestFacts`` the pipeline decides on.
+
+Bodies are parsed only for devices whose TLS is inspected and only up to the provider
+parser's size cap; everything here is defensive: odd bytes in, best-effort facts out.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from mitmproxy import http
+from mitmproxy.proxy.mode_specs import WireGuardMode
+
+from hearthgate.governance.facts import Identity, Inspect, RequestFacts
+from hearthgate.governance.snapshot import Snapshot
+from hearthgate.proxy import identity as identity_mod
+from hearthgate.proxy.identity import NeighbourTable
+from hearthgate.proxy.providers import BODY_CAP, Provider, parse_request
+
+PIN_HEADER = "x-hearthgate-pin"
+REQUEST_ID_HEADER = "x-hearthgate-request-id"
+_ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+
+
+def new_request_id() -> str:
+    """Short, unambiguous to read aloud or type: 10 characters, ~49 bits."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
+
+
+def host_of(flow: http.HTTPFlow) -> str:
+    """The host name the client asked for: SNI or Host header, not the destination IP."""
+    sni = flow.client_conn.sni
+    host = sni or flow.request.pretty_host or flow.request.host or ""
+    return host.lower().rstrip(".")
+
+
+def identify(flow: http.HTTPFlow, snap: Snapshot, neighbours: NeighbourTable) -> Identity:
+    peer = flow.client_conn.peername
+    client_ip = str(peer[0]) if peer else "unknown"
+    auth = flow.metadata.get("proxyauth")
+    user = str(auth[0]) if isinstance(auth, tuple) and auth and auth[0] else None
+    mode = flow.client_conn.proxy_mode
+    wg_peer = Path(mode.data).stem if isinstance(mode, WireGuardMode) and mode.data else None
+    ip = identity_mod.try_normalize_ip(client_ip) or client_ip
+    return identity_mod.resolve(snap, ip, mac=neighbours.mac_of(ip), user=user, peer=wg_peer)
+
+
+def oversize(flow: http.HTTPFlow) -> bool:
+    """The body is too big to inspect (or of unknown, chunked length)."""
+    length = flow.request.headers.get("content-length")
+    if length is None:
+        return "chunked" in flow.request.headers.get("transfer-encoding", "").lower()
+    try:
+        return int(length) > BODY_CAP
+    except ValueError:
+        return True
+
+
+def build_facts(flow: http.HTTPFlow, ident: Identity, provider: Provider, host: str,
+                request_id: str, *, with_body: bool) -> RequestFacts:
+    req = flow.request
+    body = req.raw_content if with_body and ident.inspect is Inspect.TLS else None
+    if body is not None and req.headers.get("content-encoding"):
+        try:
+            body = req.get_content(strict=True)
+        except ValueError:
+            body = None
+    parsed = parse_request(provider, req.method, req.path, req.headers.get("content-type"), body)
+    return RequestFacts(
+        request_id=request_id,
+        identity=ident,
+        host=host,
+        provider=provider.name,
+        method=req.method,
+        path=req.path.split("?", 1)[0],
+        endpoint=parsed.endpoint,
+        model=parsed.model,
+        prompt=parsed.prompt,
+        prompt_chars=parsed.prompt_chars,
+        body_inspected=parsed.inspected,
+        pin=req.headers.get(PIN_HEADER),
+    )

@@ -1,0 +1,117 @@
+"""The gate's shared parts and what happens once a request is decided: metrics, log, usage.
+
+``Gate`` is built once by ``hearthgate run`` and handed to the addon and the admin API.
+``finish`` turns a decided flow into a decision-log row, usage counters and alert rows —
+all queued to the background writer, never awaited.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from mitmproxy import http
+
+from hearthgate.governance.facts import Action, Decision, Identity, RequestFacts, Stage
+from hearthgate.governance.quotas import usage_keys
+from hearthgate.proxy.identity import NeighbourTable
+from hearthgate.proxy.metrics import Metrics
+from hearthgate.proxy.providers import Catalog, Provider, Usage
+from hearthgate.proxy.runtime import Clock, RulesHolder, StateCache, utc_now
+from hearthgate.store.state import INSERT_ALERT, iso
+from hearthgate.store.writer import Write, Writer
+
+if TYPE_CHECKING:
+    from hearthgate.governance.snapshot import Snapshot
+    from hearthgate.proxy.addon import FlowRecord
+
+PROMPT_EXCERPT = 200
+
+
+@dataclass
+class Gate:
+    rules: RulesHolder
+    cache: StateCache
+    writer: Writer
+    metrics: Metrics
+    neighbours: NeighbourTable = field(default_factory=NeighbourTable)
+    clock: Clock = utc_now
+    catalog: Catalog = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.catalog = catalog_for(self.rules.snapshot)
+        self.rules.listeners.append(self._rules_changed)
+
+    def _rules_changed(self, snap: Snapshot) -> None:
+        self.catalog = catalog_for(snap)
+
+    def device_label(self, ident: Identity) -> str:
+        return ident.device if ident.known and not ident.device.startswith("user:") \
+            else "unknown"
+
+    def count_decision(self, facts: RequestFacts, decision: Decision) -> None:
+        self.metrics.decisions.labels(
+            decision.action.value, decision.stage.value, facts.provider or "none",
+            self.device_label(facts.identity)).inc()
+
+    def finish(self, record: FlowRecord, status: int | None, usage: Usage) -> None:
+        """Queue the decision-log row, usage counters and alerts for a finished flow."""
+        record.logged = True
+        facts, decision = record.facts, record.decision
+        snap = self.rules.snapshot
+        tokens_in, tokens_out = usage.tokens_in, usage.tokens_out
+        model = facts.model or usage.model
+        if decision.allowed and (tokens_in or tokens_out):
+            label = self.device_label(facts.identity)
+            provider = facts.provider or "none"
+            self.metrics.tokens.labels(provider, label, "in").inc(tokens_in or 0)
+            self.metrics.tokens.labels(provider, label, "out").inc(tokens_out or 0)
+        decided_at = datetime.fromtimestamp(record.decided_at, UTC)
+        if decision.allowed and status is not None and status < 400:
+            local_day = decided_at.astimezone(snap.zone).date()
+            self.cache.add_usage(usage_keys(facts.identity), local_day, 1, tokens_in or 0,
+                                 tokens_out or 0)
+        excerpt = facts.prompt[:PROMPT_EXCERPT] if snap.rules.settings.log_prompts and \
+            facts.prompt else None
+        ident = facts.identity
+        self.writer.submit_decision((
+            iso(decided_at), facts.request_id, ident.client_ip, ident.device, ident.person,
+            facts.provider, facts.host, facts.method, facts.path, facts.endpoint.value, model,
+            decision.stage.value, decision.rule, decision.action.value, int(decision.allowed),
+            int(decision.enforced), decision.reason, record.duration_us, status, tokens_in,
+            tokens_out, excerpt, "reported" if tokens_in is not None else None,
+        ))
+        self._queue_alerts(facts, decision, decided_at)
+
+    def _queue_alerts(self, facts: RequestFacts, decision: Decision, at: datetime) -> None:
+        notes = [n for n in decision.notes if n.action is Action.ALERT]
+        if decision.action is Action.ALERT:
+            notes.insert(0, decision.as_note())
+        if decision.action is Action.BLOCK and not decision.enforced:
+            notes.insert(0, decision.as_note())  # observe mode: every "would block" alerts
+        for note in notes:
+            self.writer.submit(Write(INSERT_ALERT, (
+                iso(at), facts.request_id, facts.device, facts.identity.person,
+                note.stage.value, note.rule, note.action.value, note.reason)))
+
+    def error_record(self, flow: http.HTTPFlow, decision: Decision) -> FlowRecord:
+        """A record for a flow that failed before its facts were gathered."""
+        from hearthgate.proxy.addon import FlowRecord
+
+        peer = flow.client_conn.peername
+        ip = str(peer[0]) if peer else "unknown"
+        facts = RequestFacts(request_id="error", identity=Identity(ip, f"ip:{ip}"),
+                             host=flow.request.pretty_host, method=flow.request.method,
+                             path=flow.request.path.split("?", 1)[0])
+        return FlowRecord(facts, decision, "openai", time.time(), 0)
+
+
+def catalog_for(snap: Snapshot) -> Catalog:
+    extra = [Provider(p.name, tuple(h.lower() for h in p.hosts), p.api)
+             for p in snap.rules.providers]
+    return Catalog(extra)
+
+
+__all__ = ["Gate", "Stage", "catalog_for"]

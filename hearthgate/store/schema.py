@@ -1,0 +1,171 @@
+"""The database schema, created and migrated by the program (``PRAGMA user_version``)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+DB_NAME = "hearthgate.db"
+
+# Each entry moves the schema from version i to i+1. Append, never edit.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE decisions (
+        id INTEGER PRIMARY KEY,
+        ts TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        client_ip TEXT, device TEXT, person TEXT, provider TEXT, host TEXT,
+        method TEXT, path TEXT, endpoint TEXT, model TEXT,
+        stage TEXT NOT NULL, rule TEXT, action TEXT NOT NULL,
+        allowed INTEGER NOT NULL, enforced INTEGER NOT NULL,
+        reason TEXT, duration_us INTEGER, status INTEGER,
+        tokens_in INTEGER, tokens_out INTEGER, prompt_excerpt TEXT,
+        usage_source TEXT
+    );
+    CREATE INDEX decisions_ts ON decisions(ts);
+    CREATE INDEX decisions_device_ts ON decisions(device, ts);
+    CREATE INDEX decisions_request ON decisions(request_id);
+
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    INSERT INTO meta VALUES ('state_version', '0');
+
+    CREATE TABLE emergency (
+        id INTEGER PRIMARY KEY,
+        activated_at TEXT NOT NULL, until TEXT NOT NULL,
+        reason TEXT NOT NULL CHECK (length(trim(reason)) > 0),
+        activated_by TEXT NOT NULL,
+        deactivated_at TEXT, deactivated_by TEXT,
+        active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1))
+    );
+    -- at most one active emergency, whoever races to insert it
+    CREATE UNIQUE INDEX emergency_one_active ON emergency(active) WHERE active = 1;
+
+    CREATE TABLE allowlist (
+        id INTEGER PRIMARY KEY,
+        identifier TEXT NOT NULL, entry_type TEXT NOT NULL,
+        name TEXT, reason TEXT,
+        created_at TEXT NOT NULL, created_by TEXT NOT NULL,
+        expires_at TEXT, removed_at TEXT, removed_by TEXT
+    );
+    CREATE UNIQUE INDEX allowlist_live ON allowlist(entry_type, identifier)
+        WHERE removed_at IS NULL;
+
+    CREATE TABLE time_rules (
+        name TEXT PRIMARY KEY,
+        definition TEXT NOT NULL,
+        created_at TEXT NOT NULL, created_by TEXT NOT NULL
+    );
+
+    CREATE TABLE overrides (
+        id INTEGER PRIMARY KEY,
+        request_id TEXT NOT NULL, device TEXT,
+        pin_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL, created_by TEXT NOT NULL, expires_at TEXT NOT NULL,
+        used_at TEXT, used_by TEXT
+    );
+    CREATE INDEX overrides_request ON overrides(request_id);
+
+    CREATE TABLE unlocks (
+        id INTEGER PRIMARY KEY,
+        device TEXT NOT NULL, provider TEXT,
+        until TEXT NOT NULL, source TEXT NOT NULL,
+        created_at TEXT NOT NULL, created_by TEXT NOT NULL, revoked_at TEXT
+    );
+
+    CREATE TABLE pin_failures (
+        id INTEGER PRIMARY KEY, device TEXT NOT NULL, ts TEXT NOT NULL
+    );
+    CREATE INDEX pin_failures_device ON pin_failures(device, ts);
+
+    CREATE TABLE consent (
+        id INTEGER PRIMARY KEY,
+        change_type TEXT NOT NULL, description TEXT NOT NULL, payload TEXT NOT NULL,
+        requested_by TEXT NOT NULL, requested_at TEXT NOT NULL, expires_at TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        decided_at TEXT, decided_by TEXT, reject_reason TEXT, applied_at TEXT
+    );
+    CREATE TABLE consent_approvals (
+        consent_id INTEGER NOT NULL REFERENCES consent(id),
+        approver TEXT NOT NULL, ts TEXT NOT NULL,
+        PRIMARY KEY (consent_id, approver)
+    );
+
+    CREATE TABLE usage (
+        key TEXT NOT NULL, day TEXT NOT NULL,
+        requests INTEGER NOT NULL DEFAULT 0,
+        tokens_in INTEGER NOT NULL DEFAULT 0, tokens_out INTEGER NOT NULL DEFAULT 0,
+        cost REAL NOT NULL DEFAULT 0,
+        PRIMARY KEY (key, day)
+    );
+
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY, ts TEXT NOT NULL, request_id TEXT,
+        device TEXT, person TEXT, stage TEXT, rule TEXT, action TEXT, reason TEXT
+    );
+    CREATE INDEX alerts_ts ON alerts(ts);
+
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY, ts TEXT NOT NULL, actor TEXT NOT NULL,
+        action TEXT NOT NULL, target TEXT, before TEXT, after TEXT
+    );
+    CREATE INDEX audit_ts ON audit(ts);
+
+    CREATE TABLE admins (
+        id INTEGER PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL,
+        token_hash TEXT NOT NULL, token_prefix TEXT NOT NULL,
+        created_at TEXT NOT NULL, created_by TEXT NOT NULL, revoked_at TEXT
+    );
+    CREATE UNIQUE INDEX admins_live_name ON admins(name) WHERE revoked_at IS NULL;
+    """,
+)
+
+PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA busy_timeout=5000",
+    "PRAGMA foreign_keys=ON",
+)
+
+
+def db_path(state_dir: str | Path) -> Path:
+    return Path(state_dir) / DB_NAME
+
+
+def connect(state_dir: str | Path) -> sqlite3.Connection:
+    """A migrated connection (sync; used by the CLI and at start-up)."""
+    Path(state_dir).mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(db_path(state_dir), timeout=5, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    for pragma in PRAGMAS:
+        conn.execute(pragma)
+    migrate(conn)
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise RuntimeError(f"the database schema (version {version}) is newer than this "
+                           f"hearthgate understands ({len(MIGRATIONS)}); upgrade hearthgate")
+    for i in range(version, len(MIGRATIONS)):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(MIGRATIONS[i]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {i + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def _statements(script: str) -> list[str]:
+    parts, current = [], []
+    for line in script.splitlines():
+        if line.strip().startswith("--"):
+            continue
+        current.append(line)
+        if sqlite3.complete_statement("\n".join(current)):
+            parts.append("\n".join(current).strip())
+            current = []
+    return [p for p in parts if p]
