@@ -25,7 +25,8 @@ EndpointName = Literal[
 ]
 PiiKind = Literal["email", "phone", "card", "address", "national_id"]
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
-_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_HOST = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$")
+_HHMM = re.compile(r"^([01]?\d|2[0-3]):[0-5]\d$")
 
 
 class Strict(BaseModel):
@@ -134,7 +135,7 @@ class TimeRule(Strict):
             value = f"{value // 60:02d}:{value % 60:02d}"
         if not isinstance(value, str) or not _HHMM.match(value):
             raise ValueError(f"expected a time like \"21:00\" (24-hour HH:MM), got {value!r}")
-        return value
+        return value.zfill(5)
 
     def start_time(self) -> time:
         return time.fromisoformat(self.start)
@@ -214,8 +215,17 @@ class Consent(Strict):
 
 class ProviderDef(Strict):
     name: Name
-    hosts: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+    hosts: list[str] = Field(min_length=1)
     api: Literal["openai", "anthropic", "gemini", "cohere", "web"] = "openai"
+
+    @field_validator("hosts")
+    @classmethod
+    def _host_names(cls, values: list[str]) -> list[str]:
+        for host in values:
+            if not _HOST.match(host):
+                raise ValueError(f"{host!r} is not a host name; write just the name, such as "
+                                 "ollama.lan or *.example.com (no scheme, port or path)")
+        return [h.lower() for h in values]
 
 
 class Rules(Strict):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mitmproxy import connection, http
@@ -17,6 +18,7 @@ from mitmproxy import connection, http
 from hearthgate.governance import pipeline
 from hearthgate.governance.facts import Action, Decision, RequestFacts
 from hearthgate.proxy import flowfacts, responses
+from hearthgate.proxy.decoding import chunk_decoder
 from hearthgate.proxy.gate import Gate
 from hearthgate.proxy.providers import StreamUsage, Usage, parse_usage
 
@@ -134,22 +136,31 @@ class GateAddon:
                 return
             ctype = flow.response.headers.get("content-type", "").lower()
             if "text/event-stream" in ctype:
-                usage = StreamUsage(record.api)
-                record.stream_usage = usage
-
-                def relay(chunk: bytes) -> bytes:
-                    try:
-                        usage.feed(chunk)
-                    except Exception:  # noqa: BLE001 - counting must never break a stream
-                        self.gate.metrics.errors.labels("response").inc()
-                    return chunk
-
-                flow.response.stream = relay
+                flow.response.stream = self._relay(flow.response, record)
             elif "json" not in ctype:
                 flow.response.stream = True
         except Exception as exc:  # noqa: BLE001
             self.gate.metrics.errors.labels("response").inc()
             log.warning("responseheaders: %s", exc)
+
+    def _relay(self, response: http.Response, record: FlowRecord) -> Callable[[bytes], bytes]:
+        """Pass each chunk on unchanged; feed a decoded copy to the usage reader."""
+        usage = StreamUsage(record.api)
+        record.stream_usage = usage
+        decode = chunk_decoder(response.headers.get("content-encoding"))
+        errors = self.gate.metrics.errors.labels("response")
+
+        def relay(chunk: bytes) -> bytes:
+            nonlocal decode
+            if decode is not None and chunk:
+                try:
+                    usage.feed(decode(chunk))
+                except Exception:  # noqa: BLE001 - counting must never break a stream
+                    errors.inc()
+                    decode = None
+            return chunk
+
+        return relay
 
     def response(self, flow: http.HTTPFlow) -> None:
         record = flow.metadata.get(RECORD)

@@ -21,6 +21,7 @@ JsonObject = dict[str, object]
 TEXT_PART_TYPES = frozenset({"text", "input_text", "output_text"})
 LINE_CAP = 1024 * 1024  # bytes of one SSE line / event kept; longer ones are salvaged, not kept
 SALVAGE_KEEP = 64 * 1024  # bytes of head and tail kept from an oversized line or body
+JSON_CAP = 8 * 1024 * 1024  # larger JSON answers (images) are salvaged, not parsed whole
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +298,7 @@ def parse_usage(api: str, content_type: str | None, body: bytes) -> Usage:
         reader = StreamUsage(api)
         reader.feed(body)
         return reader.usage
-    if len(body) > 8 * LINE_CAP:  # parsing it whole would stall the proxy; read the ends
+    if len(body) > JSON_CAP:  # parsing it whole would stall the proxy; read its ends
         return salvage_usage(body[:SALVAGE_KEEP], body[-SALVAGE_KEEP:])
     return usage_of_json(load_json(body))
 

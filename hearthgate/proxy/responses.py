@@ -58,7 +58,9 @@ def block_headers(decision: Decision, request_id: str, content_type: str) -> dic
     return headers
 
 
-def json_block(api: str | None, decision: Decision, request_id: str) -> tuple[bytes, dict[str, str]]:
+def json_block(
+    api: str | None, decision: Decision, request_id: str
+) -> tuple[bytes, dict[str, str]]:
     body = json.dumps(error_body(api, decision, request_id)).encode()
     return body, block_headers(decision, request_id, "application/json")
 
@@ -107,10 +109,10 @@ _PAGE = ("<!doctype html><html lang=en><head><meta charset=utf-8><title>{title}<
          + _STYLE.replace("{", "{{").replace("}", "}}") + """</head><body><main>
 <h1>{title}</h1><p>{message}</p><table>{table}</table>
 <h2>A parent can let this through</h2>
-<form method=post action="{action}">
-<input type=hidden name=request_id value="{request_id}">
-<label>PIN <input name=pin type=password inputmode=numeric autocomplete=off required></label>
-<button type=submit>Unlock</button></form>
+<form method="post" action="{action}">
+<input type="hidden" name="request_id" value="{request_id}">
+<label>PIN <input name="pin" type="password" inputmode="numeric" autocomplete="off" required>
+</label> <button type="submit">Unlock</button></form>
 <p><small>hearthgate on {host}</small></p></main></body></html>""")
 
 _NOTICE = ("<!doctype html><html lang=en><head><meta charset=utf-8><title>{title}</title>"

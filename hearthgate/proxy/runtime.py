@@ -30,7 +30,7 @@ from hearthgate.proxy.metrics import Metrics
 from hearthgate.proxy.rules_file import RulesFileError, load_rules_file
 from hearthgate.store import state as store_state
 from hearthgate.store.schema import PRAGMAS, connect, db_path
-from hearthgate.store.writer import Writer, Write
+from hearthgate.store.writer import Write, Writer
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from typing import Any
 import aiosqlite
 
 from hearthgate.governance.facts import Action
+from hearthgate.governance.schema import DAY_NAMES, TimeRule
 from hearthgate.governance.snapshot import CompiledTimeRule, Selector
 from hearthgate.governance.state import ActiveEmergency, RuntimeAllow, Unlock, UsageCount
-from hearthgate.governance.schema import DAY_NAMES, TimeRule
 
 
 def iso(ts: datetime) -> str:
