@@ -25,7 +25,8 @@ EndpointName = Literal[
 ]
 PiiKind = Literal["email", "phone", "card", "address", "national_id"]
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
-_HOST = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_HOST = re.compile(rf"^(\*\.)?{_LABEL}(\.{_LABEL})*$")
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):[0-5]\d$")
 
 
