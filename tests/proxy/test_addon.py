@@ -1,0 +1,122 @@
+"""The addon with mitmproxy's test flows: decisions, answers and fail-closed errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from mitmproxy import http
+from mitmproxy.test import taddons, tflow, tutils
+
+from hearthgate.governance import pipeline
+from hearthgate.proxy import flowfacts
+from hearthgate.proxy.addon import RECORD, GateAddon
+from hearthgate.proxy.gate import Gate
+from hearthgate.proxy.metrics import Metrics
+from hearthgate.proxy.runtime import RulesHolder, StateCache
+from hearthgate.store.writer import Writer
+
+RULES = """\
+version: 1
+settings: {timezone: UTC, fail: %s}
+groups: {kids: {}}
+people: {alice: {groups: [kids]}}
+devices: {alice-laptop: {person: alice, ips: [127.0.0.1]}}
+time_rules:
+  - {name: all-day, start: "00:00", end: "00:00", applies_to: {groups: [kids]}}
+"""
+
+
+@pytest.fixture
+def make_addon(tmp_path: Path):  # type: ignore[no-untyped-def]
+    def make(fail: str = "closed", rules: str = RULES) -> GateAddon:
+        path = tmp_path / "rules.yaml"
+        path.write_text(rules % fail if "%s" in rules else rules)
+        metrics = Metrics()
+        holder = RulesHolder(path, metrics)
+        writer = Writer(tmp_path)
+        cache = StateCache(tmp_path, writer, lambda: holder.snapshot.zone, metrics)
+        return GateAddon(Gate(holder, cache, writer, metrics))
+
+    return make
+
+
+def llm_flow(host: str = "api.openai.com", path: str = "/v1/chat/completions",
+             body: bytes = b'{"model": "gpt-4o", "messages": []}',
+             headers: dict[str, str] | None = None) -> http.HTTPFlow:
+    hdrs = http.Headers(content_type="application/json", **(headers or {}))
+    req = tutils.treq(host=host, port=443, scheme=b"https", method=b"POST", path=path.encode(),
+                      headers=hdrs, content=body)
+    flow = tflow.tflow(req=req)
+    flow.client_conn.sni = host
+    return flow
+
+
+def test_block_answers_in_provider_shape(make_addon) -> None:  # type: ignore[no-untyped-def]
+    addon = make_addon()
+    with taddons.context(addon):
+        flow = llm_flow("api.anthropic.com", "/v1/messages")
+        addon.request(flow)
+    assert flow.response is not None and flow.response.status_code == 403
+    body = json.loads(flow.response.content or b"")
+    assert body["type"] == "error" and body["error"]["type"] == "permission_error"
+    assert "all-day" in body["error"]["message"]
+
+
+def test_non_llm_host_is_untouched(make_addon) -> None:  # type: ignore[no-untyped-def]
+    addon = make_addon()
+    with taddons.context(addon):
+        flow = llm_flow("example.org", "/")
+        addon.request(flow)
+    assert flow.response is None and RECORD not in flow.metadata
+
+
+@pytest.mark.parametrize(("fail", "blocked"), [("closed", True), ("open", False)])
+def test_pipeline_error_follows_settings_fail(make_addon, monkeypatch: pytest.MonkeyPatch,
+                                              fail: str, blocked: bool) -> None:  # type: ignore[no-untyped-def]
+    addon = make_addon(fail)
+
+    def broken(*_args: object) -> None:
+        raise RuntimeError("a bug in a stage")
+
+    monkeypatch.setattr(pipeline, "decide", broken)
+    with taddons.context(addon):
+        flow = llm_flow()
+        addon.request(flow)
+    record = flow.metadata[RECORD]
+    assert record.decision.stage.value == "error"
+    assert (flow.response is not None) is blocked
+    errors = addon.gate.metrics.errors.labels("pipeline")._value.get()
+    assert errors == 1
+
+
+def test_error_outside_pipeline_still_fails_closed(make_addon, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    addon = make_addon()
+    monkeypatch.setattr(flowfacts, "build_facts", lambda *a, **k: 1 / 0)
+    with taddons.context(addon):
+        flow = llm_flow()
+        addon.request(flow)
+    assert flow.response is not None and flow.response.status_code == 503
+    assert flow.metadata[RECORD].decision.stage.value == "error"
+
+
+def test_own_headers_never_reach_the_upstream(make_addon) -> None:  # type: ignore[no-untyped-def]
+    addon = make_addon(rules=RULES.replace("all-day, start: \"00:00\"", "x, start: \"00:00\"")
+                       .replace('end: "00:00"', 'end: "00:01"').replace("%s", "closed"))
+    with taddons.context(addon):
+        flow = llm_flow(headers={"x_hearthgate_pin": "1234",
+                                 "x_hearthgate_request_id": "abc"})
+        addon.request(flow)
+    assert "x-hearthgate-pin" not in flow.request.headers
+    assert "x-hearthgate-request-id" not in flow.request.headers
+
+
+def test_oversize_body_decided_on_headers(make_addon) -> None:  # type: ignore[no-untyped-def]
+    addon = make_addon()
+    with taddons.context(addon):
+        flow = llm_flow(headers={"content_length": str(10 * 1024 * 1024)})
+        addon.requestheaders(flow)
+        assert RECORD in flow.metadata and not flow.request.stream  # blocked: not streamed
+        addon.request(flow)
+    assert flow.response is not None and flow.response.status_code == 403

@@ -1,0 +1,87 @@
+"""The batched writer against a real SQLite file: written, dropped, retried."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from hearthgate.store.schema import connect
+from hearthgate.store.writer import DECISION_COLUMNS, Writer
+
+
+def row(i: int) -> tuple[object, ...]:
+    values: dict[str, object] = {c: None for c in DECISION_COLUMNS}
+    values.update(ts="2026-11-22T04:00:00.000Z", request_id=f"r{i}", stage="default",
+                  action="allow", allowed=1, enforced=1)
+    return tuple(values[c] for c in DECISION_COLUMNS)
+
+
+def count(state: Path) -> int:
+    with sqlite3.connect(state / "hearthgate.db") as conn:
+        return int(conn.execute("SELECT count(*) FROM decisions").fetchone()[0])
+
+
+async def test_rows_are_written_in_batches(tmp_path: Path) -> None:
+    connect(tmp_path).close()
+    writer = Writer(tmp_path)
+    writer.start()
+    for i in range(5000):
+        assert writer.submit_decision(row(i))
+    await writer.flush()
+    assert count(tmp_path) == 5000 and writer.stats.written == 5000
+    await writer.stop()
+
+
+async def test_full_queue_drops_and_counts(tmp_path: Path) -> None:
+    connect(tmp_path).close()
+    writer = Writer(tmp_path, limit=10)
+    accepted = sum(writer.submit_decision(row(i)) for i in range(25))
+    assert accepted == 10 and writer.stats.dropped == 15
+    writer.start()
+    await writer.flush()
+    assert count(tmp_path) == 10
+    await writer.stop()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+async def test_read_only_database_is_retried_until_writable(tmp_path: Path) -> None:
+    connect(tmp_path).close()
+    db = tmp_path / "hearthgate.db"
+    db.chmod(0o444)
+    writer = Writer(tmp_path)
+    writer.start()
+    writer.submit_decision(row(1))
+    await asyncio.sleep(0.5)
+    assert writer.stats.errors >= 1 and not writer.stats.last_ok
+    db.chmod(0o644)
+    await writer.flush(15)
+    assert count(tmp_path) == 1 and writer.stats.last_ok
+    await writer.stop()
+
+
+async def test_locked_database_is_retried(tmp_path: Path) -> None:
+    connect(tmp_path).close()
+    blocker = sqlite3.connect(tmp_path / "hearthgate.db", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    writer = Writer(tmp_path)
+    writer.start()
+    writer.submit_decision(row(1))
+    await asyncio.sleep(0.3)
+    assert count_safe(tmp_path) == 0  # WAL readers still read; the write waits
+    blocker.execute("COMMIT")
+    blocker.close()
+    await writer.flush(20)
+    assert count(tmp_path) == 1
+    await writer.stop()
+
+
+def count_safe(state: Path) -> int | None:
+    try:
+        conn = sqlite3.connect(state / "hearthgate.db", timeout=0.01)
+        return int(conn.execute("SELECT count(*) FROM decisions").fetchone()[0])
+    except sqlite3.OperationalError:
+        return None
