@@ -36,6 +36,12 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: Common
                              description="Print the JSON Schema editors use to check the "
                                          "rules file (kept in rules/schema.json).")
     schema.set_defaults(handler=_schema)
+    providers = rsub.add_parser("providers", help="list the LLM services the gate recognises",
+                                description="The built-in provider catalog plus the rules "
+                                            "file's `providers`: name, API shape, hosts.")
+    common(providers)
+    providers.add_argument("--json", action="store_true", help="JSON output")
+    providers.set_defaults(handler=_providers)
     rules.set_defaults(handler=lambda _a: (rules.print_help(), 2)[1])
 
 
@@ -69,6 +75,23 @@ def _show(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2))
     else:
         print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), end="")
+    return 0
+
+
+def _providers(args: argparse.Namespace) -> int:
+    from hearthgate.proxy.gate import catalog_for
+
+    try:
+        catalog = catalog_for(load_rules_file(args.rules))
+    except RulesFileError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    items = [{"name": p.name, "api": p.api, "hosts": list(p.hosts)} for p in catalog.providers]
+    if args.json:
+        print(json.dumps(items, indent=2))
+        return 0
+    for item in items:
+        print(f"{item['name']:<16} {item['api']:<10} {', '.join(item['hosts'])}")
     return 0
 
 
