@@ -81,6 +81,7 @@ class RequestFacts:
     prompt_chars: int = 0  # full length before the cap
     body_inspected: bool = False  # the body was parsed (tls device, LLM shape recognised)
     pin: str | None = None  # X-Hearthgate-Pin presented with the request; never logged
+    pin_request_id: str | None = None  # X-Hearthgate-Request-Id sent with the PIN
 
     @property
     def device(self) -> str:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from mitmproxy import connection, http
 
 from hearthgate.governance import pipeline
-from hearthgate.governance.facts import Action, Decision, RequestFacts
+from hearthgate.governance.facts import Action, Decision, Identity, RequestFacts
+from hearthgate.governance.snapshot import Snapshot
 from hearthgate.proxy import flowfacts, responses
 from hearthgate.proxy.decoding import chunk_decoder
 from hearthgate.proxy.gate import Gate
@@ -44,7 +45,7 @@ class GateAddon:
 
     def __init__(self, gate: Gate) -> None:
         self.gate = gate
-        self._identities: dict[str, tuple[str, object]] = {}
+        self._identities: dict[str, tuple[str, Identity]] = {}
 
     # --- connections -------------------------------------------------------------------
 
@@ -64,18 +65,56 @@ class GateAddon:
         except Exception as exc:  # noqa: BLE001 - a hook must never let an error open the gate
             self._fail(flow, exc)
 
-    def request(self, flow: http.HTTPFlow) -> None:
+    async def request(self, flow: http.HTTPFlow) -> None:
         try:
             record = flow.metadata.get(RECORD)
             if record is None:
+                if flow.request.path.split("?", 1)[0] == responses.OVERRIDE_PATH:
+                    await self._pin_form(flow)
+                    return
                 record = self._decide(flow, with_body=True)
             if record is None:
                 return  # not an LLM service: pass through untouched
             self._strip_own_headers(flow)
+            if not record.decision.allowed and record.facts.pin:
+                record = await self._retry_with_pin(flow, record)
             if not record.decision.allowed:
                 self._answer_block(flow, record)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - a hook must never let an error open the gate
             self._fail(flow, exc)
+
+    async def _retry_with_pin(self, flow: http.HTTPFlow, record: FlowRecord) -> FlowRecord:
+        """A blocked request carrying X-Hearthgate-Pin: a valid PIN unlocks, then re-decide."""
+        facts = record.facts
+        pin = facts.pin or ""
+        outcome = await self.gate.redeem_pin(facts.device, facts.pin_request_id, pin)
+        if outcome.result != "ok":
+            record.decision = replace(record.decision,
+                                      reason=f"{record.decision.reason}; PIN: {outcome.message}")
+            return record
+        flow.metadata.pop(RECORD, None)
+        return self._decide(flow, with_body=True) or record
+
+    async def _pin_form(self, flow: http.HTTPFlow) -> None:
+        """The block page's form: check the PIN, answer with a page, never go upstream."""
+        host = flowfacts.host_of(flow)
+        if self.gate.catalog.match(host) is None:
+            return
+        form = flow.request.urlencoded_form if flow.request.method == "POST" else None
+        pin = (form.get("pin") if form else None) or ""
+        request_id = (form.get("request_id") if form else None) or None
+        ident = self._identity(flow, self.gate.rules.snapshot)
+        if not pin:
+            ok = False
+            body = responses.html_notice("No PIN", "Type the PIN a parent gave you.", ok)
+        else:
+            outcome = await self.gate.redeem_pin(ident.device, request_id, pin)
+            ok = outcome.result == "ok"
+            text = (f"{ident.device} is unlocked until {self.gate.local_clock(outcome.until)}. "
+                    "Go back and try again." if ok else f"Not unlocked: {outcome.message}.")
+            body = responses.html_notice("Unlocked" if ok else "Not unlocked", text, ok)
+        flow.response = http.Response.make(200 if ok else 403, body, {
+            "content-type": "text/html; charset=utf-8", "cache-control": "no-store"})
 
     def _decide(self, flow: http.HTTPFlow, *, with_body: bool) -> FlowRecord | None:
         gate = self.gate
@@ -102,7 +141,7 @@ class GateAddon:
         gate.count_decision(facts, decision)
         return record
 
-    def _identity(self, flow: http.HTTPFlow, snap: object) -> object:
+    def _identity(self, flow: http.HTTPFlow, snap: Snapshot) -> Identity:
         key = flow.client_conn.id
         cached = self._identities.get(key)
         version = self.gate.rules.snapshot.version

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from hearthgate.proxy import cli_rules
+from hearthgate.proxy import cli_log, cli_rules, cli_state
 from hearthgate.proxy.main import RunConfig, run
 
 DEFAULT_RULES = "rules/household.yaml"
@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_ca(sub)
     cli_rules.add(sub, common)
+    cli_state.add(sub, common)
+    cli_log.add(sub, common)
     return parser
 
 

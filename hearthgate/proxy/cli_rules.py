@@ -42,6 +42,9 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: Common
     common(providers)
     providers.add_argument("--json", action="store_true", help="JSON output")
     providers.set_defaults(handler=_providers)
+    from hearthgate.proxy.cli_log import add_explain
+
+    add_explain(rsub, common)
     rules.set_defaults(handler=lambda _a: (rules.print_help(), 2)[1])
 
 

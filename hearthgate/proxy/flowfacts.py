@@ -80,4 +80,5 @@ def build_facts(flow: http.HTTPFlow, ident: Identity, provider: Provider, host: 
         prompt_chars=parsed.prompt_chars,
         body_inspected=parsed.inspected,
         pin=req.headers.get(PIN_HEADER),
+        pin_request_id=req.headers.get(REQUEST_ID_HEADER),
     )

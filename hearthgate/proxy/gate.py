@@ -7,6 +7,7 @@ all queued to the background writer, never awaited.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +21,9 @@ from hearthgate.proxy.identity import NeighbourTable
 from hearthgate.proxy.metrics import Metrics
 from hearthgate.proxy.providers import Catalog, Provider, Usage
 from hearthgate.proxy.runtime import Clock, RulesHolder, StateCache, utc_now
+from hearthgate.store import overrides as overrides_store
+from hearthgate.store.db import Db
+from hearthgate.store.overrides import Redeemed
 from hearthgate.store.state import INSERT_ALERT, iso
 from hearthgate.store.writer import Write, Writer
 
@@ -95,6 +99,26 @@ class Gate:
             self.writer.submit(Write(INSERT_ALERT, (
                 iso(at), facts.request_id, facts.device, facts.identity.person,
                 note.stage.value, note.rule, note.action.value, note.reason)))
+
+    async def redeem_pin(self, device: str, request_id: str | None, pin: str) -> Redeemed:
+        """Check a PIN off the event loop (scrypt is slow on purpose); refresh state at once."""
+        snap = self.rules.snapshot
+        now = self.clock()
+
+        def work() -> Redeemed:
+            with Db(self.cache.state_dir) as db:
+                return overrides_store.redeem(db, device, request_id, pin, snap.overrides, now)
+
+        outcome = await asyncio.to_thread(work)
+        self.metrics.override_attempts.labels(outcome.result).inc()
+        if outcome.result == "ok":
+            await self.cache.refresh(force=True)
+        return outcome
+
+    def local_clock(self, when: datetime | None) -> str:
+        if when is None:
+            return "-"
+        return when.astimezone(self.rules.snapshot.zone).strftime("%H:%M")
 
     def error_record(self, flow: http.HTTPFlow, decision: Decision) -> FlowRecord:
         """A record for a flow that failed before its facts were gathered."""

@@ -53,27 +53,27 @@ def llm_flow(host: str = "api.openai.com", path: str = "/v1/chat/completions",
     return flow
 
 
-def test_block_answers_in_provider_shape(make_addon) -> None:  # type: ignore[no-untyped-def]
+async def test_block_answers_in_provider_shape(make_addon) -> None:  # type: ignore[no-untyped-def]
     addon = make_addon()
     with taddons.context(addon):
         flow = llm_flow("api.anthropic.com", "/v1/messages")
-        addon.request(flow)
+        await addon.request(flow)
     assert flow.response is not None and flow.response.status_code == 403
     body = json.loads(flow.response.content or b"")
     assert body["type"] == "error" and body["error"]["type"] == "permission_error"
     assert "all-day" in body["error"]["message"]
 
 
-def test_non_llm_host_is_untouched(make_addon) -> None:  # type: ignore[no-untyped-def]
+async def test_non_llm_host_is_untouched(make_addon) -> None:  # type: ignore[no-untyped-def]
     addon = make_addon()
     with taddons.context(addon):
         flow = llm_flow("example.org", "/")
-        addon.request(flow)
+        await addon.request(flow)
     assert flow.response is None and RECORD not in flow.metadata
 
 
 @pytest.mark.parametrize(("fail", "blocked"), [("closed", True), ("open", False)])
-def test_pipeline_error_follows_settings_fail(make_addon, monkeypatch: pytest.MonkeyPatch,
+async def test_pipeline_error_follows_settings_fail(make_addon, monkeypatch: pytest.MonkeyPatch,
                                               fail: str, blocked: bool) -> None:  # type: ignore[no-untyped-def]
     addon = make_addon(fail)
 
@@ -83,7 +83,7 @@ def test_pipeline_error_follows_settings_fail(make_addon, monkeypatch: pytest.Mo
     monkeypatch.setattr(pipeline, "decide", broken)
     with taddons.context(addon):
         flow = llm_flow()
-        addon.request(flow)
+        await addon.request(flow)
     record = flow.metadata[RECORD]
     assert record.decision.stage.value == "error"
     assert (flow.response is not None) is blocked
@@ -91,32 +91,32 @@ def test_pipeline_error_follows_settings_fail(make_addon, monkeypatch: pytest.Mo
     assert errors == 1
 
 
-def test_error_outside_pipeline_still_fails_closed(make_addon, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+async def test_error_outside_pipeline_still_fails_closed(make_addon, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     addon = make_addon()
     monkeypatch.setattr(flowfacts, "build_facts", lambda *a, **k: 1 / 0)
     with taddons.context(addon):
         flow = llm_flow()
-        addon.request(flow)
+        await addon.request(flow)
     assert flow.response is not None and flow.response.status_code == 503
     assert flow.metadata[RECORD].decision.stage.value == "error"
 
 
-def test_own_headers_never_reach_the_upstream(make_addon) -> None:  # type: ignore[no-untyped-def]
+async def test_own_headers_never_reach_the_upstream(make_addon) -> None:  # type: ignore[no-untyped-def]
     addon = make_addon(rules=RULES.replace("all-day, start: \"00:00\"", "x, start: \"00:00\"")
                        .replace('end: "00:00"', 'end: "00:01"').replace("%s", "closed"))
     with taddons.context(addon):
         flow = llm_flow(headers={"x_hearthgate_pin": "1234",
                                  "x_hearthgate_request_id": "abc"})
-        addon.request(flow)
+        await addon.request(flow)
     assert "x-hearthgate-pin" not in flow.request.headers
     assert "x-hearthgate-request-id" not in flow.request.headers
 
 
-def test_oversize_body_decided_on_headers(make_addon) -> None:  # type: ignore[no-untyped-def]
+async def test_oversize_body_decided_on_headers(make_addon) -> None:  # type: ignore[no-untyped-def]
     addon = make_addon()
     with taddons.context(addon):
         flow = llm_flow(headers={"content_length": str(10 * 1024 * 1024)})
         addon.requestheaders(flow)
         assert RECORD in flow.metadata and not flow.request.stream  # blocked: not streamed
-        addon.request(flow)
+        await addon.request(flow)
     assert flow.response is not None and flow.response.status_code == 403
