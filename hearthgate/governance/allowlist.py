@@ -18,14 +18,16 @@ from hearthgate.governance.state import RuntimeAllow, RuntimeState
 Entry = StaticAllow | RuntimeAllow
 
 
-def evaluate_device(facts: RequestFacts, snap: Snapshot, state: RuntimeState,
-                    now: datetime) -> Decision | None:
+def evaluate_device(
+    facts: RequestFacts, snap: Snapshot, state: RuntimeState, now: datetime
+) -> Decision | None:
     entry = find(facts.identity, _live(snap.allowlist, state.allowlist, now), users=False)
     return _decision(entry) if entry else None
 
 
-def evaluate_user(facts: RequestFacts, snap: Snapshot, state: RuntimeState,
-                  now: datetime) -> Decision | None:
+def evaluate_user(
+    facts: RequestFacts, snap: Snapshot, state: RuntimeState, now: datetime
+) -> Decision | None:
     if facts.identity.user is None:
         return None
     entry = find(facts.identity, _live(snap.allowlist, state.allowlist, now), users=True)
@@ -53,8 +55,9 @@ def _matches(entry: Entry, ident: Identity, address: ipaddress._BaseAddress | No
     return address is not None and entry.network is not None and address in entry.network
 
 
-def _live(static: tuple[StaticAllow, ...], runtime: tuple[RuntimeAllow, ...],
-          now: datetime) -> Iterable[Entry]:
+def _live(
+    static: tuple[StaticAllow, ...], runtime: tuple[RuntimeAllow, ...], now: datetime
+) -> Iterable[Entry]:
     yield from static
     for entry in runtime:
         if entry.expires_at is None or entry.expires_at > now:
@@ -69,10 +72,12 @@ def _address(ip: str) -> ipaddress._BaseAddress | None:
 
 
 def _decision(entry: Entry) -> Decision:
-    what = {"device": "device", "network": "address", "mac": "MAC address",
-            "user": "user"}[entry.kind]
+    what = {"device": "device", "network": "address", "mac": "MAC address", "user": "user"}[
+        entry.kind
+    ]
     reason = f"{what} {entry.value} is on the allowlist"
     if entry.reason:
         reason += f" ({entry.reason})"
-    return Decision(stage=Stage.ALLOWLIST, action=Action.ALLOW, rule=f"allowlist:{entry.value}",
-                    reason=reason)
+    return Decision(
+        stage=Stage.ALLOWLIST, action=Action.ALLOW, rule=f"allowlist:{entry.value}", reason=reason
+    )

@@ -16,8 +16,9 @@ from hearthgate.governance.state import RuntimeState
 MAX_MINUTES = 1440
 
 
-def evaluate(facts: RequestFacts, snap: Snapshot, state: RuntimeState,
-             now: datetime) -> Decision | None:
+def evaluate(
+    facts: RequestFacts, snap: Snapshot, state: RuntimeState, now: datetime
+) -> Decision | None:
     active = state.emergency
     if active is None or active.until <= now:
         return None
@@ -26,8 +27,7 @@ def evaluate(facts: RequestFacts, snap: Snapshot, state: RuntimeState,
         stage=Stage.EMERGENCY,
         action=Action.ALLOW,
         rule=f"emergency #{active.id}",
-        reason=f"emergency override by {active.activated_by} until {until:%H:%M}: "
-               f"{active.reason}",
+        reason=f"emergency override by {active.activated_by} until {until:%H:%M}: {active.reason}",
         until=until.isoformat(timespec="minutes"),
     )
 
@@ -42,12 +42,15 @@ def check_activation(minutes: int, reason: str) -> None:
 def extended_until(activated_at: datetime, until: datetime, additional_minutes: int) -> datetime:
     """The new end of an emergency extended by ``additional_minutes``; ValueError if not allowed."""
     if additional_minutes <= 0:
-        raise ValueError(f"an extension must be a positive number of minutes, "
-                         f"not {additional_minutes}")
+        raise ValueError(
+            f"an extension must be a positive number of minutes, not {additional_minutes}"
+        )
     new_until = until + timedelta(minutes=additional_minutes)
     limit = activated_at + timedelta(minutes=MAX_MINUTES)
     if new_until > limit:
-        raise ValueError(f"an emergency cannot last past {MAX_MINUTES} minutes from its start; "
-                         f"at most {max(0, int((limit - until).total_seconds() // 60))} "
-                         "more minutes are possible")
+        raise ValueError(
+            f"an emergency cannot last past {MAX_MINUTES} minutes from its start; "
+            f"at most {max(0, int((limit - until).total_seconds() // 60))} "
+            "more minutes are possible"
+        )
     return new_until

@@ -14,12 +14,16 @@ from hearthgate.governance.snapshot import Snapshot
 from hearthgate.governance.state import RuntimeState, Unlock
 
 MAX_OVERRIDE_MINUTES = 60
-_HOW = {"unlock": "unlocked", "pin": "unlocked with a PIN", "master_pin": "unlocked with the "
-        "master PIN"}
+_HOW = {
+    "unlock": "unlocked",
+    "pin": "unlocked with a PIN",
+    "master_pin": "unlocked with the master PIN",
+}
 
 
-def evaluate(facts: RequestFacts, snap: Snapshot, state: RuntimeState,
-             now: datetime) -> Decision | None:
+def evaluate(
+    facts: RequestFacts, snap: Snapshot, state: RuntimeState, now: datetime
+) -> Decision | None:
     unlock = active_unlock(state, facts.device, facts.provider, now)
     if unlock is None:
         return None
@@ -30,13 +34,14 @@ def evaluate(facts: RequestFacts, snap: Snapshot, state: RuntimeState,
         action=Action.ALLOW,
         rule=f"unlock:{unlock.device}",
         reason=f"{unlock.device} was {_HOW[unlock.source]} by {unlock.by}{scope} "
-               f"until {until:%H:%M}",
+        f"until {until:%H:%M}",
         until=until.isoformat(timespec="minutes"),
     )
 
 
-def active_unlock(state: RuntimeState, device: str, provider: str | None,
-                  now: datetime) -> Unlock | None:
+def active_unlock(
+    state: RuntimeState, device: str, provider: str | None, now: datetime
+) -> Unlock | None:
     for unlock in state.unlocks.get(device, ()):
         if unlock.until > now and (unlock.provider is None or unlock.provider == provider):
             return unlock

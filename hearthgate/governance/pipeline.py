@@ -46,8 +46,9 @@ def decide(facts: RequestFacts, snap: Snapshot, state: RuntimeState, now: dateti
     return _finish(default_decision(snap), pending, snap)
 
 
-def explain(facts: RequestFacts, snap: Snapshot, state: RuntimeState,
-            now: datetime) -> list[tuple[str, Decision | None]]:
+def explain(
+    facts: RequestFacts, snap: Snapshot, state: RuntimeState, now: datetime
+) -> list[tuple[str, Decision | None]]:
     """Every stage's own verdict, in order, for ``rules explain`` (no short-circuit)."""
     verdicts: list[tuple[str, Decision | None]] = [
         (name, evaluate(facts, snap, state, now)) for name, evaluate in STAGES
@@ -59,8 +60,12 @@ def explain(facts: RequestFacts, snap: Snapshot, state: RuntimeState,
 def default_decision(snap: Snapshot) -> Decision:
     action = snap.default_action
     word = "allowed" if action is Action.ALLOW else "blocked"
-    return Decision(stage=Stage.DEFAULT, action=action, rule="settings.default",
-                    reason=f"no rule matched; requests are {word} by default")
+    return Decision(
+        stage=Stage.DEFAULT,
+        action=action,
+        rule="settings.default",
+        reason=f"no rule matched; requests are {word} by default",
+    )
 
 
 def error_decision(snap: Snapshot | None, error: BaseException) -> Decision:
@@ -71,7 +76,7 @@ def error_decision(snap: Snapshot | None, error: BaseException) -> Decision:
         action=Action.ALLOW if fail_open else Action.BLOCK,
         rule="settings.fail",
         reason=f"the gate hit an internal error ({type(error).__name__}) and fails "
-               f"{'open' if fail_open else 'closed'}",
+        f"{'open' if fail_open else 'closed'}",
     )
 
 
@@ -82,6 +87,7 @@ def _finish(decision: Decision, earlier: list[Decision], snap: Snapshot) -> Deci
     if notes:
         decision = replace(decision, notes=notes + decision.notes)
     if snap.observe and decision.action is Action.BLOCK:
-        decision = replace(decision, enforced=False,
-                           reason=f"would block (observe mode): {decision.reason}")
+        decision = replace(
+            decision, enforced=False, reason=f"would block (observe mode): {decision.reason}"
+        )
     return decision

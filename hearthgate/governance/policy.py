@@ -18,16 +18,20 @@ from hearthgate.governance.snapshot import Snapshot
 from hearthgate.governance.state import RuntimeState
 
 
-def evaluate(facts: RequestFacts, snap: Snapshot, state: RuntimeState,
-             now: datetime) -> Decision | None:
+def evaluate(
+    facts: RequestFacts, snap: Snapshot, state: RuntimeState, now: datetime
+) -> Decision | None:
     notes: list[Note] = []
     first_note: Decision | None = None
     for policy in snap.policies:
         matched, detail = matches(policy, facts)
         if not matched:
             continue
-        decision = _quota_decision(policy, facts, snap, state, now) if policy.quota else \
-            _policy_decision(policy, detail)
+        decision = (
+            _quota_decision(policy, facts, snap, state, now)
+            if policy.quota
+            else _policy_decision(policy, detail)
+        )
         if decision is None:
             continue
         if decision.terminal:
@@ -40,17 +44,27 @@ def evaluate(facts: RequestFacts, snap: Snapshot, state: RuntimeState,
 
 
 def _policy_decision(policy: CompiledPolicy, detail: str) -> Decision:
-    verb = {Action.ALLOW: "allows", Action.BLOCK: "blocks", Action.ALERT: "raises an alert for",
-            Action.LOG: "logs"}[policy.action]
+    verb = {
+        Action.ALLOW: "allows",
+        Action.BLOCK: "blocks",
+        Action.ALERT: "raises an alert for",
+        Action.LOG: "logs",
+    }[policy.action]
     reason = f"policy '{policy.name}' {verb} this request"
     if detail:
         reason += f" ({detail})"
-    return Decision(stage=Stage.POLICY, action=policy.action, rule=policy.name, reason=reason,
-                    message=policy.message)
+    return Decision(
+        stage=Stage.POLICY,
+        action=policy.action,
+        rule=policy.name,
+        reason=reason,
+        message=policy.message,
+    )
 
 
-def _quota_decision(policy: CompiledPolicy, facts: RequestFacts, snap: Snapshot,
-                    state: RuntimeState, now: datetime) -> Decision | None:
+def _quota_decision(
+    policy: CompiledPolicy, facts: RequestFacts, snap: Snapshot, state: RuntimeState, now: datetime
+) -> Decision | None:
     assert policy.quota is not None
     local = now.astimezone(snap.zone)
     key = quotas.usage_key(policy.quota, facts.identity)
@@ -63,7 +77,7 @@ def _quota_decision(policy: CompiledPolicy, facts: RequestFacts, snap: Snapshot,
         action=policy.action,
         rule=policy.name,
         reason=f"{who} has used the {exceeded.what} allowed by '{policy.name}'; "
-               f"it resets at {exceeded.reset_at:%H:%M} on {exceeded.reset_at:%a %d %b}",
+        f"it resets at {exceeded.reset_at:%H:%M} on {exceeded.reset_at:%a %d %b}",
         message=policy.message,
         until=exceeded.reset_at.isoformat(timespec="minutes"),
         status=429,

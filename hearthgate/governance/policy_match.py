@@ -16,8 +16,16 @@ from hearthgate.governance.pii import find_pii
 from hearthgate.governance.schema import Policy, Quota
 
 # endpoints whose requests name a model; an unknown model there fails `models_not` safe
-_MODEL_ENDPOINTS = frozenset({Endpoint.CHAT, Endpoint.COMPLETIONS, Endpoint.RESPONSES,
-                              Endpoint.EMBEDDINGS, Endpoint.IMAGES, Endpoint.AUDIO})
+_MODEL_ENDPOINTS = frozenset(
+    {
+        Endpoint.CHAT,
+        Endpoint.COMPLETIONS,
+        Endpoint.RESPONSES,
+        Endpoint.EMBEDDINGS,
+        Endpoint.IMAGES,
+        Endpoint.AUDIO,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +50,13 @@ class CompiledPolicy:
 
     @property
     def needs_body(self) -> bool:
-        return bool(self.models or self.models_not or self.pii or self.prompt_pattern
-                    or self.max_prompt_chars is not None)
+        return bool(
+            self.models
+            or self.models_not
+            or self.pii
+            or self.prompt_pattern
+            or self.max_prompt_chars is not None
+        )
 
 
 def compile_policy(policy: Policy, order: int) -> CompiledPolicy:
@@ -67,8 +80,7 @@ def compile_policy(policy: Policy, order: int) -> CompiledPolicy:
         models=_globs(w.models),
         models_not=_globs(w.models_not),
         pii=tuple(prompt.pii) if prompt else (),
-        prompt_pattern=re.compile("|".join(alternatives), re.IGNORECASE) if alternatives
-        else None,
+        prompt_pattern=re.compile("|".join(alternatives), re.IGNORECASE) if alternatives else None,
         max_prompt_chars=w.max_prompt_chars,
     )
 

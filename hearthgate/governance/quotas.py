@@ -46,21 +46,29 @@ def rolled(count: UsageCount | None, local_day: date) -> UsageCount:
     if count.day == local_day:
         return count
     if count.day.isocalendar()[:2] == local_day.isocalendar()[:2]:
-        return UsageCount(local_day, week_requests=count.week_requests,
-                          week_tokens=count.week_tokens, week_cost=count.week_cost)
+        return UsageCount(
+            local_day,
+            week_requests=count.week_requests,
+            week_tokens=count.week_tokens,
+            week_cost=count.week_cost,
+        )
     return UsageCount(local_day)
 
 
 def check(quota: Quota, count: UsageCount, local: datetime) -> Exceeded | None:
-    day_limits = (("requests", quota.requests_per_day, count.requests),
-                  ("tokens", quota.tokens_per_day, count.tokens),
-                  ("cost", quota.cost_per_day, count.cost))
+    day_limits = (
+        ("requests", quota.requests_per_day, count.requests),
+        ("tokens", quota.tokens_per_day, count.tokens),
+        ("cost", quota.cost_per_day, count.cost),
+    )
     for what, limit, used in day_limits:
         if limit is not None and used >= limit:
             return _exceeded(f"{_amount(what, limit)} per day", _next_midnight(local), local)
-    week_limits = (("requests", quota.requests_per_week, count.week_requests),
-                   ("tokens", quota.tokens_per_week, count.week_tokens),
-                   ("cost", quota.cost_per_week, count.week_cost))
+    week_limits = (
+        ("requests", quota.requests_per_week, count.week_requests),
+        ("tokens", quota.tokens_per_week, count.week_tokens),
+        ("cost", quota.cost_per_week, count.week_cost),
+    )
     for what, limit, used in week_limits:
         if limit is not None and used >= limit:
             monday = local.date() + timedelta(days=7 - local.weekday())

@@ -26,8 +26,12 @@ def check_references(rules: Rules) -> list[Problem]:
                 hint = f"; defined {kind}: {', '.join(sorted(known))}" if known else ""
                 problems.append(((*loc, i), f"unknown {kind[:-1]} {name!r}{hint}"))
 
-    need("groups", groups, rules.settings.unknown_devices.groups,
-         ("settings", "unknown_devices", "groups"))
+    need(
+        "groups",
+        groups,
+        rules.settings.unknown_devices.groups,
+        ("settings", "unknown_devices", "groups"),
+    )
     for name, person in rules.people.items():
         need("groups", groups, person.groups, ("people", name, "groups"))
     for name, device in rules.devices.items():
@@ -39,8 +43,9 @@ def check_references(rules: Rules) -> list[Problem]:
             problems.append((("allowlist", i, "device"), f"unknown device {entry.device!r}"))
     for i, rule in enumerate(rules.time_rules):
         if rule.applies_to is not None:
-            _selector(rule.applies_to, ("time_rules", i, "applies_to"), need,
-                      groups, people, devices)
+            _selector(
+                rule.applies_to, ("time_rules", i, "applies_to"), need, groups, people, devices
+            )
     for i, policy in enumerate(rules.policies):
         _selector(policy.when, ("policies", i, "when"), need, groups, people, devices)
     problems += _duplicates("time_rules", [r.name for r in rules.time_rules])
@@ -49,8 +54,14 @@ def check_references(rules: Rules) -> list[Problem]:
     return problems
 
 
-def _selector(sel: AppliesTo | When, loc: Location, need: Need, groups: set[str],
-              people: set[str], devices: set[str]) -> None:
+def _selector(
+    sel: AppliesTo | When,
+    loc: Location,
+    need: Need,
+    groups: set[str],
+    people: set[str],
+    devices: set[str],
+) -> None:
     need("groups", groups, sel.groups, (*loc, "groups"))
     need("people", people, sel.people, (*loc, "people"))
     need("devices", devices, sel.devices, (*loc, "devices"))

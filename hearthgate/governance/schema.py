@@ -20,8 +20,16 @@ from hearthgate.governance.addresses import normalize_mac
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 EndpointName = Literal[
-    "chat", "completions", "responses", "embeddings", "images", "audio", "realtime", "files",
-    "other", "web-app",
+    "chat",
+    "completions",
+    "responses",
+    "embeddings",
+    "images",
+    "audio",
+    "realtime",
+    "files",
+    "other",
+    "web-app",
 ]
 PiiKind = Literal["email", "phone", "card", "address", "national_id"]
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
@@ -54,8 +62,10 @@ class Settings(Strict):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as "
-                             "Europe/Berlin or America/New_York)") from None
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as "
+                "Europe/Berlin or America/New_York)"
+            ) from None
         return value
 
 
@@ -97,8 +107,10 @@ class AllowEntry(Strict):
     def _exactly_one(self) -> AllowEntry:
         chosen = [k for k in ("device", "cidr", "ip", "mac", "user") if getattr(self, k)]
         if len(chosen) != 1:
-            raise ValueError("an allowlist entry names exactly one of device, cidr, ip, mac, "
-                             f"user (found {', '.join(chosen) or 'none'})")
+            raise ValueError(
+                "an allowlist entry names exactly one of device, cidr, ip, mac, "
+                f"user (found {', '.join(chosen) or 'none'})"
+            )
         return self
 
     @field_validator("cidr", "ip")
@@ -135,7 +147,7 @@ class TimeRule(Strict):
             # YAML 1.1 reads an unquoted 21:00 as the sexagesimal number 1260
             value = f"{value // 60:02d}:{value % 60:02d}"
         if not isinstance(value, str) or not _HHMM.match(value):
-            raise ValueError(f"expected a time like \"21:00\" (24-hour HH:MM), got {value!r}")
+            raise ValueError(f'expected a time like "21:00" (24-hour HH:MM), got {value!r}')
         return value.zfill(5)
 
     def start_time(self) -> time:
@@ -203,8 +215,10 @@ class Overrides(Strict):
     @classmethod
     def _hashed(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith("scrypt$"):
-            raise ValueError("master_pin must be a hash made by `hearthgate pin hash` "
-                             "(it starts with scrypt$); never write the PIN itself here")
+            raise ValueError(
+                "master_pin must be a hash made by `hearthgate pin hash` "
+                "(it starts with scrypt$); never write the PIN itself here"
+            )
         return value
 
 
@@ -224,8 +238,10 @@ class ProviderDef(Strict):
     def _host_names(cls, values: list[str]) -> list[str]:
         for host in values:
             if not _HOST.match(host):
-                raise ValueError(f"{host!r} is not a host name; write just the name, such as "
-                                 "ollama.lan or *.example.com (no scheme, port or path)")
+                raise ValueError(
+                    f"{host!r} is not a host name; write just the name, such as "
+                    "ollama.lan or *.example.com (no scheme, port or path)"
+                )
         return [h.lower() for h in values]
 
 

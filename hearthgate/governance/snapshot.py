@@ -115,13 +115,19 @@ def compile_rules(rules: Rules, text: str = "") -> Snapshot:
         device_by_mac=MappingProxyType(by_mac),
         device_networks=tuple(networks),
         person_groups=MappingProxyType(
-            {name: frozenset(p.groups) for name, p in rules.people.items()}),
+            {name: frozenset(p.groups) for name, p in rules.people.items()}
+        ),
         allowlist=tuple(_compile_allow(rules)),
         time_rules=_compile_time_rules(rules),
-        policies=tuple(sorted((compile_policy(p, i) for i, p in enumerate(rules.policies)),
-                              key=lambda p: (p.priority, p.order))),
-        overrides=OverrideSettings(ov.master_pin, ov.unlock_minutes, ov.max_attempts,
-                                   ov.lockout_minutes),
+        policies=tuple(
+            sorted(
+                (compile_policy(p, i) for i, p in enumerate(rules.policies)),
+                key=lambda p: (p.priority, p.order),
+            )
+        ),
+        overrides=OverrideSettings(
+            ov.master_pin, ov.unlock_minutes, ov.max_attempts, ov.lockout_minutes
+        ),
     )
 
 
@@ -174,8 +180,12 @@ def _compile_time_rules(rules: Rules) -> tuple[CompiledTimeRule, ...]:
             end=r.end_time(),
             days=frozenset(DAY_NAMES.index(d) for d in r.days),
             action=Action(r.action),
-            applies_to=Selector(*(frozenset(getattr(r.applies_to, k)) if r.applies_to else
-                                  frozenset() for k in ("groups", "people", "devices"))),
+            applies_to=Selector(
+                *(
+                    frozenset(getattr(r.applies_to, k)) if r.applies_to else frozenset()
+                    for k in ("groups", "people", "devices")
+                )
+            ),
             priority=r.priority,
             message=r.message,
         )

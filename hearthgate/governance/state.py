@@ -35,8 +35,9 @@ class RuntimeAllow:
     network: Network | None = None
 
     @staticmethod
-    def make(kind: str, value: str, reason: str | None = None,
-             expires_at: datetime | None = None) -> RuntimeAllow:
+    def make(
+        kind: str, value: str, reason: str | None = None, expires_at: datetime | None = None
+    ) -> RuntimeAllow:
         if kind in ("ip", "cidr", "network"):
             net = ipaddress.ip_network(value, strict=False)
             return RuntimeAllow("network", str(net), reason, expires_at, net)

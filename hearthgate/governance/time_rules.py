@@ -16,8 +16,9 @@ from hearthgate.governance.snapshot import CompiledTimeRule, Selector, Snapshot
 from hearthgate.governance.state import RuntimeState
 
 
-def evaluate(facts: RequestFacts, snap: Snapshot, state: RuntimeState,
-             now: datetime) -> Decision | None:
+def evaluate(
+    facts: RequestFacts, snap: Snapshot, state: RuntimeState, now: datetime
+) -> Decision | None:
     local = to_local(now, snap)
     for rule in _ordered(snap, state):
         if applies(rule.applies_to, facts.identity) and window_contains(rule, local):
@@ -39,9 +40,12 @@ def _ordered(snap: Snapshot, state: RuntimeState) -> tuple[CompiledTimeRule, ...
 
 def applies(selector: Selector, ident: Identity) -> bool:
     """Everyone when the selector is empty; else anyone named by device, person or group."""
-    return (selector.everyone or ident.device in selector.devices
-            or (ident.person is not None and ident.person in selector.people)
-            or bool(selector.groups & ident.groups))
+    return (
+        selector.everyone
+        or ident.device in selector.devices
+        or (ident.person is not None and ident.person in selector.people)
+        or bool(selector.groups & ident.groups)
+    )
 
 
 def window_contains(rule: CompiledTimeRule, local: datetime) -> bool:
@@ -51,8 +55,10 @@ def window_contains(rule: CompiledTimeRule, local: datetime) -> bool:
 
 def window_start_day(rule: CompiledTimeRule, local: datetime) -> datetime | None:
     """The local date (as midnight) the open window started on, or None outside it."""
-    t, day = local.time().replace(tzinfo=None), local.replace(hour=0, minute=0, second=0,
-                                                              microsecond=0)
+    t, day = (
+        local.time().replace(tzinfo=None),
+        local.replace(hour=0, minute=0, second=0, microsecond=0),
+    )
     weekday = local.weekday()
     if rule.start == rule.end:
         return day if weekday in rule.days else None

@@ -89,8 +89,9 @@ class GateAddon:
         pin = facts.pin or ""
         outcome = await self.gate.redeem_pin(facts.device, facts.pin_request_id, pin)
         if outcome.result != "ok":
-            record.decision = replace(record.decision,
-                                      reason=f"{record.decision.reason}; PIN: {outcome.message}")
+            record.decision = replace(
+                record.decision, reason=f"{record.decision.reason}; PIN: {outcome.message}"
+            )
             return record
         flow.metadata.pop(RECORD, None)
         return self._decide(flow, with_body=True) or record
@@ -110,11 +111,18 @@ class GateAddon:
         else:
             outcome = await self.gate.redeem_pin(ident.device, request_id, pin)
             ok = outcome.result == "ok"
-            text = (f"{ident.device} is unlocked until {self.gate.local_clock(outcome.until)}. "
-                    "Go back and try again." if ok else f"Not unlocked: {outcome.message}.")
+            text = (
+                f"{ident.device} is unlocked until {self.gate.local_clock(outcome.until)}. "
+                "Go back and try again."
+                if ok
+                else f"Not unlocked: {outcome.message}."
+            )
             body = responses.html_notice("Unlocked" if ok else "Not unlocked", text, ok)
-        flow.response = http.Response.make(200 if ok else 403, body, {
-            "content-type": "text/html; charset=utf-8", "cache-control": "no-store"})
+        flow.response = http.Response.make(
+            200 if ok else 403,
+            body,
+            {"content-type": "text/html; charset=utf-8", "cache-control": "no-store"},
+        )
 
     def _decide(self, flow: http.HTTPFlow, *, with_body: bool) -> FlowRecord | None:
         gate = self.gate
@@ -124,8 +132,9 @@ class GateAddon:
         if provider is None:
             return None
         ident = self._identity(flow, snap)
-        facts = flowfacts.build_facts(flow, ident, provider, host, flowfacts.new_request_id(),
-                                      with_body=with_body)
+        facts = flowfacts.build_facts(
+            flow, ident, provider, host, flowfacts.new_request_id(), with_body=with_body
+        )
         now = gate.clock()
         started = time.perf_counter_ns()
         try:

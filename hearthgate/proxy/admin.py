@@ -55,8 +55,15 @@ class EmbeddedServer(uvicorn.Server):
 
 
 def make_server(app: FastAPI, host: str, port: int) -> EmbeddedServer:
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
-                            access_log=False, server_header=False)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+        server_header=False,
+    )
     return EmbeddedServer(config)
 
 

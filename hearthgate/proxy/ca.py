@@ -46,5 +46,5 @@ Install it (copy the file to the device first):
             Authorities -> Import (Firefox keeps its own store)
   Python    export SSL_CERT_FILE / REQUESTS_CA_BUNDLE to a bundle that includes it
 
-Keep the private key ({cert.parent / 'mitmproxy-ca.pem'}) secret: whoever has it can
+Keep the private key ({cert.parent / "mitmproxy-ca.pem"}) secret: whoever has it can
 impersonate the LLM services to every device that trusts this CA."""

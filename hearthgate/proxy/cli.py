@@ -38,7 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="hearthgate", description="A household gate for LLM services.")
+        prog="hearthgate", description="A household gate for LLM services."
+    )
     sub = parser.add_subparsers(metavar="COMMAND")
     _add_run(sub)
     _add_ca(sub)
@@ -49,31 +50,61 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--rules", type=Path,
-                   default=Path(os.environ.get("HEARTHGATE_RULES", DEFAULT_RULES)),
-                   help=f"the rules file (default: $HEARTHGATE_RULES or {DEFAULT_RULES})")
-    p.add_argument("--state-dir", type=Path,
-                   default=Path(os.environ.get("HEARTHGATE_STATE_DIR", DEFAULT_STATE)),
-                   help=f"database and CA directory (default: $HEARTHGATE_STATE_DIR or "
-                        f"{DEFAULT_STATE})")
+    p.add_argument(
+        "--rules",
+        type=Path,
+        default=Path(os.environ.get("HEARTHGATE_RULES", DEFAULT_RULES)),
+        help=f"the rules file (default: $HEARTHGATE_RULES or {DEFAULT_RULES})",
+    )
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(os.environ.get("HEARTHGATE_STATE_DIR", DEFAULT_STATE)),
+        help=f"database and CA directory (default: $HEARTHGATE_STATE_DIR or {DEFAULT_STATE})",
+    )
 
 
 def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("run", help="start the gate",
-                       description="Start the proxy, the gate and the admin server.")
+    p = sub.add_parser(
+        "run", help="start the gate", description="Start the proxy, the gate and the admin server."
+    )
     common(p)
     p.add_argument("--listen-host", default="0.0.0.0", help="proxy address (default 0.0.0.0)")
-    p.add_argument("--listen-port", type=int, default=8080,
-                   help="proxy port (default 8080; 0 picks a free one, see run.json)")
-    p.add_argument("--mode", action="append", metavar="SPEC",
-                   help="mitmproxy mode: regular, transparent, wireguard[:conf][@port] ... "
-                        "(repeatable; default regular)")
-    p.add_argument("--admin", default="127.0.0.1:8090", metavar="HOST:PORT",
-                   help="admin API, dashboard, /metrics and /healthz (default 127.0.0.1:8090)")
-    p.add_argument("-s", dest="scripts", action="append", default=[], metavar="SCRIPT",
-                   help="extra mitmproxy addon script, as mitmdump -s (repeatable)")
-    p.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE",
-                   help="any mitmproxy option, as mitmdump --set (repeatable)")
+    p.add_argument(
+        "--listen-port",
+        type=int,
+        default=8080,
+        help="proxy port (default 8080; 0 picks a free one, see run.json)",
+    )
+    p.add_argument(
+        "--mode",
+        action="append",
+        metavar="SPEC",
+        help="mitmproxy mode: regular, transparent, wireguard[:conf][@port] ... "
+        "(repeatable; default regular)",
+    )
+    p.add_argument(
+        "--admin",
+        default="127.0.0.1:8090",
+        metavar="HOST:PORT",
+        help="admin API, dashboard, /metrics and /healthz (default 127.0.0.1:8090)",
+    )
+    p.add_argument(
+        "-s",
+        dest="scripts",
+        action="append",
+        default=[],
+        metavar="SCRIPT",
+        help="extra mitmproxy addon script, as mitmdump -s (repeatable)",
+    )
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="any mitmproxy option, as mitmdump --set (repeatable)",
+    )
     p.set_defaults(handler=_run)
 
 
@@ -83,10 +114,18 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"hearthgate: --admin: {exc}", file=sys.stderr)
         return 2
-    return run(RunConfig(
-        rules=args.rules, state_dir=args.state_dir, listen_host=args.listen_host,
-        listen_port=args.listen_port, modes=args.mode or ["regular"], admin=admin,
-        scripts=args.scripts, sets=args.sets))
+    return run(
+        RunConfig(
+            rules=args.rules,
+            state_dir=args.state_dir,
+            listen_host=args.listen_host,
+            listen_port=args.listen_port,
+            modes=args.mode or ["regular"],
+            admin=admin,
+            scripts=args.scripts,
+            sets=args.sets,
+        )
+    )
 
 
 def parse_hostport(text: str) -> tuple[str, int]:
@@ -97,9 +136,12 @@ def parse_hostport(text: str) -> tuple[str, int]:
 
 
 def _add_ca(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("ca", help="where the CA certificate is and how to install it",
-                       description="Print the path of the CA certificate devices must trust "
-                                   "for full inspection, with per-OS install steps.")
+    p = sub.add_parser(
+        "ca",
+        help="where the CA certificate is and how to install it",
+        description="Print the path of the CA certificate devices must trust "
+        "for full inspection, with per-OS install steps.",
+    )
     common(p)
     p.add_argument("--path-only", action="store_true", help="print only the path")
     p.set_defaults(handler=_ca)

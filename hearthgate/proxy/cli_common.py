@@ -21,8 +21,13 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def actor_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--as", dest="actor", default=None, metavar="NAME",
-                   help="who is making the change, for the audit log (default: OS user name)")
+    p.add_argument(
+        "--as",
+        dest="actor",
+        default=None,
+        metavar="NAME",
+        help="who is making the change, for the audit log (default: OS user name)",
+    )
 
 
 def json_option(p: argparse.ArgumentParser) -> None:
@@ -97,8 +102,7 @@ def parse_when(text: str, zone: ZoneInfo, now: datetime) -> datetime:
             return local.replace(hour=int(hh), minute=int(mm), second=0, microsecond=0)
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise StateError(f"{text!r} is not a time (use 2026-11-20T22:00, 22:00 or 2h)") \
-            from None
+        raise StateError(f"{text!r} is not a time (use 2026-11-20T22:00, 22:00 or 2h)") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
 
 

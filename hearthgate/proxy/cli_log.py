@@ -22,13 +22,27 @@ from hearthgate.store.live import load_runtime_state
 
 Sub = argparse._SubParsersAction  # type: ignore[type-arg]
 Common = Callable[[argparse.ArgumentParser], None]
-LOG_VIEW = ["ts", "device", "provider", "model", "stage", "rule", "action", "status",
-            "tokens_in", "tokens_out", "reason"]
+LOG_VIEW = [
+    "ts",
+    "device",
+    "provider",
+    "model",
+    "stage",
+    "rule",
+    "action",
+    "status",
+    "tokens_in",
+    "tokens_out",
+    "reason",
+]
 
 
 def add(sub: Sub, common: Common) -> None:
-    log = sub.add_parser("log", help="the decision log, newest first",
-                         description="Decisions, newest first, with filters.")
+    log = sub.add_parser(
+        "log",
+        help="the decision log, newest first",
+        description="Decisions, newest first, with filters.",
+    )
     common(log)
     json_option(log)
     log.add_argument("--csv", action="store_true", help="CSV with every column")
@@ -38,8 +52,11 @@ def add(sub: Sub, common: Common) -> None:
     log.add_argument("--since", help="2026-11-20, 2026-11-20T21:00, 22:00, or 2h / 7d ago")
     log.add_argument("--limit", type=int, default=50, help="rows (default 50)")
     log.set_defaults(handler=guarded(_log))
-    stats = sub.add_parser("stats", help="totals, allow rate, by stage/device/provider",
-                           description="Decision statistics over a period.")
+    stats = sub.add_parser(
+        "stats",
+        help="totals, allow rate, by stage/device/provider",
+        description="Decision statistics over a period.",
+    )
     common(stats)
     json_option(stats)
     stats.add_argument("--since", default="24h", help="start of the period (default 24h)")
@@ -48,9 +65,17 @@ def add(sub: Sub, common: Common) -> None:
 
 def _log(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
     since = parse_when(args.since, snap.zone, utc_now()) if args.since else None
-    rows = queries.decisions(db, queries.LogFilter(
-        device=args.device, person=args.person, provider=args.provider, blocked=args.blocked,
-        since=since, limit=args.limit))
+    rows = queries.decisions(
+        db,
+        queries.LogFilter(
+            device=args.device,
+            person=args.person,
+            provider=args.provider,
+            blocked=args.blocked,
+            since=since,
+            limit=args.limit,
+        ),
+    )
     if args.csv:
         return write_csv(rows, list(rows[0]) if rows else ["id"])
     return emit(args, rows, lambda: table(rows, LOG_VIEW))
@@ -63,10 +88,16 @@ def _stats(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
 
 def _stats_text(data: dict[str, object]) -> str:
     rate = data["allow_rate"]
-    lines = [f"since {data['since']}: {data['total']} decisions, {data['allowed']} allowed, "
-             f"{data['blocked']} blocked" + (f" ({float(rate):.1%} allowed)"  # type: ignore[arg-type]
-                                              if rate is not None else ""),
-             f"decision time: mean {data['avg_decision_us']} µs, p95 {data['p95_decision_us']} µs"]
+    lines = [
+        f"since {data['since']}: {data['total']} decisions, {data['allowed']} allowed, "
+        f"{data['blocked']} blocked"
+        + (
+            f" ({float(rate):.1%} allowed)"  # type: ignore[arg-type]
+            if rate is not None
+            else ""
+        ),
+        f"decision time: mean {data['avg_decision_us']} µs, p95 {data['p95_decision_us']} µs",
+    ]
     for dim in ("stage", "device", "provider"):
         groups = data[f"by_{dim}"]
         assert isinstance(groups, dict)
@@ -76,9 +107,12 @@ def _stats_text(data: dict[str, object]) -> str:
 
 
 def add_explain(rsub: Sub, common: Common) -> None:
-    p = rsub.add_parser("explain", help="what each stage would say about a request",
-                        description="Print each stage's verdict for a hypothetical request, "
-                                    "with the current rules and runtime state.")
+    p = rsub.add_parser(
+        "explain",
+        help="what each stage would say about a request",
+        description="Print each stage's verdict for a hypothetical request, "
+        "with the current rules and runtime state.",
+    )
     common(p)
     json_option(p)
     p.add_argument("--device", required=True, help="device name, or an IP address")
@@ -91,17 +125,33 @@ def add_explain(rsub: Sub, common: Common) -> None:
     p.set_defaults(handler=guarded(_explain))
 
 
-def explain_request(snap: Snapshot, state: RuntimeState, device: str, at: datetime, host: str,
-                    model: str | None, prompt: str | None, endpoint: str = "chat",
-                    user: str | None = None) -> list[tuple[str, Decision | None]]:
+def explain_request(
+    snap: Snapshot,
+    state: RuntimeState,
+    device: str,
+    at: datetime,
+    host: str,
+    model: str | None,
+    prompt: str | None,
+    endpoint: str = "chat",
+    user: str | None = None,
+) -> list[tuple[str, Decision | None]]:
     """Every stage's verdict for a hypothetical request (also used by the admin API)."""
     provider = catalog_for(snap).match(host)
     ident = _identity(snap, device, user)
     facts = RequestFacts(
-        request_id="explain", identity=ident, host=host,
-        provider=provider.name if provider else None, method="POST", path="/",
-        endpoint=Endpoint(endpoint), model=model, prompt=prompt,
-        prompt_chars=len(prompt or ""), body_inspected=prompt is not None or model is not None)
+        request_id="explain",
+        identity=ident,
+        host=host,
+        provider=provider.name if provider else None,
+        method="POST",
+        path="/",
+        endpoint=Endpoint(endpoint),
+        model=model,
+        prompt=prompt,
+        prompt_chars=len(prompt or ""),
+        body_inspected=prompt is not None or model is not None,
+    )
     return pipeline.explain(facts, snap, state, at)
 
 
@@ -110,8 +160,15 @@ def _identity(snap: Snapshot, device: str, user: str | None):  # type: ignore[no
         info = snap.devices[device]
         from hearthgate.governance.facts import Identity
 
-        return Identity(client_ip="-", device=device, person=info.person, groups=info.groups,
-                        user=user, known=True, inspect=info.inspect)
+        return Identity(
+            client_ip="-",
+            device=device,
+            person=info.person,
+            groups=info.groups,
+            user=user,
+            known=True,
+            inspect=info.inspect,
+        )
     try:
         return resolve(snap, device.removeprefix("ip:"), user=user)
     except ValueError:
@@ -122,16 +179,28 @@ def _explain(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
     now = utc_now()
     at = parse_when(args.at, snap.zone, now) if args.at else now
     state = asyncio.run(load_runtime_state(args.state_dir, now))
-    verdicts = explain_request(snap, state, args.device, at, args.host, args.model,
-                               args.prompt, args.endpoint, args.user)
+    verdicts = explain_request(
+        snap, state, args.device, at, args.host, args.model, args.prompt, args.endpoint, args.user
+    )
     final = next((d for _, d in verdicts if d is not None and d.terminal), None)
     final = final or next(d for n, d in verdicts if n == "default")
-    data = {"at": at.isoformat(), "stages": [
-        {"stage": name, "verdict": d.action.value if d else None,
-         "rule": d.rule if d else None, "reason": d.reason if d else "no opinion"}
-        for name, d in verdicts], "decision": {"stage": final.stage.value,
-                                               "action": final.action.value,
-                                               "reason": final.reason}}
+    data = {
+        "at": at.isoformat(),
+        "stages": [
+            {
+                "stage": name,
+                "verdict": d.action.value if d else None,
+                "rule": d.rule if d else None,
+                "reason": d.reason if d else "no opinion",
+            }
+            for name, d in verdicts
+        ],
+        "decision": {
+            "stage": final.stage.value,
+            "action": final.action.value,
+            "reason": final.reason,
+        },
+    }
     lines = [f"{args.device} at {at:%a %Y-%m-%d %H:%M %Z} -> {args.host}"]
     for item in data["stages"]:  # type: ignore[union-attr]
         verdict = item["verdict"] or "-"  # type: ignore[index]

@@ -18,27 +18,42 @@ Common = Callable[[argparse.ArgumentParser], None]
 
 
 def add(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: Common) -> None:
-    rules = sub.add_parser("rules", help="check, show or describe the rules file",
-                           description="Work with the rules file.")
+    rules = sub.add_parser(
+        "rules",
+        help="check, show or describe the rules file",
+        description="Work with the rules file.",
+    )
     rsub = rules.add_subparsers(metavar="ACTION")
-    check = rsub.add_parser("check", help="validate a rules file without running",
-                            description="Validate a rules file. Exit 0 when usable, 2 when "
-                                        "not; problems are printed as file:line:column.")
+    check = rsub.add_parser(
+        "check",
+        help="validate a rules file without running",
+        description="Validate a rules file. Exit 0 when usable, 2 when "
+        "not; problems are printed as file:line:column.",
+    )
     common(check)
     check.add_argument("path", nargs="?", type=Path, help="file to check (default --rules)")
     check.set_defaults(handler=_check)
-    show = rsub.add_parser("show", help="print the rules as loaded, with every default",
-                           description="Print the effective rules (defaults filled in).")
+    show = rsub.add_parser(
+        "show",
+        help="print the rules as loaded, with every default",
+        description="Print the effective rules (defaults filled in).",
+    )
     common(show)
     show.add_argument("--json", action="store_true", help="JSON instead of YAML")
     show.set_defaults(handler=_show)
-    schema = rsub.add_parser("schema", help="print the JSON Schema of the rules file",
-                             description="Print the JSON Schema editors use to check the "
-                                         "rules file (kept in rules/schema.json).")
+    schema = rsub.add_parser(
+        "schema",
+        help="print the JSON Schema of the rules file",
+        description="Print the JSON Schema editors use to check the "
+        "rules file (kept in rules/schema.json).",
+    )
     schema.set_defaults(handler=_schema)
-    providers = rsub.add_parser("providers", help="list the LLM services the gate recognises",
-                                description="The built-in provider catalog plus the rules "
-                                            "file's `providers`: name, API shape, hosts.")
+    providers = rsub.add_parser(
+        "providers",
+        help="list the LLM services the gate recognises",
+        description="The built-in provider catalog plus the rules "
+        "file's `providers`: name, API shape, hosts.",
+    )
     common(providers)
     providers.add_argument("--json", action="store_true", help="JSON output")
     providers.set_defaults(handler=_providers)
@@ -54,16 +69,19 @@ def _check(args: argparse.Namespace) -> int:
         snap = load_rules_file(path)
     except RulesFileError as exc:
         print(exc, file=sys.stderr)
-        print(f"{path}: {len(exc.file_problems)} problem(s); the file cannot be used",
-              file=sys.stderr)
+        print(
+            f"{path}: {len(exc.file_problems)} problem(s); the file cannot be used", file=sys.stderr
+        )
         return 2
     for warning in warnings_for(snap):
         print(f"{path}: warning: {warning}", file=sys.stderr)
     r = snap.rules
-    print(f"{path}: ok — {len(r.devices)} devices, {len(r.people)} people, {len(r.groups)} "
-          f"groups, {len(r.time_rules)} time rules, {len(r.policies)} policies, "
-          f"{len(r.allowlist)} allowlist entries; mode {r.settings.mode}, zone "
-          f"{r.settings.timezone}")
+    print(
+        f"{path}: ok — {len(r.devices)} devices, {len(r.people)} people, {len(r.groups)} "
+        f"groups, {len(r.time_rules)} time rules, {len(r.policies)} policies, "
+        f"{len(r.allowlist)} allowlist entries; mode {r.settings.mode}, zone "
+        f"{r.settings.timezone}"
+    )
     return 0
 
 

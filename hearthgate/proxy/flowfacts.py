@@ -57,8 +57,15 @@ def oversize(flow: http.HTTPFlow) -> bool:
         return True
 
 
-def build_facts(flow: http.HTTPFlow, ident: Identity, provider: Provider, host: str,
-                request_id: str, *, with_body: bool) -> RequestFacts:
+def build_facts(
+    flow: http.HTTPFlow,
+    ident: Identity,
+    provider: Provider,
+    host: str,
+    request_id: str,
+    *,
+    with_body: bool,
+) -> RequestFacts:
     req = flow.request
     body = req.raw_content if with_body and ident.inspect is Inspect.TLS else None
     if body is not None and req.headers.get("content-encoding"):

@@ -52,13 +52,15 @@ class Gate:
         self.catalog = catalog_for(snap)
 
     def device_label(self, ident: Identity) -> str:
-        return ident.device if ident.known and not ident.device.startswith("user:") \
-            else "unknown"
+        return ident.device if ident.known and not ident.device.startswith("user:") else "unknown"
 
     def count_decision(self, facts: RequestFacts, decision: Decision) -> None:
         self.metrics.decisions.labels(
-            decision.action.value, decision.stage.value, facts.provider or "none",
-            self.device_label(facts.identity)).inc()
+            decision.action.value,
+            decision.stage.value,
+            facts.provider or "none",
+            self.device_label(facts.identity),
+        ).inc()
 
     def finish(self, record: FlowRecord, status: int | None, usage: Usage) -> None:
         """Queue the decision-log row, usage counters and alerts for a finished flow."""
@@ -75,18 +77,42 @@ class Gate:
         decided_at = datetime.fromtimestamp(record.decided_at, UTC)
         if decision.allowed and status is not None and status < 400:
             local_day = decided_at.astimezone(snap.zone).date()
-            self.cache.add_usage(usage_keys(facts.identity), local_day, 1, tokens_in or 0,
-                                 tokens_out or 0)
-        excerpt = facts.prompt[:PROMPT_EXCERPT] if snap.rules.settings.log_prompts and \
-            facts.prompt else None
+            self.cache.add_usage(
+                usage_keys(facts.identity), local_day, 1, tokens_in or 0, tokens_out or 0
+            )
+        excerpt = (
+            facts.prompt[:PROMPT_EXCERPT]
+            if snap.rules.settings.log_prompts and facts.prompt
+            else None
+        )
         ident = facts.identity
-        self.writer.submit_decision((
-            iso(decided_at), facts.request_id, ident.client_ip, ident.device, ident.person,
-            facts.provider, facts.host, facts.method, facts.path, facts.endpoint.value, model,
-            decision.stage.value, decision.rule, decision.action.value, int(decision.allowed),
-            int(decision.enforced), decision.reason, record.duration_us, status, tokens_in,
-            tokens_out, excerpt, "reported" if tokens_in is not None else None,
-        ))
+        self.writer.submit_decision(
+            (
+                iso(decided_at),
+                facts.request_id,
+                ident.client_ip,
+                ident.device,
+                ident.person,
+                facts.provider,
+                facts.host,
+                facts.method,
+                facts.path,
+                facts.endpoint.value,
+                model,
+                decision.stage.value,
+                decision.rule,
+                decision.action.value,
+                int(decision.allowed),
+                int(decision.enforced),
+                decision.reason,
+                record.duration_us,
+                status,
+                tokens_in,
+                tokens_out,
+                excerpt,
+                "reported" if tokens_in is not None else None,
+            )
+        )
         self._queue_alerts(facts, decision, decided_at)
 
     def _queue_alerts(self, facts: RequestFacts, decision: Decision, at: datetime) -> None:
@@ -96,9 +122,21 @@ class Gate:
         if decision.action is Action.BLOCK and not decision.enforced:
             notes.insert(0, decision.as_note())  # observe mode: every "would block" alerts
         for note in notes:
-            self.writer.submit(Write(INSERT_ALERT, (
-                iso(at), facts.request_id, facts.device, facts.identity.person,
-                note.stage.value, note.rule, note.action.value, note.reason)))
+            self.writer.submit(
+                Write(
+                    INSERT_ALERT,
+                    (
+                        iso(at),
+                        facts.request_id,
+                        facts.device,
+                        facts.identity.person,
+                        note.stage.value,
+                        note.rule,
+                        note.action.value,
+                        note.reason,
+                    ),
+                )
+            )
 
     async def redeem_pin(self, device: str, request_id: str | None, pin: str) -> Redeemed:
         """Check a PIN off the event loop (scrypt is slow on purpose); refresh state at once."""
@@ -126,15 +164,20 @@ class Gate:
 
         peer = flow.client_conn.peername
         ip = str(peer[0]) if peer else "unknown"
-        facts = RequestFacts(request_id="error", identity=Identity(ip, f"ip:{ip}"),
-                             host=flow.request.pretty_host, method=flow.request.method,
-                             path=flow.request.path.split("?", 1)[0])
+        facts = RequestFacts(
+            request_id="error",
+            identity=Identity(ip, f"ip:{ip}"),
+            host=flow.request.pretty_host,
+            method=flow.request.method,
+            path=flow.request.path.split("?", 1)[0],
+        )
         return FlowRecord(facts, decision, "openai", time.time(), 0)
 
 
 def catalog_for(snap: Snapshot) -> Catalog:
-    extra = [Provider(p.name, tuple(h.lower() for h in p.hosts), p.api)
-             for p in snap.rules.providers]
+    extra = [
+        Provider(p.name, tuple(h.lower() for h in p.hosts), p.api) for p in snap.rules.providers
+    ]
     return Catalog(extra)
 
 

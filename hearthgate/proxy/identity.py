@@ -68,8 +68,13 @@ def _read_arp(path: Path) -> dict[str, str]:
 async def _read_ip_neigh() -> dict[str, str]:
     try:
         proc = await asyncio.create_subprocess_exec(
-            "ip", "-j", "neigh", "show", stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL)
+            "ip",
+            "-j",
+            "neigh",
+            "show",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
         out, _ = await asyncio.wait_for(proc.communicate(), 5)
         entries = json.loads(out or b"[]")
     except (OSError, TimeoutError, ValueError):
@@ -85,8 +90,14 @@ async def _read_ip_neigh() -> dict[str, str]:
     return table
 
 
-def resolve(snap: Snapshot, client_ip: str, *, mac: str | None = None,
-            user: str | None = None, peer: str | None = None) -> Identity:
+def resolve(
+    snap: Snapshot,
+    client_ip: str,
+    *,
+    mac: str | None = None,
+    user: str | None = None,
+    peer: str | None = None,
+) -> Identity:
     """The identity of a client, by the order of SPEC section 2."""
     ip = try_normalize_ip(client_ip) or client_ip
     if user:
@@ -94,26 +105,53 @@ def resolve(snap: Snapshot, client_ip: str, *, mac: str | None = None,
     for name in (peer, snap.device_by_mac.get(mac) if mac else None, _by_address(snap, ip)):
         if name and name in snap.devices:
             return _device_identity(snap, name, ip, mac)
-    return Identity(client_ip=ip, device=f"ip:{ip}", groups=snap.unknown_groups, mac=mac,
-                    inspect=snap.default_inspect)
+    return Identity(
+        client_ip=ip,
+        device=f"ip:{ip}",
+        groups=snap.unknown_groups,
+        mac=mac,
+        inspect=snap.default_inspect,
+    )
 
 
 def _by_user(snap: Snapshot, ip: str, user: str, mac: str | None) -> Identity:
     if user in snap.devices:
         return _device_identity(snap, user, ip, mac, user=user)
     if user in snap.person_groups:
-        return Identity(client_ip=ip, device=f"user:{user}", person=user,
-                        groups=snap.person_groups[user], mac=mac, user=user, known=True,
-                        inspect=snap.default_inspect)
-    return Identity(client_ip=ip, device=f"user:{user}", groups=snap.unknown_groups, mac=mac,
-                    user=user, inspect=snap.default_inspect)
+        return Identity(
+            client_ip=ip,
+            device=f"user:{user}",
+            person=user,
+            groups=snap.person_groups[user],
+            mac=mac,
+            user=user,
+            known=True,
+            inspect=snap.default_inspect,
+        )
+    return Identity(
+        client_ip=ip,
+        device=f"user:{user}",
+        groups=snap.unknown_groups,
+        mac=mac,
+        user=user,
+        inspect=snap.default_inspect,
+    )
 
 
-def _device_identity(snap: Snapshot, name: str, ip: str, mac: str | None,
-                     user: str | None = None) -> Identity:
+def _device_identity(
+    snap: Snapshot, name: str, ip: str, mac: str | None, user: str | None = None
+) -> Identity:
     info = snap.devices[name]
-    return Identity(client_ip=ip, device=name, person=info.person, groups=info.groups, mac=mac,
-                    user=user, known=True, inspect=info.inspect)
+    return Identity(
+        client_ip=ip,
+        device=name,
+        person=info.person,
+        groups=info.groups,
+        mac=mac,
+        user=user,
+        known=True,
+        inspect=info.inspect,
+    )
 
 
 def _by_address(snap: Snapshot, ip: str) -> str | None:

@@ -72,19 +72,27 @@ async def serve(cfg: RunConfig) -> int:
     await cache.start()
     writer.start()
     gate = Gate(rules, cache, writer, metrics)
-    metrics.bind_state(lambda: _emergency_on(cache), lambda: writer.depth,
-                       lambda: writer.stats.written, lambda: writer.stats.dropped)
+    metrics.bind_state(
+        lambda: _emergency_on(cache),
+        lambda: writer.depth,
+        lambda: writer.stats.written,
+        lambda: writer.stats.dropped,
+    )
     try:
         sock = bind_socket(*cfg.admin)
     except OSError as exc:
-        print(f"hearthgate: the admin server cannot listen on {cfg.admin[0]}:{cfg.admin[1]}: "
-              f"{exc.strerror or exc}", file=sys.stderr)
+        print(
+            f"hearthgate: the admin server cannot listen on {cfg.admin[0]}:{cfg.admin[1]}: "
+            f"{exc.strerror or exc}",
+            file=sys.stderr,
+        )
         await writer.stop()
         await cache.stop()
         return 2
     admin = make_server(create_app(gate), *cfg.admin)
-    tasks = [asyncio.create_task(coro) for coro in
-             (rules.watch(), cache.run(), gate.neighbours.run())]
+    tasks = [
+        asyncio.create_task(coro) for coro in (rules.watch(), cache.run(), gate.neighbours.run())
+    ]
     admin_task = asyncio.create_task(admin.serve(sockets=[sock]))
     try:
         if not await _started(admin, admin_task):
@@ -114,15 +122,20 @@ def _build_master(cfg: RunConfig, gate: Gate, admin: Any) -> Master:
     master.addons.add(*addons_for_options(set_names, {type(a).__name__ for a in chain}))
     master.addons.add(GateAddon(gate), _Announce(cfg, admin))
     opts.update(
-        listen_host=cfg.listen_host, listen_port=cfg.listen_port, mode=cfg.modes,
-        confdir=str(cfg.confdir), connection_strategy="lazy",
-        allow_hosts=gate.catalog.allow_hosts_patterns(), scripts=cfg.scripts,
+        listen_host=cfg.listen_host,
+        listen_port=cfg.listen_port,
+        mode=cfg.modes,
+        confdir=str(cfg.confdir),
+        connection_strategy="lazy",
+        allow_hosts=gate.catalog.allow_hosts_patterns(),
+        scripts=cfg.scripts,
         termlog_verbosity="info",
     )
     opts.set(*cfg.sets, defer=True)
     if "allow_hosts" not in set_names:
         gate.rules.listeners.append(
-            lambda _snap: opts.update(allow_hosts=gate.catalog.allow_hosts_patterns()))
+            lambda _snap: opts.update(allow_hosts=gate.catalog.allow_hosts_patterns())
+        )
     return master
 
 
@@ -136,15 +149,22 @@ class _Announce:
         server = ctx.master.addons.get("proxyserver")
         proxy = [list(addr[:2]) for addr in server.listen_addrs()]
         admin = self.admin.bound_address()
-        info = {"pid": os.getpid(), "proxy": proxy, "admin": list(admin) if admin else None,
-                "ca_cert": str(self.cfg.confdir / "mitmproxy-ca-cert.pem")}
+        info = {
+            "pid": os.getpid(),
+            "proxy": proxy,
+            "admin": list(admin) if admin else None,
+            "ca_cert": str(self.cfg.confdir / "mitmproxy-ca-cert.pem"),
+        }
         path = self.cfg.state_dir / RUN_FILE
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(info))
         tmp.replace(path)
-        log.info("hearthgate gate on %s, admin on http://%s:%s, CA %s",
-                 ", ".join(f"{h}:{p}" for h, p in proxy), *(admin or ("-", "-")),
-                 info["ca_cert"])
+        log.info(
+            "hearthgate gate on %s, admin on http://%s:%s, CA %s",
+            ", ".join(f"{h}:{p}" for h, p in proxy),
+            *(admin or ("-", "-")),
+            info["ca_cert"],
+        )
 
 
 async def _started(admin: Any, task: asyncio.Task[Any], timeout: float = 15) -> bool:

@@ -22,19 +22,31 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.decisions = Counter("hearthgate_decisions", "Decisions made, by outcome",
-                                 ["action", "stage", "provider", "device"], registry=r)
-        self.duration = Histogram("hearthgate_decision_duration_seconds",
-                                  "Time spent in the decision pipeline",
-                                  buckets=DURATION_BUCKETS, registry=r)
-        self.tokens = Counter("hearthgate_tokens", "Tokens reported by providers",
-                              ["provider", "device", "direction"], registry=r)
-        self.reloads = Counter("hearthgate_rules_reloads", "Rules file reloads",
-                               ["result"], registry=r)
-        self.override_attempts = Counter("hearthgate_override_attempts", "PIN attempts",
-                                         ["result"], registry=r)
-        self.errors = Counter("hearthgate_errors", "Internal errors caught", ["where"],
-                              registry=r)
+        self.decisions = Counter(
+            "hearthgate_decisions",
+            "Decisions made, by outcome",
+            ["action", "stage", "provider", "device"],
+            registry=r,
+        )
+        self.duration = Histogram(
+            "hearthgate_decision_duration_seconds",
+            "Time spent in the decision pipeline",
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
+        self.tokens = Counter(
+            "hearthgate_tokens",
+            "Tokens reported by providers",
+            ["provider", "device", "direction"],
+            registry=r,
+        )
+        self.reloads = Counter(
+            "hearthgate_rules_reloads", "Rules file reloads", ["result"], registry=r
+        )
+        self.override_attempts = Counter(
+            "hearthgate_override_attempts", "PIN attempts", ["result"], registry=r
+        )
+        self.errors = Counter("hearthgate_errors", "Internal errors caught", ["where"], registry=r)
         for result in ("ok", "error"):
             self.reloads.labels(result)
         for result in ("ok", "wrong_pin", "locked_out", "expired"):
@@ -42,27 +54,45 @@ class Metrics:
         for where in ("pipeline", "addon", "response", "writer", "state"):
             self.errors.labels(where)
 
-    def bind_state(self, emergency_active: Callable[[], bool],
-                   queue_depth: Callable[[], int], written: Callable[[], int],
-                   dropped: Callable[[], int]) -> None:
+    def bind_state(
+        self,
+        emergency_active: Callable[[], bool],
+        queue_depth: Callable[[], int],
+        written: Callable[[], int],
+        dropped: Callable[[], int],
+    ) -> None:
         self.registry.register(_StateCollector(emergency_active, queue_depth, written, dropped))
 
 
 class _StateCollector(Collector):
-    def __init__(self, emergency_active: Callable[[], bool], queue_depth: Callable[[], int],
-                 written: Callable[[], int], dropped: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        emergency_active: Callable[[], bool],
+        queue_depth: Callable[[], int],
+        written: Callable[[], int],
+        dropped: Callable[[], int],
+    ) -> None:
         self._emergency, self._depth = emergency_active, queue_depth
         self._written, self._dropped = written, dropped
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-        yield GaugeMetricFamily("hearthgate_emergency_active",
-                                "1 while an emergency override is on",
-                                value=1 if self._emergency() else 0)
-        yield GaugeMetricFamily("hearthgate_decision_log_queue_depth",
-                                "Rows waiting to be written to the decision log",
-                                value=self._depth())
-        yield CounterMetricFamily("hearthgate_decision_log_written",
-                                  "Decision rows written to SQLite", value=self._written())
-        yield CounterMetricFamily("hearthgate_decision_log_dropped",
-                                  "Decision rows lost because the queue was full",
-                                  value=self._dropped())
+        yield GaugeMetricFamily(
+            "hearthgate_emergency_active",
+            "1 while an emergency override is on",
+            value=1 if self._emergency() else 0,
+        )
+        yield GaugeMetricFamily(
+            "hearthgate_decision_log_queue_depth",
+            "Rows waiting to be written to the decision log",
+            value=self._depth(),
+        )
+        yield CounterMetricFamily(
+            "hearthgate_decision_log_written",
+            "Decision rows written to SQLite",
+            value=self._written(),
+        )
+        yield CounterMetricFamily(
+            "hearthgate_decision_log_dropped",
+            "Decision rows lost because the queue was full",
+            value=self._dropped(),
+        )

@@ -36,11 +36,18 @@ def error_body(api: str | None, decision: Decision, request_id: str) -> dict[str
     status = decision.status
     code = "hearthgate_quota" if status == 429 else "hearthgate_blocked"
     if api == "anthropic":
-        return {"type": "error", "error": {"type": _ANTHROPIC_TYPES.get(status, "api_error"),
-                                           "message": message}}
+        return {
+            "type": "error",
+            "error": {"type": _ANTHROPIC_TYPES.get(status, "api_error"), "message": message},
+        }
     if api == "gemini":
-        return {"error": {"code": status, "message": message,
-                          "status": _GEMINI_STATUS.get(status, "UNKNOWN")}}
+        return {
+            "error": {
+                "code": status,
+                "message": message,
+                "status": _GEMINI_STATUS.get(status, "UNKNOWN"),
+            }
+        }
     kind = "rate_limit_exceeded" if status == 429 else "permission_denied"
     return {"error": {"message": message, "type": kind, "code": code}}
 
@@ -68,13 +75,22 @@ def json_block(
 def html_block(decision: Decision, request_id: str, host: str) -> tuple[bytes, dict[str, str]]:
     until = _until_text(decision.until)
     e = html.escape
-    rows = [("Why", decision.reason), ("Rule", decision.rule or "—"), ("Until", until or "—"),
-            ("Request id", request_id)]
+    rows = [
+        ("Why", decision.reason),
+        ("Rule", decision.rule or "—"),
+        ("Until", until or "—"),
+        ("Request id", request_id),
+    ]
     table = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows)
     message = decision.message or "This service is not available right now."
     page = _PAGE.format(
-        title="Not right now", message=e(message), table=table, action=e(OVERRIDE_PATH),
-        request_id=e(request_id), host=e(host))
+        title="Not right now",
+        message=e(message),
+        table=table,
+        action=e(OVERRIDE_PATH),
+        request_id=e(request_id),
+        host=e(host),
+    )
     return page.encode(), block_headers(decision, request_id, "text/html; charset=utf-8")
 
 
@@ -105,16 +121,22 @@ vertical-align:top;color:#555}td{word-break:break-word}input,button{font:inherit
 padding:.5rem;margin:.25rem 0}button{background:#2d5b8c;color:#fff;border:0;
 border-radius:6px;padding:.5rem 1rem}</style>"""
 
-_PAGE = ("<!doctype html><html lang=en><head><meta charset=utf-8><title>{title}</title>"
-         + _STYLE.replace("{", "{{").replace("}", "}}") + """</head><body><main>
+_PAGE = (
+    "<!doctype html><html lang=en><head><meta charset=utf-8><title>{title}</title>"
+    + _STYLE.replace("{", "{{").replace("}", "}}")
+    + """</head><body><main>
 <h1>{title}</h1><p>{message}</p><table>{table}</table>
 <h2>A parent can let this through</h2>
 <form method="post" action="{action}">
 <input type="hidden" name="request_id" value="{request_id}">
 <label>PIN <input name="pin" type="password" inputmode="numeric" autocomplete="off" required>
 </label> <button type="submit">Unlock</button></form>
-<p><small>hearthgate on {host}</small></p></main></body></html>""")
+<p><small>hearthgate on {host}</small></p></main></body></html>"""
+)
 
-_NOTICE = ("<!doctype html><html lang=en><head><meta charset=utf-8><title>{title}</title>"
-           + _STYLE.replace("{", "{{").replace("}", "}}") + """</head><body><main>
-<h1 style="color:{colour}">{title}</h1><p>{text}</p></main></body></html>""")
+_NOTICE = (
+    "<!doctype html><html lang=en><head><meta charset=utf-8><title>{title}</title>"
+    + _STYLE.replace("{", "{{").replace("}", "}}")
+    + """</head><body><main>
+<h1 style="color:{colour}">{title}</h1><p>{text}</p></main></body></html>"""
+)

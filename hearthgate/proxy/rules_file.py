@@ -50,15 +50,17 @@ def load_rules_file(path: str | Path) -> Snapshot:
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
-        raise RulesFileError([Problem(name, 1, 1, f"cannot read the rules file: "
-                                                  f"{exc.strerror or exc}")]) from None
+        raise RulesFileError(
+            [Problem(name, 1, 1, f"cannot read the rules file: {exc.strerror or exc}")]
+        ) from None
     if len(raw) > MAX_RULES_BYTES:
         raise RulesFileError([Problem(name, 1, 1, "the rules file is larger than 1 MiB")])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise RulesFileError([Problem(name, 1, 1, f"the rules file is not UTF-8 text "
-                                                  f"(byte {exc.start})")]) from None
+        raise RulesFileError(
+            [Problem(name, 1, 1, f"the rules file is not UTF-8 text (byte {exc.start})")]
+        ) from None
     return load_rules_text(text, name)
 
 
@@ -72,8 +74,7 @@ def load_rules_text(text: str, name: str = "<rules>") -> Snapshot:
     try:
         return compile_rules(rules, text)
     except RulesError as exc:
-        raise RulesFileError([_locate(node, loc, msg, name) for loc, msg in exc.problems]) \
-            from None
+        raise RulesFileError([_locate(node, loc, msg, name) for loc, msg in exc.problems]) from None
     except ValueError as exc:
         raise RulesFileError([Problem(name, 1, 1, str(exc))]) from None
 
@@ -89,11 +90,19 @@ def _compose(text: str, name: str) -> yaml.Node:
     except yaml.YAMLError as exc:
         raise RulesFileError([Problem(name, 1, 1, f"not valid YAML: {exc}")]) from None
     if node is None:
-        raise RulesFileError([Problem(name, 1, 1, "the rules file is empty; it needs at least "
-                                                  "`version: 1`")])
+        raise RulesFileError(
+            [Problem(name, 1, 1, "the rules file is empty; it needs at least `version: 1`")]
+        )
     if not isinstance(node, yaml.MappingNode):
-        raise RulesFileError([_at(node, name, "the rules file must be a mapping of sections "
-                                              "(version, settings, devices ...)")])
+        raise RulesFileError(
+            [
+                _at(
+                    node,
+                    name,
+                    "the rules file must be a mapping of sections (version, settings, devices ...)",
+                )
+            ]
+        )
     _check_duplicate_keys(node, name)
     return node
 
@@ -149,7 +158,7 @@ def _message(err: Any) -> str:
     if kind == "missing":
         return f"{loc[-1]!r} is required here"
     if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
+        msg = msg[len("Value error, ") :]
     if kind == "literal_error":
         return f"{msg} (got {err.get('input')!r})"
     return msg

@@ -13,14 +13,20 @@ def warnings_for(snap: Snapshot) -> list[str]:
         if not policy.needs_body:
             continue
         targets = set(policy.devices) or {
-            n for n, d in snap.devices.items()
+            n
+            for n, d in snap.devices.items()
             if (not policy.people or d.person in policy.people)
-            and (not policy.groups or d.groups & policy.groups)}
+            and (not policy.groups or d.groups & policy.groups)
+        }
         blind = sorted(targets & sni_devices)
         if blind:
-            notes.append(f"policy '{policy.name}' looks at request bodies (models or prompt), "
-                         f"which are never read for inspect: sni devices: {', '.join(blind)}")
+            notes.append(
+                f"policy '{policy.name}' looks at request bodies (models or prompt), "
+                f"which are never read for inspect: sni devices: {', '.join(blind)}"
+            )
     if snap.rules.overrides.master_pin is None:
-        notes.append("no overrides.master_pin: only per-request PINs made with "
-                     "`hearthgate override create` can unblock a request")
+        notes.append(
+            "no overrides.master_pin: only per-request PINs made with "
+            "`hearthgate override create` can unblock a request"
+        )
     return notes

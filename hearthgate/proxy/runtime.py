@@ -95,14 +95,22 @@ class StateCache:
 
     TTLS = {"emergency": 10.0, "allowlist": 60.0, "unlocks": 10.0, "time_rules": 300.0}
 
-    def __init__(self, state_dir: Path, writer: Writer, zone_of: Callable[[], Any],
-                 metrics: Metrics, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        writer: Writer,
+        zone_of: Callable[[], Any],
+        metrics: Metrics,
+        clock: Clock = utc_now,
+    ) -> None:
         self.state_dir, self.writer, self.metrics, self.clock = state_dir, writer, metrics, clock
         self._zone_of = zone_of
         self.state: RuntimeState = EMPTY_STATE
         self.usage: dict[str, UsageCount] = {}
-        self._caches = {k: TTLCache[str, Any](maxsize=1, ttl=v, timer=time.monotonic)
-                        for k, v in self.TTLS.items()}
+        self._caches = {
+            k: TTLCache[str, Any](maxsize=1, ttl=v, timer=time.monotonic)
+            for k, v in self.TTLS.items()
+        }
         self._version: str | None = None
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
@@ -159,15 +167,31 @@ class StateCache:
     def _today(self) -> date:
         return self.clock().astimezone(self._zone_of()).date()
 
-    def add_usage(self, keys: tuple[str, ...], local_day: date, requests: int, tokens_in: int,
-                  tokens_out: int, cost: float = 0.0) -> None:
+    def add_usage(
+        self,
+        keys: tuple[str, ...],
+        local_day: date,
+        requests: int,
+        tokens_in: int,
+        tokens_out: int,
+        cost: float = 0.0,
+    ) -> None:
         """Count one request's use in memory at once and in SQLite through the writer."""
         tokens = tokens_in + tokens_out
         for key in keys:
             count = rolled(self.usage.get(key), local_day)
             self.usage[key] = replace(
-                count, requests=count.requests + requests, tokens=count.tokens + tokens,
-                cost=count.cost + cost, week_requests=count.week_requests + requests,
-                week_tokens=count.week_tokens + tokens, week_cost=count.week_cost + cost)
-            self.writer.submit(Write(store_state.UPSERT_USAGE, (
-                key, local_day.isoformat(), requests, tokens_in, tokens_out, cost)))
+                count,
+                requests=count.requests + requests,
+                tokens=count.tokens + tokens,
+                cost=count.cost + cost,
+                week_requests=count.week_requests + requests,
+                week_tokens=count.week_tokens + tokens,
+                week_cost=count.week_cost + cost,
+            )
+            self.writer.submit(
+                Write(
+                    store_state.UPSERT_USAGE,
+                    (key, local_day.isoformat(), requests, tokens_in, tokens_out, cost),
+                )
+            )

@@ -22,23 +22,38 @@ CHANGE_TYPES = ("emergency", "allowlist", "unlock", "time_rule")
 Apply = Callable[[str, str, dict[str, Any], datetime], dict[str, Any]]
 
 
-def request(db: Db, actor: str, change_type: str, description: str, payload: dict[str, Any],
-            now: datetime, expire_hours: int = 24) -> dict[str, Any]:
+def request(
+    db: Db,
+    actor: str,
+    change_type: str,
+    description: str,
+    payload: dict[str, Any],
+    now: datetime,
+    expire_hours: int = 24,
+) -> dict[str, Any]:
     if change_type not in CHANGE_TYPES:
         raise StateError(f"change_type must be one of {', '.join(CHANGE_TYPES)}")
     with db.change(actor, "consent.request", change_type, now) as change:
         consent_id = change.execute(
             "INSERT INTO consent (change_type, description, payload, requested_by, "
             "requested_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (change_type, description or change_type, json.dumps(payload, default=str),
-             change.actor, iso(now), iso(now + timedelta(hours=expire_hours)))).lastrowid
+            (
+                change_type,
+                description or change_type,
+                json.dumps(payload, default=str),
+                change.actor,
+                iso(now),
+                iso(now + timedelta(hours=expire_hours)),
+            ),
+        ).lastrowid
         change.target = f"consent:{consent_id}"
         change.after = _get(change.conn, consent_id)
         return change.after
 
 
-def approve(db: Db, actor: str, consent_id: int, needed: int, now: datetime,
-            apply: Apply) -> dict[str, Any]:
+def approve(
+    db: Db, actor: str, consent_id: int, needed: int, now: datetime, apply: Apply
+) -> dict[str, Any]:
     """Record an approval; apply the change when it is the last one needed."""
     approver = normalize_actor(actor)
     with db.change(approver, "consent.approve", f"consent:{consent_id}", now) as change:
@@ -47,20 +62,25 @@ def approve(db: Db, actor: str, consent_id: int, needed: int, now: datetime,
             raise StateError("the parent who asked for a change cannot approve it")
         inserted = change.execute(
             "INSERT OR IGNORE INTO consent_approvals (consent_id, approver, ts) VALUES (?, ?, ?)",
-            (consent_id, approver, iso(now))).rowcount
+            (consent_id, approver, iso(now)),
+        ).rowcount
         if not inserted:
             raise StateError(f"{approver} has already approved request {consent_id}")
-        count = change.conn.execute("SELECT count(*) FROM consent_approvals WHERE consent_id = ?",
-                                    (consent_id,)).fetchone()[0]
+        count = change.conn.execute(
+            "SELECT count(*) FROM consent_approvals WHERE consent_id = ?", (consent_id,)
+        ).fetchone()[0]
         change.before = item
         if count >= needed:
-            won = change.execute("UPDATE consent SET status = 'applied', decided_at = ?, "
-                                 "decided_by = ?, applied_at = ? WHERE id = ? AND "
-                                 "status = 'pending'", (iso(now), approver, iso(now),
-                                                        consent_id)).rowcount
+            won = change.execute(
+                "UPDATE consent SET status = 'applied', decided_at = ?, "
+                "decided_by = ?, applied_at = ? WHERE id = ? AND "
+                "status = 'pending'",
+                (iso(now), approver, iso(now), consent_id),
+            ).rowcount
             if won == 1:
-                result = apply(item["requested_by"], item["change_type"],
-                               json.loads(item["payload"]), now)
+                result = apply(
+                    item["requested_by"], item["change_type"], json.loads(item["payload"]), now
+                )
                 change.after = {**_get(change.conn, consent_id), "result": result}
                 return change.after
         change.after = _get(change.conn, consent_id)
@@ -70,21 +90,28 @@ def approve(db: Db, actor: str, consent_id: int, needed: int, now: datetime,
 def reject(db: Db, actor: str, consent_id: int, reason: str, now: datetime) -> dict[str, Any]:
     with db.change(actor, "consent.reject", f"consent:{consent_id}", now) as change:
         change.before = _pending(change.conn, consent_id, now)
-        change.execute("UPDATE consent SET status = 'rejected', decided_at = ?, decided_by = ?,"
-                       " reject_reason = ? WHERE id = ?",
-                       (iso(now), change.actor, reason or None, consent_id))
+        change.execute(
+            "UPDATE consent SET status = 'rejected', decided_at = ?, decided_by = ?,"
+            " reject_reason = ? WHERE id = ?",
+            (iso(now), change.actor, reason or None, consent_id),
+        )
         change.after = _get(change.conn, consent_id)
         return change.after
 
 
 def pending(db: Db, now: datetime) -> list[dict[str, Any]]:
-    rows = db.rows("SELECT * FROM consent WHERE status = 'pending' AND expires_at > ? "
-                   "ORDER BY id", (iso(now),))
+    rows = db.rows(
+        "SELECT * FROM consent WHERE status = 'pending' AND expires_at > ? ORDER BY id", (iso(now),)
+    )
     for row in rows:
         row["payload"] = json.loads(row["payload"])
-        row["approvals"] = [r["approver"] for r in db.rows(
-            "SELECT approver FROM consent_approvals WHERE consent_id = ? ORDER BY ts",
-            (row["id"],))]
+        row["approvals"] = [
+            r["approver"]
+            for r in db.rows(
+                "SELECT approver FROM consent_approvals WHERE consent_id = ? ORDER BY ts",
+                (row["id"],),
+            )
+        ]
     return rows
 
 

@@ -44,8 +44,9 @@ class Db:
         self.close()
 
     @contextmanager
-    def change(self, actor: str, action: str, target: str | None, now: datetime
-               ) -> Iterator[Change]:
+    def change(
+        self, actor: str, action: str, target: str | None, now: datetime
+    ) -> Iterator[Change]:
         """A transaction that records one audited change and tells the proxy about it."""
         with self.transaction():
             change = Change(self.conn, normalize_actor(actor), action, target, now)
@@ -53,10 +54,18 @@ class Db:
             self.conn.execute(
                 "INSERT INTO audit (ts, actor, action, target, before, after) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (iso(now), change.actor, action, change.target, _json(change.before),
-                 _json(change.after)))
-            self.conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 "
-                              "WHERE key = 'state_version'")
+                (
+                    iso(now),
+                    change.actor,
+                    action,
+                    change.target,
+                    _json(change.before),
+                    _json(change.after),
+                ),
+            )
+            self.conn.execute(
+                "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'state_version'"
+            )
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -95,8 +104,9 @@ class Db:
 class Change:
     """What a change did, filled in by the action for the audit row."""
 
-    def __init__(self, conn: sqlite3.Connection, actor: str, action: str, target: str | None,
-                 now: datetime) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, actor: str, action: str, target: str | None, now: datetime
+    ) -> None:
         self.conn, self.actor, self.action, self.target, self.now = conn, actor, action, target, now
         self.before: Any = None
         self.after: Any = None

@@ -15,8 +15,7 @@ _COLUMNS = "id, activated_at, until, reason, activated_by, deactivated_at, deact
 
 
 def status(db: Db, now: datetime) -> dict[str, Any] | None:
-    row = db.row(f"SELECT {_COLUMNS} FROM emergency WHERE active = 1 AND until > ?",
-                 (iso(now),))
+    row = db.row(f"SELECT {_COLUMNS} FROM emergency WHERE active = 1 AND until > ?", (iso(now),))
     if row:
         until = parse_ts(row["until"])
         assert until is not None
@@ -25,8 +24,7 @@ def status(db: Db, now: datetime) -> dict[str, Any] | None:
 
 
 def history(db: Db, limit: int = 50) -> list[dict[str, Any]]:
-    return db.rows(f"SELECT {_COLUMNS}, active FROM emergency ORDER BY id DESC LIMIT ?",
-                   (limit,))
+    return db.rows(f"SELECT {_COLUMNS}, active FROM emergency ORDER BY id DESC LIMIT ?", (limit,))
 
 
 def activate(db: Db, actor: str, minutes: int, reason: str, now: datetime) -> dict[str, Any]:
@@ -40,19 +38,24 @@ def activate(db: Db, actor: str, minutes: int, reason: str, now: datetime) -> di
         try:
             cur = change.execute(
                 "INSERT INTO emergency (activated_at, until, reason, activated_by) "
-                "VALUES (?, ?, ?, ?)", (iso(now), iso(until), reason.strip(), change.actor))
+                "VALUES (?, ?, ?, ?)",
+                (iso(now), iso(until), reason.strip(), change.actor),
+            )
         except sqlite3.IntegrityError:
-            raise StateError("an emergency override is already active; extend it or switch "
-                             "it off first") from None
-        change.after = change.row(f"SELECT {_COLUMNS} FROM emergency WHERE id = ?",
-                                  (cur.lastrowid,))
+            raise StateError(
+                "an emergency override is already active; extend it or switch it off first"
+            ) from None
+        change.after = change.row(
+            f"SELECT {_COLUMNS} FROM emergency WHERE id = ?", (cur.lastrowid,)
+        )
         return change.after or {}
 
 
 def extend(db: Db, actor: str, additional_minutes: int, now: datetime) -> dict[str, Any]:
     with db.change(actor, "emergency.extend", "emergency", now) as change:
-        current = change.row(f"SELECT {_COLUMNS} FROM emergency WHERE active = 1 AND until > ?",
-                             (iso(now),))
+        current = change.row(
+            f"SELECT {_COLUMNS} FROM emergency WHERE active = 1 AND until > ?", (iso(now),)
+        )
         if current is None:
             raise StateError("no emergency override is active")
         started, until = parse_ts(current["activated_at"]), parse_ts(current["until"])
@@ -61,8 +64,9 @@ def extend(db: Db, actor: str, additional_minutes: int, now: datetime) -> dict[s
             new_until = rules.extended_until(started, until, additional_minutes)
         except ValueError as exc:
             raise StateError(str(exc)) from None
-        change.execute("UPDATE emergency SET until = ? WHERE id = ?",
-                       (iso(new_until), current["id"]))
+        change.execute(
+            "UPDATE emergency SET until = ? WHERE id = ?", (iso(new_until), current["id"])
+        )
         change.before, change.after = current, {**current, "until": iso(new_until)}
         return change.after
 
@@ -72,13 +76,18 @@ def deactivate(db: Db, actor: str, now: datetime) -> dict[str, Any]:
         current = change.row(f"SELECT {_COLUMNS} FROM emergency WHERE active = 1")
         if current is None:
             raise StateError("no emergency override is active")
-        change.execute("UPDATE emergency SET active = 0, deactivated_at = ?, deactivated_by = ?"
-                       " WHERE id = ?", (iso(now), change.actor, current["id"]))
+        change.execute(
+            "UPDATE emergency SET active = 0, deactivated_at = ?, deactivated_by = ? WHERE id = ?",
+            (iso(now), change.actor, current["id"]),
+        )
         change.before = current
         change.after = {**current, "deactivated_at": iso(now), "deactivated_by": change.actor}
         return change.after
 
 
 def _close_expired(conn: sqlite3.Connection, now: datetime) -> None:
-    conn.execute("UPDATE emergency SET active = 0, deactivated_at = until, "
-                 "deactivated_by = 'expired' WHERE active = 1 AND until <= ?", (iso(now),))
+    conn.execute(
+        "UPDATE emergency SET active = 0, deactivated_at = until, "
+        "deactivated_by = 'expired' WHERE active = 1 AND until <= ?",
+        (iso(now),),
+    )

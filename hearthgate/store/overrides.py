@@ -28,8 +28,16 @@ class Redeemed:
     until: datetime | None = None
 
 
-def unlock(db: Db, actor: str, device: str, minutes: int, now: datetime, *,
-           provider: str | None = None, source: str = "unlock") -> dict[str, Any]:
+def unlock(
+    db: Db,
+    actor: str,
+    device: str,
+    minutes: int,
+    now: datetime,
+    *,
+    provider: str | None = None,
+    source: str = "unlock",
+) -> dict[str, Any]:
     try:
         check_unlock_minutes(minutes)
     except ValueError as exc:
@@ -39,42 +47,60 @@ def unlock(db: Db, actor: str, device: str, minutes: int, now: datetime, *,
         unlock_id = change.execute(
             "INSERT INTO unlocks (device, provider, until, source, created_at, created_by) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (device, provider, iso(until), source, iso(now), change.actor)).lastrowid
+            (device, provider, iso(until), source, iso(now), change.actor),
+        ).lastrowid
         change.after = change.row("SELECT * FROM unlocks WHERE id = ?", (unlock_id,))
         return change.after or {}
 
 
 def active_unlocks(db: Db, now: datetime) -> list[dict[str, Any]]:
-    return db.rows("SELECT id, device, provider, until, source, created_by FROM unlocks "
-                   "WHERE revoked_at IS NULL AND until > ? ORDER BY until", (iso(now),))
+    return db.rows(
+        "SELECT id, device, provider, until, source, created_by FROM unlocks "
+        "WHERE revoked_at IS NULL AND until > ? ORDER BY until",
+        (iso(now),),
+    )
 
 
-def create(db: Db, actor: str, request_id: str, now: datetime, *, minutes: int = 15,
-           pin: str | None = None) -> tuple[dict[str, Any], str]:
+def create(
+    db: Db, actor: str, request_id: str, now: datetime, *, minutes: int = 15, pin: str | None = None
+) -> tuple[dict[str, Any], str]:
     """An override for a blocked request; returns it and the PIN (shown once)."""
     try:
         check_override_minutes(minutes)
         pin = pins.check_pin_text(pin) if pin else pins.generate_pin()
     except ValueError as exc:
         raise StateError(str(exc)) from None
-    blocked = db.row("SELECT device, allowed FROM decisions WHERE request_id = ? "
-                     "ORDER BY id DESC LIMIT 1", (request_id,))
+    blocked = db.row(
+        "SELECT device, allowed FROM decisions WHERE request_id = ? ORDER BY id DESC LIMIT 1",
+        (request_id,),
+    )
     if blocked is None:
-        raise StateError(f"no request {request_id!r} in the decision log (a request just "
-                         "blocked is logged within a second; check the id)")
+        raise StateError(
+            f"no request {request_id!r} in the decision log (a request just "
+            "blocked is logged within a second; check the id)"
+        )
     if blocked["allowed"]:
         raise StateError(f"request {request_id!r} was not blocked")
     digest = pins.hash_pin(pin)
     with db.change(actor, "override.create", request_id, now) as change:
-        change.execute("UPDATE overrides SET expires_at = ? WHERE request_id = ? AND "
-                       "used_at IS NULL AND expires_at > ?", (iso(now), request_id, iso(now)))
+        change.execute(
+            "UPDATE overrides SET expires_at = ? WHERE request_id = ? AND "
+            "used_at IS NULL AND expires_at > ?",
+            (iso(now), request_id, iso(now)),
+        )
         override_id = change.execute(
             "INSERT INTO overrides (request_id, device, pin_hash, created_at, created_by, "
             "expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (request_id, blocked["device"], digest, iso(now), change.actor,
-             iso(now + timedelta(minutes=minutes)))).lastrowid
-        change.after = change.row(f"SELECT {_PUBLIC} FROM overrides WHERE id = ?",
-                                  (override_id,))
+            (
+                request_id,
+                blocked["device"],
+                digest,
+                iso(now),
+                change.actor,
+                iso(now + timedelta(minutes=minutes)),
+            ),
+        ).lastrowid
+        change.after = change.row(f"SELECT {_PUBLIC} FROM overrides WHERE id = ?", (override_id,))
         return change.after or {}, pin
 
 
@@ -82,20 +108,30 @@ _PUBLIC = "id, request_id, device, created_at, created_by, expires_at, used_at, 
 
 
 def listing(db: Db, now: datetime) -> list[dict[str, Any]]:
-    return db.rows(f"SELECT {_PUBLIC} FROM overrides WHERE expires_at > ? OR used_at > ? "
-                   "ORDER BY id DESC", (iso(now - timedelta(days=1)),) * 2)
+    return db.rows(
+        f"SELECT {_PUBLIC} FROM overrides WHERE expires_at > ? OR used_at > ? ORDER BY id DESC",
+        (iso(now - timedelta(days=1)),) * 2,
+    )
 
 
 def exists(db: Db, request_id: str, now: datetime) -> bool:
-    return db.row("SELECT 1 FROM overrides WHERE request_id = ? AND used_at IS NULL AND "
-                  "expires_at > ?", (request_id, iso(now))) is not None
+    return (
+        db.row(
+            "SELECT 1 FROM overrides WHERE request_id = ? AND used_at IS NULL AND expires_at > ?",
+            (request_id, iso(now)),
+        )
+        is not None
+    )
 
 
-def lockout_until(db: Db, device: str, settings: OverrideSettings,
-                  now: datetime) -> datetime | None:
+def lockout_until(
+    db: Db, device: str, settings: OverrideSettings, now: datetime
+) -> datetime | None:
     window = now - timedelta(minutes=settings.lockout_minutes)
-    rows = db.rows("SELECT ts FROM pin_failures WHERE device = ? AND ts > ? ORDER BY ts DESC",
-                   (device, iso(window)))
+    rows = db.rows(
+        "SELECT ts FROM pin_failures WHERE device = ? AND ts > ? ORDER BY ts DESC",
+        (device, iso(window)),
+    )
     if len(rows) < settings.max_attempts:
         return None
     last = parse_ts(rows[0]["ts"])
@@ -103,13 +139,13 @@ def lockout_until(db: Db, device: str, settings: OverrideSettings,
     return last + timedelta(minutes=settings.lockout_minutes)
 
 
-def redeem(db: Db, device: str, request_id: str | None, pin: str, settings: OverrideSettings,
-           now: datetime) -> Redeemed:
+def redeem(
+    db: Db, device: str, request_id: str | None, pin: str, settings: OverrideSettings, now: datetime
+) -> Redeemed:
     """Check a PIN presented by ``device``; on success open its unlock window."""
     locked = lockout_until(db, device, settings, now)
     if locked is not None:
-        return Redeemed("locked_out", f"too many wrong PINs; try again after "
-                                      f"{locked:%H:%M} UTC")
+        return Redeemed("locked_out", f"too many wrong PINs; try again after {locked:%H:%M} UTC")
     for override in _candidates(db, device, request_id, now):
         if not pins.verify_pin(pin, override["pin_hash"]):
             continue
@@ -121,30 +157,37 @@ def redeem(db: Db, device: str, request_id: str | None, pin: str, settings: Over
         return _opened(db, "master-pin", device, settings, now, "master_pin")
     with db.transaction() as conn:
         conn.execute("INSERT INTO pin_failures (device, ts) VALUES (?, ?)", (device, iso(now)))
-    left = settings.max_attempts - len(db.rows(
-        "SELECT 1 FROM pin_failures WHERE device = ? AND ts > ?",
-        (device, iso(now - timedelta(minutes=settings.lockout_minutes)))))
+    left = settings.max_attempts - len(
+        db.rows(
+            "SELECT 1 FROM pin_failures WHERE device = ? AND ts > ?",
+            (device, iso(now - timedelta(minutes=settings.lockout_minutes))),
+        )
+    )
     return Redeemed("wrong_pin", f"wrong PIN; {max(left, 0)} attempt(s) left")
 
 
-def _candidates(db: Db, device: str, request_id: str | None,
-                now: datetime) -> list[dict[str, Any]]:
+def _candidates(db: Db, device: str, request_id: str | None, now: datetime) -> list[dict[str, Any]]:
     recent = iso(now - timedelta(days=1))
-    return db.rows("SELECT * FROM overrides WHERE device = ? AND created_at > ? "
-                   "ORDER BY (request_id = ?) DESC, id DESC LIMIT 5",
-                   (device, recent, request_id or ""))
+    return db.rows(
+        "SELECT * FROM overrides WHERE device = ? AND created_at > ? "
+        "ORDER BY (request_id = ?) DESC, id DESC LIMIT 5",
+        (device, recent, request_id or ""),
+    )
 
 
 def _use(db: Db, override_id: int, device: str, now: datetime) -> bool:
     with db.transaction() as conn:
-        cur = conn.execute("UPDATE overrides SET used_at = ?, used_by = ? WHERE id = ? AND "
-                           "used_at IS NULL AND expires_at > ?",
-                           (iso(now), device, override_id, iso(now)))
+        cur = conn.execute(
+            "UPDATE overrides SET used_at = ?, used_by = ? WHERE id = ? AND "
+            "used_at IS NULL AND expires_at > ?",
+            (iso(now), device, override_id, iso(now)),
+        )
         return cur.rowcount == 1
 
 
-def _opened(db: Db, actor: str, device: str, settings: OverrideSettings, now: datetime,
-            source: str) -> Redeemed:
+def _opened(
+    db: Db, actor: str, device: str, settings: OverrideSettings, now: datetime, source: str
+) -> Redeemed:
     row = unlock(db, actor, device, settings.unlock_minutes, now, source=source)
     with db.transaction() as conn:
         conn.execute("DELETE FROM pin_failures WHERE device = ?", (device,))

@@ -145,8 +145,10 @@ def connect(state_dir: str | Path) -> sqlite3.Connection:
 def migrate(conn: sqlite3.Connection) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > len(MIGRATIONS):
-        raise RuntimeError(f"the database schema (version {version}) is newer than this "
-                           f"hearthgate understands ({len(MIGRATIONS)}); upgrade hearthgate")
+        raise RuntimeError(
+            f"the database schema (version {version}) is newer than this "
+            f"hearthgate understands ({len(MIGRATIONS)}); upgrade hearthgate"
+        )
     for i in range(version, len(MIGRATIONS)):
         conn.execute("BEGIN IMMEDIATE")
         try:

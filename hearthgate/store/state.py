@@ -58,7 +58,8 @@ async def load_allowlist(db: aiosqlite.Connection, now: datetime) -> tuple[Runti
 async def load_unlocks(db: aiosqlite.Connection, now: datetime) -> dict[str, tuple[Unlock, ...]]:
     async with db.execute(
         "SELECT device, until, created_by, provider, source FROM unlocks "
-        "WHERE revoked_at IS NULL AND until > ? ORDER BY until DESC", (iso(now),),
+        "WHERE revoked_at IS NULL AND until > ? ORDER BY until DESC",
+        (iso(now),),
     ) as cur:
         rows = await cur.fetchall()
     unlocks: dict[str, list[Unlock]] = {}
@@ -77,11 +78,17 @@ def compile_runtime_rule(definition: dict[str, Any]) -> CompiledTimeRule:
     rule = TimeRule.model_validate(definition)
     sel = rule.applies_to
     return CompiledTimeRule(
-        name=rule.name, start=rule.start_time(), end=rule.end_time(),
-        days=frozenset(DAY_NAMES.index(d) for d in rule.days), action=Action(rule.action),
-        applies_to=Selector(frozenset(sel.groups), frozenset(sel.people),
-                            frozenset(sel.devices)) if sel else Selector(),
-        priority=rule.priority, message=rule.message)
+        name=rule.name,
+        start=rule.start_time(),
+        end=rule.end_time(),
+        days=frozenset(DAY_NAMES.index(d) for d in rule.days),
+        action=Action(rule.action),
+        applies_to=Selector(frozenset(sel.groups), frozenset(sel.people), frozenset(sel.devices))
+        if sel
+        else Selector(),
+        priority=rule.priority,
+        message=rule.message,
+    )
 
 
 async def load_usage(db: aiosqlite.Connection, today: date) -> dict[str, UsageCount]:
@@ -89,7 +96,8 @@ async def load_usage(db: aiosqlite.Connection, today: date) -> dict[str, UsageCo
     monday = today - timedelta(days=today.weekday())
     async with db.execute(
         "SELECT key, day, requests, tokens_in + tokens_out, cost FROM usage "
-        "WHERE day >= ? AND day <= ?", (monday.isoformat(), today.isoformat()),
+        "WHERE day >= ? AND day <= ?",
+        (monday.isoformat(), today.isoformat()),
     ) as cur:
         rows = await cur.fetchall()
     week: dict[str, list[float]] = {}
@@ -102,8 +110,13 @@ async def load_usage(db: aiosqlite.Connection, today: date) -> dict[str, UsageCo
         if d == today.isoformat():
             day[key] = (requests, tokens, cost)
     return {
-        key: UsageCount(today, *day.get(key, (0, 0, 0.0)), week_requests=int(t[0]),
-                        week_tokens=int(t[1]), week_cost=t[2])
+        key: UsageCount(
+            today,
+            *day.get(key, (0, 0, 0.0)),
+            week_requests=int(t[0]),
+            week_tokens=int(t[1]),
+            week_cost=t[2],
+        )
         for key, t in week.items()
     }
 
@@ -114,8 +127,10 @@ UPSERT_USAGE = (
     "requests = requests + excluded.requests, tokens_in = tokens_in + excluded.tokens_in, "
     "tokens_out = tokens_out + excluded.tokens_out, cost = cost + excluded.cost"
 )
-INSERT_ALERT = ("INSERT INTO alerts (ts, request_id, device, person, stage, rule, action, reason) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+INSERT_ALERT = (
+    "INSERT INTO alerts (ts, request_id, device, person, stage, rule, action, reason) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def _ts(text: str) -> datetime:

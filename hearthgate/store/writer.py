@@ -32,12 +32,34 @@ class Write:
 
 
 DECISION_COLUMNS = (
-    "ts", "request_id", "client_ip", "device", "person", "provider", "host", "method", "path",
-    "endpoint", "model", "stage", "rule", "action", "allowed", "enforced", "reason",
-    "duration_us", "status", "tokens_in", "tokens_out", "prompt_excerpt", "usage_source",
+    "ts",
+    "request_id",
+    "client_ip",
+    "device",
+    "person",
+    "provider",
+    "host",
+    "method",
+    "path",
+    "endpoint",
+    "model",
+    "stage",
+    "rule",
+    "action",
+    "allowed",
+    "enforced",
+    "reason",
+    "duration_us",
+    "status",
+    "tokens_in",
+    "tokens_out",
+    "prompt_excerpt",
+    "usage_source",
 )
-INSERT_DECISION = (f"INSERT INTO decisions ({', '.join(DECISION_COLUMNS)}) "
-                   f"VALUES ({', '.join('?' * len(DECISION_COLUMNS))})")
+INSERT_DECISION = (
+    f"INSERT INTO decisions ({', '.join(DECISION_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(DECISION_COLUMNS))})"
+)
 
 
 @dataclass
@@ -153,8 +175,9 @@ class Writer:
         self.stats.errors += 1
         message = f"{type(exc).__name__}: {exc}"
         if self.stats.last_ok or message != self.stats.last_error:
-            log.error("decision log: cannot write (%s); retrying, %d rows waiting",
-                      message, self.depth)
+            log.error(
+                "decision log: cannot write (%s); retrying, %d rows waiting", message, self.depth
+            )
         self.stats.last_error = message
         self.stats.last_ok = False
 

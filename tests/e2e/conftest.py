@@ -31,8 +31,13 @@ ROOT = Path(__file__).resolve().parents[2]
 HEARTHGATE = str(Path(sys.executable).with_name("hearthgate"))
 REDIRECT = str(ROOT / "tests" / "support" / "redirect_addon.py")
 KID, PARENT, UNKNOWN = "127.0.0.2", "127.0.0.3", "127.0.0.1"
-HOSTS = ["api.openai.com", "api.anthropic.com", "generativelanguage.googleapis.com",
-         "chatgpt.com", "example.org"]
+HOSTS = [
+    "api.openai.com",
+    "api.anthropic.com",
+    "generativelanguage.googleapis.com",
+    "chatgpt.com",
+    "example.org",
+]
 
 
 def window_around_now() -> tuple[str, str]:
@@ -67,23 +72,31 @@ time_rules:
     return rules + extra
 
 
-def proxied_transport(proxy_url: str, source: str, ca: Path, hx: Any = httpx,
-                      hcore: Any = httpcore) -> Any:
+def proxied_transport(
+    proxy_url: str, source: str, ca: Path, hx: Any = httpx, hcore: Any = httpcore
+) -> Any:
     """A transport through the proxy *from* ``source``. httpx drops ``local_address`` when a
     proxy is set, so the proxy pool is built here with a backend that binds the source.
     ``hx``/``hcore`` are httpx/httpcore or httpx2/httpcore2 (the anthropic SDK's)."""
 
     class SourceBackend(hcore.SyncBackend):  # type: ignore[misc,name-defined]
-        def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                        local_address: str | None = None, socket_options: Any = None) -> Any:
+        def connect_tcp(
+            self,
+            host: str,
+            port: int,
+            timeout: float | None = None,
+            local_address: str | None = None,
+            socket_options: Any = None,
+        ) -> Any:
             return super().connect_tcp(host, port, timeout, source, socket_options)
 
     transport = hx.HTTPTransport(verify=ssl_context(ca), trust_env=False)
     url = hx.URL(proxy_url)
     transport._pool = hcore.HTTPProxy(
-        proxy_url=hcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port,
-                            target=b"/"),
-        ssl_context=ssl_context(ca), network_backend=SourceBackend())
+        proxy_url=hcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=b"/"),
+        ssl_context=ssl_context(ca),
+        network_backend=SourceBackend(),
+    )
     return transport
 
 
@@ -100,26 +113,36 @@ class Gate:
     def url(self) -> str:
         return self.proc.url
 
-    def http(self, source: str = UNKNOWN, verify: Path | None = None,
-             **kwargs: Any) -> httpx.Client:
+    def http(
+        self, source: str = UNKNOWN, verify: Path | None = None, **kwargs: Any
+    ) -> httpx.Client:
         transport = proxied_transport(self.url, source, verify or self.ca)
         return httpx.Client(transport=transport, timeout=20, **kwargs)
 
     def openai(self, source: str = UNKNOWN) -> openai.OpenAI:
-        return openai.OpenAI(api_key="sk-test-secret", base_url="https://api.openai.com/v1",
-                             max_retries=0, http_client=self.http(source))
+        return openai.OpenAI(
+            api_key="sk-test-secret",
+            base_url="https://api.openai.com/v1",
+            max_retries=0,
+            http_client=self.http(source),
+        )
 
     def anthropic(self, source: str = UNKNOWN) -> anthropic.Anthropic:
         transport = proxied_transport(self.url, source, self.ca, httpx2, httpcore2)
         client = httpx2.Client(transport=transport, timeout=20, trust_env=False)
-        return anthropic.Anthropic(api_key="sk-ant-test-secret", max_retries=0,
-                                   base_url="https://api.anthropic.com", http_client=client)
+        return anthropic.Anthropic(
+            api_key="sk-ant-test-secret",
+            max_retries=0,
+            base_url="https://api.anthropic.com",
+            http_client=client,
+        )
 
     def health(self) -> dict[str, Any]:
         return httpx.get(f"{self.admin_url}/healthz", timeout=5).json()
 
-    def rows(self, where: str = "1=1", params: tuple[Any, ...] = (),
-             expect: int = 1, timeout: float = 10) -> list[sqlite3.Row]:
+    def rows(
+        self, where: str = "1=1", params: tuple[Any, ...] = (), expect: int = 1, timeout: float = 10
+    ) -> list[sqlite3.Row]:
         """Decision-log rows, waiting until at least ``expect`` of them are written."""
         found: list[sqlite3.Row] = []
 
@@ -127,8 +150,9 @@ class Gate:
             nonlocal found
             with sqlite3.connect(self.state_dir / "hearthgate.db") as conn:
                 conn.row_factory = sqlite3.Row
-                found = conn.execute(f"SELECT * FROM decisions WHERE {where} ORDER BY id",
-                                     params).fetchall()
+                found = conn.execute(
+                    f"SELECT * FROM decisions WHERE {where} ORDER BY id", params
+                ).fetchall()
             return len(found) >= expect
 
         wait_until(enough, timeout, f"{expect} decision rows where {where}")
@@ -151,13 +175,28 @@ def fake_llm(pki: Pki) -> Iterator[FakeLLM]:
         yield server
 
 
-def start_gate(tmp: Path, rules_text: str, pki: Pki, fake: FakeLLM,
-               *extra: str) -> ProxyProcess:
+def start_gate(tmp: Path, rules_text: str, pki: Pki, fake: FakeLLM, *extra: str) -> ProxyProcess:
     state, rules = tmp / "state", tmp / "household.yaml"
     rules.write_text(rules_text)
-    argv = [HEARTHGATE, "run", "--rules", str(rules), "--state-dir", str(state),
-            "--listen-host", "127.0.0.1", "--listen-port", "0", "--admin", "127.0.0.1:0",
-            "-s", REDIRECT, "--set", f"ssl_verify_upstream_trusted_ca={pki.ca_cert}", *extra]
+    argv = [
+        HEARTHGATE,
+        "run",
+        "--rules",
+        str(rules),
+        "--state-dir",
+        str(state),
+        "--listen-host",
+        "127.0.0.1",
+        "--listen-port",
+        "0",
+        "--admin",
+        "127.0.0.1:0",
+        "-s",
+        REDIRECT,
+        "--set",
+        f"ssl_verify_upstream_trusted_ca={pki.ca_cert}",
+        *extra,
+    ]
     proc = ProxyProcess.start(argv, env={"HEARTHGATE_TEST_UPSTREAM": fake.address}, cwd=ROOT)
     wait_until(lambda: (state / "run.json").exists(), 20, "run.json")
     return proc

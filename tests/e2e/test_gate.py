@@ -22,8 +22,12 @@ def test_allowed_openai_call_is_forwarded_and_logged(gate: Gate, fake_llm: FakeL
     reply = client.chat.completions.create(model="gpt-4o-mini", messages=CHAT)
     assert reply.choices[0].message.content.startswith("fake reply to: What is a prime")
     [row] = gate.rows("device = 'mom-laptop' AND endpoint = 'chat'")
-    assert (row["provider"], row["model"], row["stage"], row["allowed"]) == \
-        ("openai", "gpt-4o-mini", "default", 1)
+    assert (row["provider"], row["model"], row["stage"], row["allowed"]) == (
+        "openai",
+        "gpt-4o-mini",
+        "default",
+        1,
+    )
     assert (row["tokens_in"], row["tokens_out"], row["status"]) == (11, 7, 200)
     assert row["person"] == "mom" and row["host"] == "api.openai.com"
     assert row["ts"].endswith("Z") and len(row["ts"]) == len("2026-11-22T04:19:13.323Z")
@@ -31,11 +35,11 @@ def test_allowed_openai_call_is_forwarded_and_logged(gate: Gate, fake_llm: FakeL
 
 def test_allowed_anthropic_call_is_logged_with_tokens(gate: Gate) -> None:
     message = gate.anthropic(UNKNOWN).messages.create(
-        model="claude-3-5-haiku-latest", max_tokens=50, messages=CHAT)
+        model="claude-3-5-haiku-latest", max_tokens=50, messages=CHAT
+    )
     assert message.content[0].text.startswith("fake reply")
     [row] = gate.rows("provider = 'anthropic' AND device = 'ip:127.0.0.1'")
-    assert (row["model"], row["tokens_in"], row["tokens_out"]) == \
-        ("claude-3-5-haiku-latest", 17, 8)
+    assert (row["model"], row["tokens_in"], row["tokens_out"]) == ("claude-3-5-haiku-latest", 17, 8)
 
 
 def test_bedtime_blocks_openai_with_permission_error(gate: Gate, fake_llm: FakeLLM) -> None:
@@ -48,26 +52,33 @@ def test_bedtime_blocks_openai_with_permission_error(gate: Gate, fake_llm: FakeL
     assert request_id in str(err)
     assert "bedtime" in err.response.headers["x-hearthgate-reason"]
     [row] = gate.rows("request_id = ?", (request_id,))
-    assert (row["stage"], row["rule"], row["action"], row["allowed"], row["status"]) == \
-        ("time_rule", "bedtime", "block", 0, 403)
-    assert (row["device"], row["person"], row["model"]) == ("alice-laptop", "alice",
-                                                          "gpt-4o-mini")
+    assert (row["stage"], row["rule"], row["action"], row["allowed"], row["status"]) == (
+        "time_rule",
+        "bedtime",
+        "block",
+        0,
+        403,
+    )
+    assert (row["device"], row["person"], row["model"]) == ("alice-laptop", "alice", "gpt-4o-mini")
     assert len(fake_llm.requests) == before, "a blocked request must never reach the upstream"
 
 
 def test_bedtime_blocks_anthropic_with_permission_error(gate: Gate) -> None:
     with pytest.raises(anthropic.PermissionDeniedError) as info:
-        gate.anthropic(KID).messages.create(model="claude-3-5-haiku-latest", max_tokens=10,
-                                            messages=CHAT)
+        gate.anthropic(KID).messages.create(
+            model="claude-3-5-haiku-latest", max_tokens=10, messages=CHAT
+        )
     assert "Bedtime, Alice." in str(info.value)
     assert info.value.body["error"]["type"] == "permission_error"
 
 
 def test_gemini_block_has_gemini_error_shape(gate: Gate) -> None:
     with gate.http(KID) as client:
-        r = client.post("https://generativelanguage.googleapis.com/v1beta/models/"
-                        "gemini-2.0-flash:generateContent",
-                        json={"contents": [{"parts": [{"text": "hi"}]}]})
+        r = client.post(
+            "https://generativelanguage.googleapis.com/v1beta/models/"
+            "gemini-2.0-flash:generateContent",
+            json={"contents": [{"parts": [{"text": "hi"}]}]},
+        )
     assert r.status_code == 403
     assert r.json()["error"]["status"] == "PERMISSION_DENIED"
     assert r.json()["error"]["code"] == 403
@@ -79,16 +90,25 @@ def test_browser_gets_a_block_page_with_pin_form(gate: Gate) -> None:
     assert r.status_code == 403 and r.headers["content-type"].startswith("text/html")
     page = r.text
     request_id = r.headers["x-hearthgate-request-id"]
-    for expected in ("Bedtime, Alice.", "bedtime", request_id,
-                     'action="/__hearthgate/override"', 'name="pin"'):
+    for expected in (
+        "Bedtime, Alice.",
+        "bedtime",
+        request_id,
+        'action="/__hearthgate/override"',
+        'name="pin"',
+    ):
         assert expected in page
 
 
 def test_openai_stream_arrives_chunk_by_chunk_and_counts_tokens(gate: Gate) -> None:
     client = gate.openai(PARENT)
     stream = client.chat.completions.create(
-        model="gpt-4o-mini", messages=CHAT, stream=True,
-        stream_options={"include_usage": True}, extra_headers={"x-fake-delay-ms": "300"})
+        model="gpt-4o-mini",
+        messages=CHAT,
+        stream=True,
+        stream_options={"include_usage": True},
+        extra_headers={"x-fake-delay-ms": "300"},
+    )
     arrivals, text = [], ""
     for chunk in stream:
         if chunk.choices:
@@ -117,26 +137,39 @@ def test_non_llm_host_is_tunnelled_with_its_own_certificate(gate: Gate) -> None:
     assert gate.rows("host = 'example.org'", expect=0) == []
 
 
-@pytest.mark.parametrize("body", [b"{not json", b"\xff\xfe\x00garbage", b"[1, 2, 3]",
-                                  b'{"model": 5, "messages": "x"}'])
+@pytest.mark.parametrize(
+    "body", [b"{not json", b"\xff\xfe\x00garbage", b"[1, 2, 3]", b'{"model": 5, "messages": "x"}']
+)
 def test_malformed_bodies_are_still_decided(gate: Gate, body: bytes) -> None:
     with gate.http(KID) as client:
-        r = client.post("https://api.openai.com/v1/chat/completions", content=body,
-                        headers={"content-type": "application/json"})
+        r = client.post(
+            "https://api.openai.com/v1/chat/completions",
+            content=body,
+            headers={"content-type": "application/json"},
+        )
     assert r.status_code == 403
     gate.rows("request_id = ?", (r.headers["x-hearthgate-request-id"],))
 
 
 def test_huge_body_is_decided_without_inspection(gate: Gate, fake_llm: FakeLLM) -> None:
-    big = b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "' + \
-        b"x" * (3 * 1024 * 1024) + b'"}]}'
+    big = (
+        b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "'
+        + b"x" * (3 * 1024 * 1024)
+        + b'"}]}'
+    )
     with gate.http(KID) as client:
-        r = client.post("https://api.openai.com/v1/chat/completions", content=big,
-                        headers={"content-type": "application/json"})
+        r = client.post(
+            "https://api.openai.com/v1/chat/completions",
+            content=big,
+            headers={"content-type": "application/json"},
+        )
     assert r.status_code == 403
     with gate.http(PARENT) as client:
-        r = client.post("https://api.openai.com/v1/chat/completions", content=big,
-                        headers={"content-type": "application/json"})
+        r = client.post(
+            "https://api.openai.com/v1/chat/completions",
+            content=big,
+            headers={"content-type": "application/json"},
+        )
     assert r.status_code == 200
     assert len(fake_llm.requests[-1].body) == len(big)
 
@@ -144,8 +177,11 @@ def test_huge_body_is_decided_without_inspection(gate: Gate, fake_llm: FakeLLM) 
 def test_secrets_never_reach_the_log(gate: Gate) -> None:
     gate.openai(PARENT).chat.completions.create(model="gpt-4o-mini", messages=CHAT)
     with gate.http(PARENT) as client:
-        client.post("https://generativelanguage.googleapis.com/v1beta/models/gemini-pro:"
-                    "generateContent?key=AIzaSECRET", json={"contents": []})
+        client.post(
+            "https://generativelanguage.googleapis.com/v1beta/models/gemini-pro:"
+            "generateContent?key=AIzaSECRET",
+            json={"contents": []},
+        )
     gate.rows("provider = 'gemini'")
     dump = (gate.state_dir / "hearthgate.db").read_bytes()
     for secret in (b"sk-test-secret", b"AIzaSECRET", b"Bearer"):

@@ -33,17 +33,33 @@ def snapshot(extra: str = "", base: str = BASE) -> Snapshot:
     return compile_rules(Rules.model_validate(yaml.safe_load(text)), text)
 
 
-def facts(snap: Snapshot, ip: str = "192.168.1.50", *, model: str | None = "gpt-4o-mini",
-          prompt: str | None = "hello", endpoint: Endpoint = Endpoint.CHAT,
-          provider: str = "openai", host: str = "api.openai.com", user: str | None = None,
-          mac: str | None = None) -> RequestFacts:
+def facts(
+    snap: Snapshot,
+    ip: str = "192.168.1.50",
+    *,
+    model: str | None = "gpt-4o-mini",
+    prompt: str | None = "hello",
+    endpoint: Endpoint = Endpoint.CHAT,
+    provider: str = "openai",
+    host: str = "api.openai.com",
+    user: str | None = None,
+    mac: str | None = None,
+) -> RequestFacts:
     ident: Identity = resolve(snap, ip, user=user, mac=mac)
     inspected = ident.inspect is Inspect.TLS
     return RequestFacts(
-        request_id="req1", identity=ident, host=host, provider=provider, method="POST",
-        path="/v1/chat/completions", endpoint=endpoint,
-        model=model if inspected else None, prompt=prompt if inspected else None,
-        prompt_chars=len(prompt or "") if inspected else 0, body_inspected=inspected)
+        request_id="req1",
+        identity=ident,
+        host=host,
+        provider=provider,
+        method="POST",
+        path="/v1/chat/completions",
+        endpoint=endpoint,
+        model=model if inspected else None,
+        prompt=prompt if inspected else None,
+        prompt_chars=len(prompt or "") if inspected else 0,
+        body_inspected=inspected,
+    )
 
 
 def at(text: str, zone: str = "Europe/Berlin") -> datetime:

@@ -21,8 +21,14 @@ NIGHT = at("2026-11-20T23:00")
 
 def test_stages_are_one_ordered_list() -> None:
     names = [name for name, _ in pipeline.STAGES]
-    assert names == ["emergency", "allowlist (device, address, MAC)", "allowlist (user)",
-                     "override", "time rules", "policies and quotas"]
+    assert names == [
+        "emergency",
+        "allowlist (device, address, MAC)",
+        "allowlist (user)",
+        "override",
+        "time rules",
+        "policies and quotas",
+    ]
 
 
 def test_default_when_nothing_decides() -> None:
@@ -32,8 +38,11 @@ def test_default_when_nothing_decides() -> None:
 
 
 def test_default_block() -> None:
-    snap = snapshot(base=__import__("tests.governance.helpers", fromlist=["BASE"]).BASE.replace(
-        "settings: {", "settings: {default: block, "))
+    snap = snapshot(
+        base=__import__("tests.governance.helpers", fromlist=["BASE"]).BASE.replace(
+            "settings: {", "settings: {default: block, "
+        )
+    )
     decision = pipeline.decide(facts(snap), snap, RuntimeState(), NIGHT)
     assert decision.stage is Stage.DEFAULT and not decision.allowed
 
@@ -46,8 +55,9 @@ def test_time_rule_blocks_kid_at_night() -> None:
 
 def test_emergency_beats_everything_and_expires() -> None:
     snap = snapshot(RULES)
-    emergency = ActiveEmergency(1, NIGHT - timedelta(minutes=5), NIGHT + timedelta(minutes=10),
-                                "school project", "mom")
+    emergency = ActiveEmergency(
+        1, NIGHT - timedelta(minutes=5), NIGHT + timedelta(minutes=10), "school project", "mom"
+    )
     state = RuntimeState(emergency=emergency)
     assert pipeline.decide(facts(snap), snap, state, NIGHT).stage is Stage.EMERGENCY
     later = NIGHT + timedelta(minutes=11)
@@ -71,8 +81,9 @@ def test_expired_runtime_allow_stops_matching_at_once() -> None:
 
 def test_unlock_window_is_an_override() -> None:
     snap = snapshot(RULES)
-    state = RuntimeState(unlocks={"alice-laptop": (Unlock("alice-laptop", NIGHT +
-                                                          timedelta(minutes=15), "mom"),)})
+    state = RuntimeState(
+        unlocks={"alice-laptop": (Unlock("alice-laptop", NIGHT + timedelta(minutes=15), "mom"),)}
+    )
     decision = pipeline.decide(facts(snap), snap, state, NIGHT)
     assert decision.stage is Stage.OVERRIDE and decision.allowed
 

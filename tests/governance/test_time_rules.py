@@ -21,16 +21,19 @@ time_rules:
 
 
 # 2026-11-20 is a Friday, 2026-11-21 a Saturday
-@pytest.mark.parametrize(("local", "blocked"), [
-    ("2026-11-20T20:59", False),
-    ("2026-11-20T21:00", True),   # start is inclusive
-    ("2026-11-20T23:59", True),
-    ("2026-11-21T02:00", True),   # Saturday 02:00 belongs to Friday's window
-    ("2026-11-21T06:59", True),
-    ("2026-11-21T07:00", False),  # end is exclusive
-    ("2026-11-20T02:00", False),  # Friday 02:00 belongs to Thursday, which is not listed
-    ("2026-11-21T21:30", False),  # Saturday evening: not a listed day
-])
+@pytest.mark.parametrize(
+    ("local", "blocked"),
+    [
+        ("2026-11-20T20:59", False),
+        ("2026-11-20T21:00", True),  # start is inclusive
+        ("2026-11-20T23:59", True),
+        ("2026-11-21T02:00", True),  # Saturday 02:00 belongs to Friday's window
+        ("2026-11-21T06:59", True),
+        ("2026-11-21T07:00", False),  # end is exclusive
+        ("2026-11-20T02:00", False),  # Friday 02:00 belongs to Thursday, which is not listed
+        ("2026-11-21T21:30", False),  # Saturday evening: not a listed day
+    ],
+)
 def test_overnight_window_belongs_to_its_start_day(local: str, blocked: bool) -> None:
     snap = snapshot(BEDTIME)
     decision = time_rules.evaluate(facts(snap), snap, EMPTY_STATE, at(local))
@@ -43,10 +46,15 @@ def test_applies_only_to_listed_groups() -> None:
     assert time_rules.evaluate(mom, snap, EMPTY_STATE, at("2026-11-20T22:00")) is None
 
 
-@pytest.mark.parametrize(("local", "inside"), [
-    ("2026-11-18T00:00", True), ("2026-11-18T12:00", True), ("2026-11-18T23:59", True),
-    ("2026-11-19T00:00", False),  # Thursday not listed
-])
+@pytest.mark.parametrize(
+    ("local", "inside"),
+    [
+        ("2026-11-18T00:00", True),
+        ("2026-11-18T12:00", True),
+        ("2026-11-18T23:59", True),
+        ("2026-11-19T00:00", False),  # Thursday not listed
+    ],
+)
 def test_start_equal_end_is_the_whole_day(local: str, inside: bool) -> None:
     snap = snapshot("""
 time_rules:
@@ -72,16 +80,19 @@ def test_naive_time_is_refused() -> None:
         time_rules.evaluate(facts(snap), snap, EMPTY_STATE, datetime(2026, 11, 20, 22, 0))
 
 
-@pytest.mark.parametrize(("utc", "blocked"), [
-    # Berlin springs forward on Sun 2026-03-29 at 02:00 -> 03:00 (UTC+1 -> UTC+2)
-    ("2026-03-29T00:30", True),   # 01:30 CET, inside the Saturday 22:00-03:30 window
-    ("2026-03-29T01:15", True),   # 03:15 CEST: still inside
-    ("2026-03-29T01:30", False),  # 03:30 CEST: the window has closed
-    # falls back on Sun 2026-10-25 at 03:00 -> 02:00 (UTC+2 -> UTC+1)
-    ("2026-10-25T00:45", True),   # 02:45 CEST (first pass)
-    ("2026-10-25T01:45", True),   # 02:45 CET (second pass)
-    ("2026-10-25T02:30", False),  # 03:30 CET
-])
+@pytest.mark.parametrize(
+    ("utc", "blocked"),
+    [
+        # Berlin springs forward on Sun 2026-03-29 at 02:00 -> 03:00 (UTC+1 -> UTC+2)
+        ("2026-03-29T00:30", True),  # 01:30 CET, inside the Saturday 22:00-03:30 window
+        ("2026-03-29T01:15", True),  # 03:15 CEST: still inside
+        ("2026-03-29T01:30", False),  # 03:30 CEST: the window has closed
+        # falls back on Sun 2026-10-25 at 03:00 -> 02:00 (UTC+2 -> UTC+1)
+        ("2026-10-25T00:45", True),  # 02:45 CEST (first pass)
+        ("2026-10-25T01:45", True),  # 02:45 CET (second pass)
+        ("2026-10-25T02:30", False),  # 03:30 CET
+    ],
+)
 def test_window_across_dst_changes(utc: str, blocked: bool) -> None:
     snap = snapshot("""
 time_rules:
@@ -122,8 +133,9 @@ time_rules:
 policies:
   - {name: no-big-models, when: {groups: [kids], models: ["gpt-4o"]}, action: block}
 """)
-    decision = pipeline.decide(facts(snap, model="gpt-4o"), snap, EMPTY_STATE,
-                               at("2026-11-20T19:00"))
+    decision = pipeline.decide(
+        facts(snap, model="gpt-4o"), snap, EMPTY_STATE, at("2026-11-20T19:00")
+    )
     assert decision.action is Action.BLOCK and decision.stage is Stage.POLICY
     assert [n.rule for n in decision.notes] == ["evening"]
 

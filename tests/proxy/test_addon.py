@@ -42,12 +42,22 @@ def make_addon(tmp_path: Path):  # type: ignore[no-untyped-def]
     return make
 
 
-def llm_flow(host: str = "api.openai.com", path: str = "/v1/chat/completions",
-             body: bytes = b'{"model": "gpt-4o", "messages": []}',
-             headers: dict[str, str] | None = None) -> http.HTTPFlow:
+def llm_flow(
+    host: str = "api.openai.com",
+    path: str = "/v1/chat/completions",
+    body: bytes = b'{"model": "gpt-4o", "messages": []}',
+    headers: dict[str, str] | None = None,
+) -> http.HTTPFlow:
     hdrs = http.Headers(content_type="application/json", **(headers or {}))
-    req = tutils.treq(host=host, port=443, scheme=b"https", method=b"POST", path=path.encode(),
-                      headers=hdrs, content=body)
+    req = tutils.treq(
+        host=host,
+        port=443,
+        scheme=b"https",
+        method=b"POST",
+        path=path.encode(),
+        headers=hdrs,
+        content=body,
+    )
     flow = tflow.tflow(req=req)
     flow.client_conn.sni = host
     return flow
@@ -73,8 +83,9 @@ async def test_non_llm_host_is_untouched(make_addon) -> None:  # type: ignore[no
 
 
 @pytest.mark.parametrize(("fail", "blocked"), [("closed", True), ("open", False)])
-async def test_pipeline_error_follows_settings_fail(make_addon, monkeypatch: pytest.MonkeyPatch,
-                                              fail: str, blocked: bool) -> None:  # type: ignore[no-untyped-def]
+async def test_pipeline_error_follows_settings_fail(
+    make_addon, monkeypatch: pytest.MonkeyPatch, fail: str, blocked: bool
+) -> None:  # type: ignore[no-untyped-def]
     addon = make_addon(fail)
 
     def broken(*_args: object) -> None:
@@ -91,7 +102,9 @@ async def test_pipeline_error_follows_settings_fail(make_addon, monkeypatch: pyt
     assert errors == 1
 
 
-async def test_error_outside_pipeline_still_fails_closed(make_addon, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+async def test_error_outside_pipeline_still_fails_closed(
+    make_addon, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
     addon = make_addon()
     monkeypatch.setattr(flowfacts, "build_facts", lambda *a, **k: 1 / 0)
     with taddons.context(addon):
@@ -102,11 +115,13 @@ async def test_error_outside_pipeline_still_fails_closed(make_addon, monkeypatch
 
 
 async def test_own_headers_never_reach_the_upstream(make_addon) -> None:  # type: ignore[no-untyped-def]
-    addon = make_addon(rules=RULES.replace("all-day, start: \"00:00\"", "x, start: \"00:00\"")
-                       .replace('end: "00:00"', 'end: "00:01"').replace("%s", "closed"))
+    addon = make_addon(
+        rules=RULES.replace('all-day, start: "00:00"', 'x, start: "00:00"')
+        .replace('end: "00:00"', 'end: "00:01"')
+        .replace("%s", "closed")
+    )
     with taddons.context(addon):
-        flow = llm_flow(headers={"x_hearthgate_pin": "1234",
-                                 "x_hearthgate_request_id": "abc"})
+        flow = llm_flow(headers={"x_hearthgate_pin": "1234", "x_hearthgate_request_id": "abc"})
         await addon.request(flow)
     assert "x-hearthgate-pin" not in flow.request.headers
     assert "x-hearthgate-request-id" not in flow.request.headers

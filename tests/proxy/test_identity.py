@@ -23,7 +23,8 @@ def test_arp_table_is_parsed_and_normalised(tmp_path: Path) -> None:
     arp.write_text(
         "IP address       HW type     Flags       HW address            Mask     Device\n"
         "192.168.1.50     0x1         0x2         AA:BB:CC:DD:EE:01     *        br-lan\n"
-        "192.168.1.99     0x1         0x0         00:00:00:00:00:00     *        br-lan\n")
+        "192.168.1.99     0x1         0x0         00:00:00:00:00:00     *        br-lan\n"
+    )
     assert _read_arp(arp) == {"192.168.1.50": "aa:bb:cc:dd:ee:01"}
     assert _read_arp(tmp_path / "missing") == {}
 

@@ -39,33 +39,49 @@ def test_shipped_rules_files_are_valid(path: Path) -> None:
     load_rules_file(path)
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("", "house.yaml:1:1: the rules file is empty"),
-    ("# only a comment\n", "house.yaml:1:1: the rules file is empty"),
-    ("version: 1\nsettings: [\n", "house.yaml:3:1: not valid YAML"),
-    ("- just\n- a list\n", "house.yaml:1:1: the rules file must be a mapping"),
-    ("version: 1\nsetings: {}\n", "house.yaml:2:1: setings: unknown key 'setings'"),
-    ("version: 2\n", "house.yaml:1:10: version: Input should be 1"),
-    ("settings: {}\n", "version' is required"),
-    ("version: 1\nsettings: {timezone: Mars/Olympus}\n", "unknown time zone 'Mars/Olympus'"),
-    ("version: 1\nsettings: {mode: sometimes}\n", "house.yaml:2:18: settings.mode: Input "
-                                                  "should be 'enforce' or 'observe'"),
-    ("version: 1\ndevices: {tv: {ips: [300.1.1.1]}}\n", "'300.1.1.1' is not an IP address"),
-    ("version: 1\ndevices: {tv: {macs: [zz]}}\n", "'zz' is not a MAC address"),
-    ("version: 1\ngroups: {kids: {}}\ngroups: {x: {}}\n",
-     "house.yaml:3:1: 'groups' appears twice here"),
-    ("version: 1\ntime_rules: [{name: a, start: '25:00', end: '07:00'}]\n",
-     "expected a time like \"21:00\""),
-    ("version: 1\npeople: {bob: {groups: [kid]}}\ngroups: {kids: {}}\n",
-     "house.yaml:2:25: people.bob.groups.0: unknown group 'kid'; defined groups: kids"),
-    ("version: 1\ndevices: {tv: {person: nobody}}\n", "unknown person 'nobody'"),
-    ("version: 1\noverrides: {master_pin: '1234'}\n", "must be a hash made by"),
-    ("version: 1\npolicies: [{name: p, when: {prompt: {regex: ['(']}}}]\n", "does not compile"),
-    ("version: 1\nallowlist: [{device: a, mac: 'aa:bb:cc:dd:ee:ff'}]\n",
-     "exactly one of device, cidr, ip, mac, user"),
-    ("version: 1\ntime_rules: [{name: a, start: '1:00', end: '2:00'}, "
-     "{name: a, start: '01:00', end: '02:00'}]\n", "used twice"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "house.yaml:1:1: the rules file is empty"),
+        ("# only a comment\n", "house.yaml:1:1: the rules file is empty"),
+        ("version: 1\nsettings: [\n", "house.yaml:3:1: not valid YAML"),
+        ("- just\n- a list\n", "house.yaml:1:1: the rules file must be a mapping"),
+        ("version: 1\nsetings: {}\n", "house.yaml:2:1: setings: unknown key 'setings'"),
+        ("version: 2\n", "house.yaml:1:10: version: Input should be 1"),
+        ("settings: {}\n", "version' is required"),
+        ("version: 1\nsettings: {timezone: Mars/Olympus}\n", "unknown time zone 'Mars/Olympus'"),
+        (
+            "version: 1\nsettings: {mode: sometimes}\n",
+            "house.yaml:2:18: settings.mode: Input should be 'enforce' or 'observe'",
+        ),
+        ("version: 1\ndevices: {tv: {ips: [300.1.1.1]}}\n", "'300.1.1.1' is not an IP address"),
+        ("version: 1\ndevices: {tv: {macs: [zz]}}\n", "'zz' is not a MAC address"),
+        (
+            "version: 1\ngroups: {kids: {}}\ngroups: {x: {}}\n",
+            "house.yaml:3:1: 'groups' appears twice here",
+        ),
+        (
+            "version: 1\ntime_rules: [{name: a, start: '25:00', end: '07:00'}]\n",
+            'expected a time like "21:00"',
+        ),
+        (
+            "version: 1\npeople: {bob: {groups: [kid]}}\ngroups: {kids: {}}\n",
+            "house.yaml:2:25: people.bob.groups.0: unknown group 'kid'; defined groups: kids",
+        ),
+        ("version: 1\ndevices: {tv: {person: nobody}}\n", "unknown person 'nobody'"),
+        ("version: 1\noverrides: {master_pin: '1234'}\n", "must be a hash made by"),
+        ("version: 1\npolicies: [{name: p, when: {prompt: {regex: ['(']}}}]\n", "does not compile"),
+        (
+            "version: 1\nallowlist: [{device: a, mac: 'aa:bb:cc:dd:ee:ff'}]\n",
+            "exactly one of device, cidr, ip, mac, user",
+        ),
+        (
+            "version: 1\ntime_rules: [{name: a, start: '1:00', end: '2:00'}, "
+            "{name: a, start: '01:00', end: '02:00'}]\n",
+            "used twice",
+        ),
+    ],
+)
 def test_each_kind_of_bad_file_names_line_and_column(text: str, expected: str) -> None:
     found = problems(text)
     assert any(expected in p for p in found), found
@@ -97,5 +113,6 @@ def test_rules_check_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 def test_committed_schema_json_is_current() -> None:
     committed = json.loads((ROOT / "rules" / "schema.json").read_text())
-    assert committed == json.loads(json.dumps(schema_document())), \
+    assert committed == json.loads(json.dumps(schema_document())), (
         "rules/schema.json is stale: run `make schema`"
+    )

@@ -15,8 +15,14 @@ from hearthgate.store.writer import DECISION_COLUMNS, Writer
 
 def row(i: int) -> tuple[object, ...]:
     values: dict[str, object] = {c: None for c in DECISION_COLUMNS}
-    values.update(ts="2026-11-22T04:00:00.000Z", request_id=f"r{i}", stage="default",
-                  action="allow", allowed=1, enforced=1)
+    values.update(
+        ts="2026-11-22T04:00:00.000Z",
+        request_id=f"r{i}",
+        stage="default",
+        action="allow",
+        allowed=1,
+        enforced=1,
+    )
     return tuple(values[c] for c in DECISION_COLUMNS)
 
 
