@@ -158,6 +158,14 @@ class Gate:
         wait_until(enough, timeout, f"{expect} decision rows where {where}")
         return found
 
+    def metrics(self) -> str:
+        return httpx.get(f"{self.admin_url}/metrics", timeout=5).text
+
+    def sql(self, query: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with sqlite3.connect(self.state_dir / "hearthgate.db") as conn:
+            conn.row_factory = sqlite3.Row
+            return conn.execute(query, params).fetchall()
+
     def write_rules(self, text: str) -> None:
         tmp = self.rules.with_suffix(".tmp")
         tmp.write_text(text)
@@ -228,3 +236,16 @@ def gate(tmp_path_factory: pytest.TempPathFactory, pki: Pki, fake_llm: FakeLLM) 
 
 def settle(seconds: float = 0.1) -> None:
     time.sleep(seconds)
+
+
+def cli(gate: Gate, *args: str, check: bool = True) -> str:
+    """Run the real ``hearthgate`` CLI against a running gate's state and rules."""
+    import subprocess
+
+    done = subprocess.run([HEARTHGATE, *args, "--state-dir", str(gate.state_dir),
+                           "--rules", str(gate.rules)], capture_output=True, text=True,
+                          timeout=30, cwd=ROOT)
+    if check and done.returncode != 0:
+        raise AssertionError(f"hearthgate {' '.join(args)} failed ({done.returncode}):\n"
+                             f"{done.stdout}{done.stderr}")
+    return done.stdout + done.stderr
