@@ -9,6 +9,7 @@ when the response ends (so it carries status and tokens) or when the flow fails.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -25,6 +26,7 @@ from hearthgate.proxy.providers import StreamUsage, Usage, parse_usage
 
 log = logging.getLogger(__name__)
 RECORD = "hearthgate"
+_LOOPBACK = re.compile(r"^(127\.|::1$|::ffff:127\.)")
 _HEARTHGATE_HEADERS = ("x-hearthgate-pin", "x-hearthgate-request-id")
 
 
@@ -48,6 +50,12 @@ class GateAddon:
         self._identities: dict[str, tuple[str, Identity]] = {}
 
     # --- connections -------------------------------------------------------------------
+
+    def client_connected(self, client: connection.Client) -> None:
+        peer = client.peername
+        ip = str(peer[0]) if peer else ""
+        if ip and ip not in self.gate.neighbours.macs and not _LOOPBACK.match(ip):
+            self.gate.neighbours.poke()
 
     def client_disconnected(self, client: connection.Client) -> None:
         self._identities.pop(client.id, None)

@@ -29,22 +29,34 @@ class NeighbourTable:
 
     def __init__(self) -> None:
         self.macs: dict[str, str] = {}
+        self._wake: asyncio.Event | None = None
 
     def mac_of(self, ip: str) -> str | None:
         return self.macs.get(ip)
+
+    def poke(self) -> None:
+        """Ask for an early refresh (a client we have no MAC for connected); never blocks."""
+        if self._wake is not None:
+            self._wake.set()
 
     async def refresh(self) -> None:
         table = await asyncio.to_thread(_read_arp, ARP_TABLE)
         table.update(await _read_ip_neigh())
         self.macs = table
 
-    async def run(self, interval: float = 5.0) -> None:
+    async def run(self, interval: float = 5.0, min_gap: float = 1.0) -> None:
+        self._wake = asyncio.Event()
         while True:
             try:
                 await self.refresh()
             except Exception as exc:  # noqa: BLE001 - identity falls back to IPs
                 log.debug("neighbour table refresh failed: %s", exc)
-            await asyncio.sleep(interval)
+            await asyncio.sleep(min_gap)
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), interval - min_gap)
+            except TimeoutError:
+                pass
 
 
 def _read_arp(path: Path) -> dict[str, str]:

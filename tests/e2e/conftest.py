@@ -183,7 +183,10 @@ def fake_llm(pki: Pki) -> Iterator[FakeLLM]:
         yield server
 
 
-def start_gate(tmp: Path, rules_text: str, pki: Pki, fake: FakeLLM, *extra: str) -> ProxyProcess:
+def start_gate(
+    tmp: Path, rules_text: str, pki: Pki, fake: FakeLLM, *extra: str,
+    listen_host: str = "127.0.0.1",
+) -> ProxyProcess:
     state, rules = tmp / "state", tmp / "household.yaml"
     rules.write_text(rules_text)
     argv = [
@@ -194,7 +197,7 @@ def start_gate(tmp: Path, rules_text: str, pki: Pki, fake: FakeLLM, *extra: str)
         "--state-dir",
         str(state),
         "--listen-host",
-        "127.0.0.1",
+        listen_host,
         "--listen-port",
         "0",
         "--admin",
@@ -205,7 +208,8 @@ def start_gate(tmp: Path, rules_text: str, pki: Pki, fake: FakeLLM, *extra: str)
         f"ssl_verify_upstream_trusted_ca={pki.ca_cert}",
         *extra,
     ]
-    proc = ProxyProcess.start(argv, env={"HEARTHGATE_TEST_UPSTREAM": fake.address}, cwd=ROOT)
+    proc = ProxyProcess.start(argv, env={"HEARTHGATE_TEST_UPSTREAM": fake.address}, cwd=ROOT,
+                              host=listen_host)
     wait_until(lambda: (state / "run.json").exists(), 20, "run.json")
     return proc
 
@@ -214,8 +218,9 @@ def start_gate(tmp: Path, rules_text: str, pki: Pki, fake: FakeLLM, *extra: str)
 def make_gate(tmp_path: Path, pki: Pki, fake_llm: FakeLLM) -> Iterator[Any]:
     started: list[ProxyProcess] = []
 
-    def make(rules_text: str | None = None, *extra: str) -> Gate:
-        proc = start_gate(tmp_path, rules_text or household(), pki, fake_llm, *extra)
+    def make(rules_text: str | None = None, *extra: str, listen_host: str = "127.0.0.1") -> Gate:
+        proc = start_gate(tmp_path, rules_text or household(), pki, fake_llm, *extra,
+                          listen_host=listen_host)
         started.append(proc)
         return Gate(proc, tmp_path / "state", tmp_path / "household.yaml", pki)
 

@@ -79,9 +79,9 @@ def wait_until(
         time.sleep(0.02)
 
 
-def _port_open(port: int) -> bool:
+def _port_open(port: int, host: str = "127.0.0.1") -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        with socket.create_connection((host, port), timeout=0.5):
             return True
     except OSError:
         return False
@@ -94,6 +94,7 @@ class ProxyProcess:
         self.popen = popen
         self.argv = list(argv)
         self.port: int = 0
+        self.host = "127.0.0.1"
         self._lines: list[str] = []
         self._lock = threading.Lock()
         self._reader = threading.Thread(target=self._read, name="proxy-output", daemon=True)
@@ -111,6 +112,7 @@ class ProxyProcess:
         port: int | None = None,
         listen_pattern: str = MITMPROXY_LISTEN_PATTERN,
         timeout: float = DEFAULT_TIMEOUT,
+        host: str = "127.0.0.1",
     ) -> ProxyProcess:
         """Start ``argv`` and return once it listens (see :meth:`spawn` for ``env``).
 
@@ -125,7 +127,8 @@ class ProxyProcess:
                 proc.port = int(match["port"])
             else:
                 proc.port = port
-            proc._wait(lambda: _port_open(proc.port), timeout, f"port {proc.port} to accept")
+            proc._wait(lambda: _port_open(proc.port, host), timeout, f"port {proc.port} to accept")
+            proc.host = host
         except BaseException:
             proc.stop()
             raise
