@@ -1,0 +1,125 @@
+"""The CLI in process: every subcommand has --help; explain, log, stats and pin hash work."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from hearthgate.governance import pins
+from hearthgate.proxy.cli import build_parser, main
+from tests.store.helpers import blocked_request
+
+RULES = """\
+version: 1
+settings: {timezone: Europe/Berlin}
+groups: {kids: {}}
+people: {alice: {groups: [kids]}}
+devices: {alice-laptop: {person: alice, ips: [192.168.1.50]}}
+time_rules:
+  - {name: bedtime, start: "21:00", end: "07:00", applies_to: {groups: [kids]}}
+policies:
+  - {name: no-big-models, when: {groups: [kids], models: ["gpt-4o"]}, action: block}
+"""
+
+
+def subcommands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found.append((*prefix, name))
+                found += subcommands(sub, (*prefix, name))
+    return found
+
+
+ALL = subcommands(build_parser())
+
+
+def test_the_spec_commands_exist() -> None:
+    for path in [("run",), ("ca",), ("rules", "check"), ("rules", "show"), ("rules", "explain"),
+                 ("emergency", "on"), ("emergency", "extend"), ("emergency", "off"),
+                 ("emergency", "status"), ("emergency", "history"), ("allow", "add"),
+                 ("allow", "list"), ("allow", "remove"), ("unlock",), ("override", "create"),
+                 ("override", "list"), ("pin", "hash"), ("consent", "request"),
+                 ("consent", "approve"), ("consent", "reject"), ("consent", "list"), ("log",),
+                 ("stats",)]:
+        assert path in ALL, path
+
+
+@pytest.mark.parametrize("path", ALL, ids=" ".join)
+def test_every_subcommand_has_help(path: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main([*path, "--help"])
+    assert done.value.code == 0
+    assert "usage: hearthgate" in capsys.readouterr().out
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "rules.yaml").write_text(RULES)
+    monkeypatch.setenv("HEARTHGATE_RULES", str(tmp_path / "rules.yaml"))
+    monkeypatch.setenv("HEARTHGATE_STATE_DIR", str(tmp_path / "state"))
+    return tmp_path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def test_explain_prints_every_stage(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run(capsys, "rules", "explain", "--device", "alice-laptop",
+                    "--at", "2026-11-20T22:30", "--model", "gpt-4o-mini")
+    assert code == 0
+    assert "time rules                         block  time rule 'bedtime'" in out
+    assert "Fri 2026-11-20 22:30 CET" in out
+    code, out = run(capsys, "rules", "explain", "--device", "alice-laptop", "--at",
+                    "2026-11-20T12:00", "--model", "gpt-4o", "--json")
+    data = json.loads(out)
+    assert data["decision"] == {"stage": "policy", "action": "block",
+                                "reason": "policy 'no-big-models' blocks this request (model gpt-4o)"}
+    assert [s["stage"] for s in data["stages"]][0] == "emergency"
+
+
+def test_explain_sees_runtime_state(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "emergency", "on", "--minutes", "60", "--reason", "test", "--as", "mom")
+    code, out = run(capsys, "rules", "explain", "--device", "alice-laptop", "--json")
+    assert json.loads(out)["decision"]["stage"] == "emergency"
+
+
+def test_log_and_stats_formats(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hearthgate.store.db import Db
+
+    with Db(env / "state") as db:
+        blocked_request(db, "r1")
+    code, out = run(capsys, "log", "--json", "--device", "alice-laptop", "--blocked")
+    assert code == 0 and json.loads(out)[0]["request_id"] == "r1"
+    code, out = run(capsys, "log", "--csv")
+    assert out.splitlines()[0].startswith("id,ts,request_id") and "r1" in out
+    code, out = run(capsys, "stats", "--since", "3650d", "--json")
+    assert json.loads(out)["blocked"] == 1
+    code, out = run(capsys, "stats", "--since", "3650d")
+    assert "1 decisions, 0 allowed, 1 blocked" in out
+
+
+def test_refusals_exit_1_with_a_message(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run(capsys, "emergency", "on", "--minutes", "5000", "--reason", "x")
+    assert code == 1 and "1 to 1440 minutes" in out
+    code, out = run(capsys, "allow", "add", "grandmas-ipad")
+    assert code == 1 and "not a device in the rules" in out
+    code, out = run(capsys, "unlock", "nobodys-laptop", "--minutes", "5")
+    assert code == 1 and "unknown device" in out
+    code, out = run(capsys, "override", "create", "no-such-id")
+    assert code == 1 and "no request" in out
+
+
+def test_pin_hash_from_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("4711\n"))
+    code, out = run(capsys, "pin", "hash")
+    assert code == 0 and pins.verify_pin("4711", out.strip())
+    assert "4711" not in out
