@@ -23,6 +23,7 @@ from hearthgate.proxy import flowfacts, responses
 from hearthgate.proxy.decoding import chunk_decoder
 from hearthgate.proxy.gate import Gate
 from hearthgate.proxy.providers import StreamUsage, Usage, parse_usage
+from hearthgate.proxy.sni_gate import SniGate
 
 log = logging.getLogger(__name__)
 RECORD = "hearthgate"
@@ -42,10 +43,11 @@ class FlowRecord:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-class GateAddon:
+class GateAddon(SniGate):
     """Hooks in the order mitmproxy calls them for one request."""
 
     def __init__(self, gate: Gate) -> None:
+        super().__init__()
         self.gate = gate
         self._identities: dict[str, tuple[str, Identity]] = {}
 
@@ -59,6 +61,7 @@ class GateAddon:
 
     def client_disconnected(self, client: connection.Client) -> None:
         self._identities.pop(client.id, None)
+        self._forget_connection(client)
 
     # --- requests ----------------------------------------------------------------------
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from mitmproxy import http
+from mitmproxy import connection, http
 from mitmproxy.proxy.mode_specs import WireGuardMode
 
-from hearthgate.governance.facts import Identity, Inspect, RequestFacts
+from hearthgate.governance.facts import Endpoint, Identity, Inspect, RequestFacts
 from hearthgate.governance.snapshot import Snapshot
 from hearthgate.proxy import identity as identity_mod
 from hearthgate.proxy.identity import NeighbourTable
@@ -36,14 +36,27 @@ def host_of(flow: http.HTTPFlow) -> str:
 
 
 def identify(flow: http.HTTPFlow, snap: Snapshot, neighbours: NeighbourTable) -> Identity:
-    peer = flow.client_conn.peername
-    client_ip = str(peer[0]) if peer else "unknown"
     auth = flow.metadata.get("proxyauth")
     user = str(auth[0]) if isinstance(auth, tuple) and auth and auth[0] else None
-    mode = flow.client_conn.proxy_mode
+    return identify_client(flow.client_conn, snap, neighbours, user)
+
+
+def identify_client(client: connection.Client, snap: Snapshot, neighbours: NeighbourTable,
+                    user: str | None = None) -> Identity:
+    """The identity of a client connection (SPEC section 2), without a request."""
+    peer = client.peername
+    client_ip = str(peer[0]) if peer else "unknown"
+    mode = client.proxy_mode
     wg_peer = Path(mode.data).stem if isinstance(mode, WireGuardMode) and mode.data else None
     ip = identity_mod.try_normalize_ip(client_ip) or client_ip
     return identity_mod.resolve(snap, ip, mac=neighbours.mac_of(ip), user=user, peer=wg_peer)
+
+
+def connection_facts(ident: Identity, provider: Provider, host: str) -> RequestFacts:
+    """Facts for a connection decided by host name only (an ``inspect: sni`` device)."""
+    endpoint = Endpoint.WEB_APP if provider.api == "web" else Endpoint.OTHER
+    return RequestFacts(request_id=new_request_id(), identity=ident, host=host,
+                        provider=provider.name, method="CONNECT", path="", endpoint=endpoint)
 
 
 def oversize(flow: http.HTTPFlow) -> bool:
