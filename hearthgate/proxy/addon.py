@@ -22,8 +22,9 @@ from hearthgate.governance.snapshot import Snapshot
 from hearthgate.proxy import flowfacts, responses
 from hearthgate.proxy.decoding import chunk_decoder
 from hearthgate.proxy.gate import Gate
-from hearthgate.proxy.providers import StreamUsage, Usage, parse_usage
+from hearthgate.proxy.providers import ParsedRequest, StreamUsage, Usage, parse_usage
 from hearthgate.proxy.sni_gate import SniGate
+from hearthgate.proxy.usage_filter import InjectedUsageFilter, add_include_usage
 
 log = logging.getLogger(__name__)
 RECORD = "hearthgate"
@@ -38,7 +39,9 @@ class FlowRecord:
     api: str
     decided_at: float  # time.time()
     duration_us: int
+    parsed: ParsedRequest | None = None
     stream_usage: StreamUsage | None = None
+    usage_filter: InjectedUsageFilter | None = None
     logged: bool = False
     extra: dict[str, object] = field(default_factory=dict)
 
@@ -91,8 +94,32 @@ class GateAddon(SniGate):
                 record = await self._retry_with_pin(flow, record)
             if not record.decision.allowed:
                 self._answer_block(flow, record)
+            else:
+                self._ask_for_usage(flow, record)
         except Exception as exc:  # noqa: BLE001 - a hook must never let an error open the gate
             self._fail(flow, exc)
+
+    @staticmethod
+    def _ask_for_usage(flow: http.HTTPFlow, record: FlowRecord) -> None:
+        """An OpenAI-shaped stream that does not ask for usage is made to (see usage_filter)."""
+        parsed = record.parsed
+        if (
+            record.api != "openai"
+            or parsed is None
+            or not parsed.stream
+            or parsed.stream_usage_requested
+            or flow.request.stream
+        ):
+            return
+        try:
+            body = flow.request.json()
+        except ValueError:
+            return
+        injected = add_include_usage(body)
+        if injected is not None:
+            flow.request.content = injected
+            flow.request.headers["accept-encoding"] = "identity"  # the filter reads plain SSE
+            record.usage_filter = InjectedUsageFilter()
 
     async def _retry_with_pin(self, flow: http.HTTPFlow, record: FlowRecord) -> FlowRecord:
         """A blocked request carrying X-Hearthgate-Pin: a valid PIN unlocks, then re-decide."""
@@ -143,7 +170,7 @@ class GateAddon(SniGate):
         if provider is None:
             return None
         ident = self._identity(flow, snap)
-        facts = flowfacts.build_facts(
+        facts, parsed = flowfacts.build_facts(
             flow, ident, provider, host, flowfacts.new_request_id(), with_body=with_body
         )
         now = gate.clock()
@@ -156,7 +183,7 @@ class GateAddon(SniGate):
             decision = pipeline.error_decision(snap, exc)
         duration_us = (time.perf_counter_ns() - started) // 1000
         gate.metrics.duration.observe(duration_us / 1e6)
-        record = FlowRecord(facts, decision, provider.api, time.time(), duration_us)
+        record = FlowRecord(facts, decision, provider.api, time.time(), duration_us, parsed)
         flow.metadata[RECORD] = record
         gate.count_decision(facts, decision)
         return record
@@ -209,6 +236,8 @@ class GateAddon(SniGate):
         decode = chunk_decoder(response.headers.get("content-encoding"))
         errors = self.gate.metrics.errors.labels("response")
 
+        strip = record.usage_filter
+
         def relay(chunk: bytes) -> bytes:
             nonlocal decode
             if decode is not None and chunk:
@@ -217,7 +246,7 @@ class GateAddon(SniGate):
                 except Exception:  # noqa: BLE001 - counting must never break a stream
                     errors.inc()
                     decode = None
-            return chunk
+            return strip(chunk) if strip is not None else chunk
 
         return relay
 

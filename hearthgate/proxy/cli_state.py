@@ -20,8 +20,13 @@ Common = Callable[[argparse.ArgumentParser], None]
 
 
 def add(sub: Sub, common: Common) -> None:
-    status = _parser(sub, common, "status", "the household right now: mode, emergency, "
-                     "unlocks, allowlist, pending approvals", json=True)
+    status = _parser(
+        sub,
+        common,
+        "status",
+        "the household right now: mode, emergency, unlocks, allowlist, pending approvals",
+        json=True,
+    )
     status.set_defaults(handler=guarded(_status))
     _emergency(sub, common)
     _allow(sub, common)
@@ -117,21 +122,26 @@ def _emergency(sub: Sub, common: Common) -> None:
 def _status(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
     now = utc_now()
     data = {
-        "mode": snap.rules.settings.mode, "timezone": snap.rules.settings.timezone,
-        "rules_version": snap.version, "emergency": emergency.status(db, now),
+        "mode": snap.rules.settings.mode,
+        "timezone": snap.rules.settings.timezone,
+        "rules_version": snap.version,
+        "emergency": emergency.status(db, now),
         "unlocks": overrides.active_unlocks(db, now),
-        "allowlist": allowlist.entries(db, now), "pending_consent": consent.pending(db, now),
+        "allowlist": allowlist.entries(db, now),
+        "pending_consent": consent.pending(db, now),
     }
 
     def text() -> str:
         e = data["emergency"]
-        lines = [f"mode {data['mode']}, zone {data['timezone']}, rules {data['rules_version']}",
-                 "emergency: " + (f"ON until {e['until']} by {e['activated_by']} ({e['reason']})"
-                                  if e else "off"),
-                 "unlocked devices: " + (", ".join(f"{u['device']} until {u['until']}"
-                                                   for u in data["unlocks"]) or "none"),
-                 f"runtime allowlist entries: {len(data['allowlist'])}",
-                 f"changes waiting for approval: {len(data['pending_consent'])}"]
+        lines = [
+            f"mode {data['mode']}, zone {data['timezone']}, rules {data['rules_version']}",
+            "emergency: "
+            + (f"ON until {e['until']} by {e['activated_by']} ({e['reason']})" if e else "off"),
+            "unlocked devices: "
+            + (", ".join(f"{u['device']} until {u['until']}" for u in data["unlocks"]) or "none"),
+            f"runtime allowlist entries: {len(data['allowlist'])}",
+            f"changes waiting for approval: {len(data['pending_consent'])}",
+        ]
         return "\n".join(lines)
 
     return emit(args, data, text)

@@ -16,7 +16,7 @@ from hearthgate.governance.facts import Endpoint, Identity, Inspect, RequestFact
 from hearthgate.governance.snapshot import Snapshot
 from hearthgate.proxy import identity as identity_mod
 from hearthgate.proxy.identity import NeighbourTable
-from hearthgate.proxy.providers import BODY_CAP, Provider, parse_request
+from hearthgate.proxy.providers import BODY_CAP, ParsedRequest, Provider, parse_request
 
 PIN_HEADER = "x-hearthgate-pin"
 REQUEST_ID_HEADER = "x-hearthgate-request-id"
@@ -41,8 +41,9 @@ def identify(flow: http.HTTPFlow, snap: Snapshot, neighbours: NeighbourTable) ->
     return identify_client(flow.client_conn, snap, neighbours, user)
 
 
-def identify_client(client: connection.Client, snap: Snapshot, neighbours: NeighbourTable,
-                    user: str | None = None) -> Identity:
+def identify_client(
+    client: connection.Client, snap: Snapshot, neighbours: NeighbourTable, user: str | None = None
+) -> Identity:
     """The identity of a client connection (SPEC section 2), without a request."""
     peer = client.peername
     client_ip = str(peer[0]) if peer else "unknown"
@@ -55,8 +56,15 @@ def identify_client(client: connection.Client, snap: Snapshot, neighbours: Neigh
 def connection_facts(ident: Identity, provider: Provider, host: str) -> RequestFacts:
     """Facts for a connection decided by host name only (an ``inspect: sni`` device)."""
     endpoint = Endpoint.WEB_APP if provider.api == "web" else Endpoint.OTHER
-    return RequestFacts(request_id=new_request_id(), identity=ident, host=host,
-                        provider=provider.name, method="CONNECT", path="", endpoint=endpoint)
+    return RequestFacts(
+        request_id=new_request_id(),
+        identity=ident,
+        host=host,
+        provider=provider.name,
+        method="CONNECT",
+        path="",
+        endpoint=endpoint,
+    )
 
 
 def oversize(flow: http.HTTPFlow) -> bool:
@@ -78,7 +86,7 @@ def build_facts(
     request_id: str,
     *,
     with_body: bool,
-) -> RequestFacts:
+) -> tuple[RequestFacts, ParsedRequest]:
     req = flow.request
     body = req.raw_content if with_body and ident.inspect is Inspect.TLS else None
     if body is not None and req.headers.get("content-encoding"):
@@ -87,7 +95,7 @@ def build_facts(
         except ValueError:
             body = None
     parsed = parse_request(provider, req.method, req.path, req.headers.get("content-type"), body)
-    return RequestFacts(
+    facts = RequestFacts(
         request_id=request_id,
         identity=ident,
         host=host,
@@ -102,3 +110,4 @@ def build_facts(
         pin=req.headers.get(PIN_HEADER),
         pin_request_id=req.headers.get(REQUEST_ID_HEADER),
     )
+    return facts, parsed

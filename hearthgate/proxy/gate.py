@@ -67,6 +67,7 @@ class Gate:
         record.logged = True
         facts, decision = record.facts, record.decision
         snap = self.rules.snapshot
+        usage, source = with_estimate(record, usage, status)
         tokens_in, tokens_out = usage.tokens_in, usage.tokens_out
         model = facts.model or usage.model
         if decision.allowed and (tokens_in or tokens_out):
@@ -110,7 +111,7 @@ class Gate:
                 tokens_in,
                 tokens_out,
                 excerpt,
-                "reported" if tokens_in is not None else None,
+                source,
             )
         )
         self._queue_alerts(facts, decision, decided_at)
@@ -172,6 +173,28 @@ class Gate:
             path=flow.request.path.split("?", 1)[0],
         )
         return FlowRecord(facts, decision, "openai", time.time(), 0)
+
+
+def with_estimate(record: FlowRecord, usage: Usage, status: int | None) -> tuple[Usage, str | None]:
+    """The usage and where it came from: ``reported`` by the provider, ``added`` (reported
+    after the gate asked for it), ``estimated`` (no report: ~4 characters per prompt token,
+    one token per streamed event), or None when nothing can be said."""
+    if usage.tokens_in is not None or usage.tokens_out is not None:
+        return usage, "added" if record.usage_filter is not None else "reported"
+    parsed = record.parsed
+    if (
+        not record.decision.allowed
+        or status is None
+        or status >= 400
+        or parsed is None
+        or not parsed.inspected
+    ):
+        return usage, None
+    events = record.usage_filter.events if record.usage_filter is not None else 0
+    estimate = Usage(
+        tokens_in=-(-parsed.prompt_chars // 4), tokens_out=events or None, model=usage.model
+    )
+    return estimate, "estimated"
 
 
 def catalog_for(snap: Snapshot) -> Catalog:

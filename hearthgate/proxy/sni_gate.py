@@ -45,8 +45,10 @@ class SniGate:
             allowed = self._decide_connection(flow.client_conn, host, user)
             if allowed is False:
                 flow.response = http.Response.make(
-                    403, b"hearthgate: this service is blocked for this device right now\n",
-                    {"content-type": "text/plain"})
+                    403,
+                    b"hearthgate: this service is blocked for this device right now\n",
+                    {"content-type": "text/plain"},
+                )
         except Exception:  # noqa: BLE001 - fail by settings.fail, never open by accident
             self.gate.metrics.errors.labels("addon").inc()
             log.exception("http_connect")
@@ -77,8 +79,9 @@ class SniGate:
             refused.set_accept_state()
             data.ssl_conn = refused
 
-    def _decide_connection(self, client: connection.Client, host: str,
-                           user: str | None) -> bool | None:
+    def _decide_connection(
+        self, client: connection.Client, host: str, user: str | None
+    ) -> bool | None:
         """None: not ours to decide (not an LLM host, or the device is inspected)."""
         gate = self.gate
         provider = gate.catalog.match(host)

@@ -184,7 +184,11 @@ def fake_llm(pki: Pki) -> Iterator[FakeLLM]:
 
 
 def start_gate(
-    tmp: Path, rules_text: str, pki: Pki, fake: FakeLLM, *extra: str,
+    tmp: Path,
+    rules_text: str,
+    pki: Pki,
+    fake: FakeLLM,
+    *extra: str,
     listen_host: str = "127.0.0.1",
 ) -> ProxyProcess:
     state, rules = tmp / "state", tmp / "household.yaml"
@@ -208,8 +212,9 @@ def start_gate(
         f"ssl_verify_upstream_trusted_ca={pki.ca_cert}",
         *extra,
     ]
-    proc = ProxyProcess.start(argv, env={"HEARTHGATE_TEST_UPSTREAM": fake.address}, cwd=ROOT,
-                              host=listen_host)
+    proc = ProxyProcess.start(
+        argv, env={"HEARTHGATE_TEST_UPSTREAM": fake.address}, cwd=ROOT, host=listen_host
+    )
     wait_until(lambda: (state / "run.json").exists(), 20, "run.json")
     return proc
 
@@ -219,8 +224,9 @@ def make_gate(tmp_path: Path, pki: Pki, fake_llm: FakeLLM) -> Iterator[Any]:
     started: list[ProxyProcess] = []
 
     def make(rules_text: str | None = None, *extra: str, listen_host: str = "127.0.0.1") -> Gate:
-        proc = start_gate(tmp_path, rules_text or household(), pki, fake_llm, *extra,
-                          listen_host=listen_host)
+        proc = start_gate(
+            tmp_path, rules_text or household(), pki, fake_llm, *extra, listen_host=listen_host
+        )
         started.append(proc)
         return Gate(proc, tmp_path / "state", tmp_path / "household.yaml", pki)
 
@@ -247,10 +253,15 @@ def cli(gate: Gate, *args: str, check: bool = True) -> str:
     """Run the real ``hearthgate`` CLI against a running gate's state and rules."""
     import subprocess
 
-    done = subprocess.run([HEARTHGATE, *args, "--state-dir", str(gate.state_dir),
-                           "--rules", str(gate.rules)], capture_output=True, text=True,
-                          timeout=30, cwd=ROOT)
+    done = subprocess.run(
+        [HEARTHGATE, *args, "--state-dir", str(gate.state_dir), "--rules", str(gate.rules)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+    )
     if check and done.returncode != 0:
-        raise AssertionError(f"hearthgate {' '.join(args)} failed ({done.returncode}):\n"
-                             f"{done.stdout}{done.stderr}")
+        raise AssertionError(
+            f"hearthgate {' '.join(args)} failed ({done.returncode}):\n{done.stdout}{done.stderr}"
+        )
     return done.stdout + done.stderr

@@ -26,10 +26,16 @@ class Netns:
     client_ip: str
     client_mac: str
 
-    def run(self, argv: Sequence[str], timeout: float = 60, **kwargs: object
-            ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["ip", "netns", "exec", self.name, *argv], capture_output=True,
-                              text=True, timeout=timeout, **kwargs)  # type: ignore[call-overload]
+    def run(
+        self, argv: Sequence[str], timeout: float = 60, **kwargs: object
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["ip", "netns", "exec", self.name, *argv],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            **kwargs,
+        )  # type: ignore[call-overload]
 
 
 def _ip(*args: str) -> None:

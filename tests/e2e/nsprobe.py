@@ -20,10 +20,12 @@ HOST = "api.openai.com"
 def https(address: str, ca: str) -> dict[str, object]:
     try:
         with httpx.Client(verify=ca, trust_env=False, timeout=10) as client:
-            r = client.post(f"https://{address}/v1/chat/completions",
-                            headers={"host": HOST}, extensions={"sni_hostname": HOST},
-                            json={"model": "gpt-4o-mini", "messages": [
-                                {"role": "user", "content": "hi"}]})
+            r = client.post(
+                f"https://{address}/v1/chat/completions",
+                headers={"host": HOST},
+                extensions={"sni_hostname": HOST},
+                json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+            )
         return {"status": r.status_code, "body": r.text[:500]}
     except httpx.HTTPError as exc:
         return {"error": f"{type(exc).__name__}: {exc}"}
@@ -33,8 +35,10 @@ def handshake(address: str) -> dict[str, object]:
     ctx = ssl.create_default_context()
     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
     try:
-        with socket.create_connection((address, 443), timeout=10) as raw, \
-                ctx.wrap_socket(raw, server_hostname=HOST) as tls:
+        with (
+            socket.create_connection((address, 443), timeout=10) as raw,
+            ctx.wrap_socket(raw, server_hostname=HOST) as tls,
+        ):
             return {"certificate": tls.getpeercert(binary_form=True) is not None}
     except (OSError, ssl.SSLError) as exc:
         return {"certificate": False, "error": f"{type(exc).__name__}: {exc}"}

@@ -222,3 +222,18 @@ def test_observe_mode_forwards_and_logs_would_block(make_gate, fake_llm: FakeLLM
     [row] = gate.rows("device = 'alice-laptop'")
     assert (row["action"], row["allowed"], row["enforced"]) == ("block", 1, 0)
     assert row["reason"].startswith("would block")
+
+
+def test_stream_without_usage_is_counted_and_the_client_sees_no_extra_chunk(
+    gate: Gate, fake_llm: FakeLLM
+) -> None:
+    stream = gate.openai(PARENT).chat.completions.create(
+        model="gpt-4.1-nano", messages=CHAT, stream=True
+    )
+    chunks = list(stream)
+    assert all(c.choices for c in chunks), "the usage-only chunk must not reach the client"
+    assert all(c.usage is None for c in chunks)
+    sent = [r for r in fake_llm.requests if r.path == "/v1/chat/completions"][-1].json()
+    assert sent["stream_options"] == {"include_usage": True}
+    [row] = gate.rows("model = 'gpt-4.1-nano'")
+    assert (row["tokens_in"], row["tokens_out"], row["usage_source"]) == (11, 5, "added")

@@ -54,15 +54,19 @@ def test_pin_from_the_block_page_unlocks_for_the_window_only(make_gate) -> None:
     out = cli(gate, "override", "create", request_id, "--pin", "2468", "--as", "mom")
     assert "2468" in out and "alice-laptop" in out
     with gate.http(KID) as client:
-        page = client.post("https://api.openai.com/__hearthgate/override",
-                           data={"request_id": request_id, "pin": "2468"})
+        page = client.post(
+            "https://api.openai.com/__hearthgate/override",
+            data={"request_id": request_id, "pin": "2468"},
+        )
     assert page.status_code == 200 and "unlocked until" in page.text
     assert kid_allowed(gate)
     [row] = gate.rows("stage = 'override' AND device = 'alice-laptop'")
     assert "PIN" in row["reason"]
     with gate.http(KID) as client:  # single use: the same PIN again is refused
-        again = client.post("https://api.openai.com/__hearthgate/override",
-                            data={"request_id": request_id, "pin": "2468"})
+        again = client.post(
+            "https://api.openai.com/__hearthgate/override",
+            data={"request_id": request_id, "pin": "2468"},
+        )
     assert again.status_code == 403 and "already used" in again.text
     unlock_ends = time.monotonic() + 60
     wait_until(lambda: not kid_allowed(gate), 75, "the unlock window to close")
@@ -74,8 +78,10 @@ def test_pin_header_on_retry_lets_the_request_through(make_gate) -> None:  # typ
     request_id = blocked_request_id(gate)
     cli(gate, "override", "create", request_id, "--pin", "8642", "--as", "mom")
     reply = gate.openai(KID).chat.completions.create(
-        model="gpt-4o-mini", messages=CHAT,
-        extra_headers={"X-Hearthgate-Pin": "8642", "X-Hearthgate-Request-Id": request_id})
+        model="gpt-4o-mini",
+        messages=CHAT,
+        extra_headers={"X-Hearthgate-Pin": "8642", "X-Hearthgate-Request-Id": request_id},
+    )
     assert reply.choices
     metrics = gate.metrics()
     assert 'hearthgate_override_attempts_total{result="ok"} 1.0' in metrics
@@ -87,11 +93,15 @@ def test_five_wrong_pins_lock_the_device_out(make_gate) -> None:  # type: ignore
     cli(gate, "override", "create", request_id, "--pin", "1357", "--as", "mom")
     with gate.http(KID) as client:
         for _ in range(5):
-            r = client.post("https://api.openai.com/__hearthgate/override",
-                            data={"request_id": request_id, "pin": "0000"})
+            r = client.post(
+                "https://api.openai.com/__hearthgate/override",
+                data={"request_id": request_id, "pin": "0000"},
+            )
             assert r.status_code == 403 and "wrong PIN" in r.text
-        r = client.post("https://api.openai.com/__hearthgate/override",
-                        data={"request_id": request_id, "pin": "1357"})
+        r = client.post(
+            "https://api.openai.com/__hearthgate/override",
+            data={"request_id": request_id, "pin": "1357"},
+        )
     assert r.status_code == 403 and "too many wrong PINs" in r.text
     assert not kid_allowed(gate)
     assert 'hearthgate_override_attempts_total{result="locked_out"} 1.0' in gate.metrics()
@@ -112,5 +122,8 @@ def test_consent_gated_unlock_waits_for_the_second_parent(make_gate) -> None:  #
     assert "unlocked by mom" in row["reason"]
     audit = gate.sql("SELECT actor, action FROM audit ORDER BY id")
     # the unlock is applied inside the approval's transaction, so its row comes first
-    assert [tuple(r) for r in audit] == [("mom", "consent.request"), ("mom", "unlock.unlock"),
-                                         ("dad", "consent.approve")]
+    assert [tuple(r) for r in audit] == [
+        ("mom", "consent.request"),
+        ("mom", "unlock.unlock"),
+        ("dad", "consent.approve"),
+    ]

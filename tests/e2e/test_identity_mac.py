@@ -25,14 +25,17 @@ def ask(ns: Netns, gate: Gate, host_ip: str) -> dict[str, object]:
 
 def test_allowlisted_mac_passes_at_bedtime(make_gate) -> None:  # type: ignore[no-untyped-def]
     with netns("aa:bb:cc:dd:ee:99") as ns:
-        rules = household().replace("applies_to: {groups: [kids]}",
-                                    "applies_to: {groups: [kids, guests]}")
+        rules = household().replace(
+            "applies_to: {groups: [kids]}", "applies_to: {groups: [kids, guests]}"
+        )
         gate: Gate = make_gate(rules, listen_host=ns.host_ip)
         assert ask(ns, gate, ns.host_ip)["allowed"] is False  # a guest at bedtime
-        cli(gate, "allow", "add", "AA-BB-CC-DD-EE-99", "--reason", "visiting cousin",
-            "--as", "mom")
-        wait_until(lambda: ask(ns, gate, ns.host_ip)["allowed"] is True, 10,
-                   "the MAC to be recognised and allowed")
+        cli(gate, "allow", "add", "AA-BB-CC-DD-EE-99", "--reason", "visiting cousin", "--as", "mom")
+        wait_until(
+            lambda: ask(ns, gate, ns.host_ip)["allowed"] is True,
+            10,
+            "the MAC to be recognised and allowed",
+        )
         [row] = gate.rows("stage = 'allowlist'")
         assert row["client_ip"] == ns.client_ip
         assert "aa:bb:cc:dd:ee:99" in row["reason"] and "visiting cousin" in row["reason"]
@@ -41,8 +44,9 @@ def test_allowlisted_mac_passes_at_bedtime(make_gate) -> None:  # type: ignore[n
 def test_device_named_by_mac_in_the_rules(make_gate) -> None:  # type: ignore[no-untyped-def]
     with netns("02:00:00:00:00:42") as ns:
         rules = household().replace(
-            "  mom-laptop:", '  kid-phone: {person: alice, macs: ["02-00-00-00-00-42"]}\n'
-                             "  mom-laptop:")
+            "  mom-laptop:",
+            '  kid-phone: {person: alice, macs: ["02-00-00-00-00-42"]}\n  mom-laptop:',
+        )
         gate: Gate = make_gate(rules, listen_host=ns.host_ip)
 
         def decided_as_kid_phone() -> bool:

@@ -25,9 +25,11 @@ def redirect_443(ns: Netns, port: int) -> Iterator[None]:
     if shutil.which("nft") is None:
         pytest.fail("nftables (nft) is needed for the transparent-mode tests")
     table = f"hgt{ns.name}"
-    ruleset = (f"table ip {table} {{\n  chain pre {{\n"
-               "    type nat hook prerouting priority dstnat; policy accept;\n"
-               f'    iifname "{ns.host_if}" tcp dport 443 redirect to :{port}\n  }}\n}}\n')
+    ruleset = (
+        f"table ip {table} {{\n  chain pre {{\n"
+        "    type nat hook prerouting priority dstnat; policy accept;\n"
+        f'    iifname "{ns.host_if}" tcp dport 443 redirect to :{port}\n  }}\n}}\n'
+    )
     subprocess.run(["nft", "-f", "-"], input=ruleset, text=True, check=True, timeout=10)
     try:
         yield
@@ -43,8 +45,9 @@ def probe(ns: Netns, *args: str) -> dict[str, object]:
 
 def transparent_gate(make_gate, ns: Netns, inspect: str) -> Gate:  # type: ignore[no-untyped-def]
     rules = household().replace(
-        "  mom-laptop:", f"  alice-pc: {{person: alice, ips: [{ns.client_ip}], "
-                         f"inspect: {inspect}}}\n  mom-laptop:")
+        "  mom-laptop:",
+        f"  alice-pc: {{person: alice, ips: [{ns.client_ip}], inspect: {inspect}}}\n  mom-laptop:",
+    )
     return make_gate(rules, "--mode", "transparent", listen_host=ns.host_ip)  # type: ignore[no-any-return]
 
 
@@ -55,8 +58,11 @@ def test_inspected_device_is_decided_per_request(make_gate) -> None:  # type: ig
             answer = probe(ns, "https", ns.host_ip, str(gate.ca))
         assert answer["status"] == 403 and "Bedtime, Alice." in str(answer["body"])
         [row] = gate.rows("device = 'alice-pc'")
-        assert (row["host"], row["model"], row["stage"]) == ("api.openai.com", "gpt-4o-mini",
-                                                              "time_rule")
+        assert (row["host"], row["model"], row["stage"]) == (
+            "api.openai.com",
+            "gpt-4o-mini",
+            "time_rule",
+        )
 
 
 def test_sni_device_block_refuses_the_handshake_without_a_certificate(make_gate) -> None:  # type: ignore[no-untyped-def]
@@ -72,8 +78,9 @@ def test_sni_device_block_refuses_the_handshake_without_a_certificate(make_gate)
 def test_allowed_sni_device_is_tunnelled_with_the_real_certificate(make_gate) -> None:  # type: ignore[no-untyped-def]
     with netns() as ns:
         rules = household(bedtime=False).replace(
-            "  mom-laptop:", f"  alice-pc: {{person: alice, ips: [{ns.client_ip}], "
-                             "inspect: sni}\n  mom-laptop:")
+            "  mom-laptop:",
+            f"  alice-pc: {{person: alice, ips: [{ns.client_ip}], inspect: sni}}\n  mom-laptop:",
+        )
         gate: Gate = make_gate(rules, "--mode", "transparent", listen_host=ns.host_ip)
         with redirect_443(ns, gate.proc.port):
             answer = probe(ns, "https", ns.host_ip, str(gate.pki.ca_cert))

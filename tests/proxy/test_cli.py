@@ -26,7 +26,9 @@ policies:
 """
 
 
-def subcommands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+def subcommands(
+    parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()
+) -> list[tuple[str, ...]]:
     found = []
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
@@ -40,18 +42,38 @@ ALL = subcommands(build_parser())
 
 
 def test_the_spec_commands_exist() -> None:
-    for path in [("run",), ("ca",), ("rules", "check"), ("rules", "show"), ("rules", "explain"),
-                 ("emergency", "on"), ("emergency", "extend"), ("emergency", "off"),
-                 ("emergency", "status"), ("emergency", "history"), ("allow", "add"),
-                 ("allow", "list"), ("allow", "remove"), ("unlock",), ("override", "create"),
-                 ("override", "list"), ("pin", "hash"), ("consent", "request"),
-                 ("consent", "approve"), ("consent", "reject"), ("consent", "list"), ("log",),
-                 ("stats",)]:
+    for path in [
+        ("run",),
+        ("ca",),
+        ("rules", "check"),
+        ("rules", "show"),
+        ("rules", "explain"),
+        ("emergency", "on"),
+        ("emergency", "extend"),
+        ("emergency", "off"),
+        ("emergency", "status"),
+        ("emergency", "history"),
+        ("allow", "add"),
+        ("allow", "list"),
+        ("allow", "remove"),
+        ("unlock",),
+        ("override", "create"),
+        ("override", "list"),
+        ("pin", "hash"),
+        ("consent", "request"),
+        ("consent", "approve"),
+        ("consent", "reject"),
+        ("consent", "list"),
+        ("log",),
+        ("stats",),
+    ]:
         assert path in ALL, path
 
 
 @pytest.mark.parametrize("path", ALL, ids=" ".join)
-def test_every_subcommand_has_help(path: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_subcommand_has_help(
+    path: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as done:
         main([*path, "--help"])
     assert done.value.code == 0
@@ -73,16 +95,38 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
 
 
 def test_explain_prints_every_stage(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out = run(capsys, "rules", "explain", "--device", "alice-laptop",
-                    "--at", "2026-11-20T22:30", "--model", "gpt-4o-mini")
+    code, out = run(
+        capsys,
+        "rules",
+        "explain",
+        "--device",
+        "alice-laptop",
+        "--at",
+        "2026-11-20T22:30",
+        "--model",
+        "gpt-4o-mini",
+    )
     assert code == 0
     assert "time rules                         block  time rule 'bedtime'" in out
     assert "Fri 2026-11-20 22:30 CET" in out
-    code, out = run(capsys, "rules", "explain", "--device", "alice-laptop", "--at",
-                    "2026-11-20T12:00", "--model", "gpt-4o", "--json")
+    code, out = run(
+        capsys,
+        "rules",
+        "explain",
+        "--device",
+        "alice-laptop",
+        "--at",
+        "2026-11-20T12:00",
+        "--model",
+        "gpt-4o",
+        "--json",
+    )
     data = json.loads(out)
-    assert data["decision"] == {"stage": "policy", "action": "block",
-                                "reason": "policy 'no-big-models' blocks this request (model gpt-4o)"}
+    assert data["decision"] == {
+        "stage": "policy",
+        "action": "block",
+        "reason": "policy 'no-big-models' blocks this request (model gpt-4o)",
+    }
     assert [s["stage"] for s in data["stages"]][0] == "emergency"
 
 
@@ -118,7 +162,9 @@ def test_refusals_exit_1_with_a_message(env: Path, capsys: pytest.CaptureFixture
     assert code == 1 and "no request" in out
 
 
-def test_pin_hash_from_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_pin_hash_from_stdin(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO("4711\n"))
     code, out = run(capsys, "pin", "hash")
     assert code == 0 and pins.verify_pin("4711", out.strip())

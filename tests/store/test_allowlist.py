@@ -11,16 +11,20 @@ from hearthgate.store.db import Db
 from tests.store.helpers import NOW
 
 
-@pytest.mark.parametrize(("raw", "stored", "kind"), [
-    ("AA-BB-CC-DD-EE-01", "aa:bb:cc:dd:ee:01", "mac"),
-    ("aabb.ccdd.ee01", "aa:bb:cc:dd:ee:01", "mac"),
-    ("192.168.1.77", "192.168.1.77/32", "cidr"),
-    ("192.168.10.0/24", "192.168.10.0/24", "cidr"),
-    ("2001:DB8:0::1", "2001:db8::1/128", "cidr"),
-    ("alice-laptop", "alice-laptop", "device"),
-])
-def test_identifiers_are_normalised_before_storing(tmp_path: Path, raw: str, stored: str,
-                                                   kind: str) -> None:
+@pytest.mark.parametrize(
+    ("raw", "stored", "kind"),
+    [
+        ("AA-BB-CC-DD-EE-01", "aa:bb:cc:dd:ee:01", "mac"),
+        ("aabb.ccdd.ee01", "aa:bb:cc:dd:ee:01", "mac"),
+        ("192.168.1.77", "192.168.1.77/32", "cidr"),
+        ("192.168.10.0/24", "192.168.10.0/24", "cidr"),
+        ("2001:DB8:0::1", "2001:db8::1/128", "cidr"),
+        ("alice-laptop", "alice-laptop", "device"),
+    ],
+)
+def test_identifiers_are_normalised_before_storing(
+    tmp_path: Path, raw: str, stored: str, kind: str
+) -> None:
     with Db(tmp_path) as db:
         row = allowlist.add(db, "mom", raw, None, NOW, devices=frozenset({"alice-laptop"}))
         assert (row["identifier"], row["entry_type"]) == (stored, kind)

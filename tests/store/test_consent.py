@@ -56,8 +56,9 @@ def test_failed_application_rolls_back_the_approval(tmp_path: Path) -> None:
     with Db(tmp_path) as db:
         changes.apply(db, SNAP, "mom", "emergency", {"duration_minutes": 30, "reason": "a"}, NOW)
         with pytest.raises(ConsentRequired) as info:
-            changes.perform(db, SNAP, "mom", "emergency", {"duration_minutes": 30,
-                                                           "reason": "b"}, NOW)
+            changes.perform(
+                db, SNAP, "mom", "emergency", {"duration_minutes": 30, "reason": "b"}, NOW
+            )
         cid = info.value.request_id
         changes.approve(db, SNAP, "dad", cid, NOW)
         with pytest.raises(StateError, match="already active"):

@@ -44,11 +44,15 @@ def test_only_one_active_even_when_racing(tmp_path: Path) -> None:
 
 def test_unique_index_is_the_guard(tmp_path: Path) -> None:
     with Db(tmp_path) as db:
-        db.conn.execute("INSERT INTO emergency (activated_at, until, reason, activated_by) "
-                        "VALUES ('a', 'b', 'r', 'x')")
+        db.conn.execute(
+            "INSERT INTO emergency (activated_at, until, reason, activated_by) "
+            "VALUES ('a', 'b', 'r', 'x')"
+        )
         with pytest.raises(Exception, match="UNIQUE"):
-            db.conn.execute("INSERT INTO emergency (activated_at, until, reason, activated_by) "
-                            "VALUES ('a', 'b', 'r', 'y')")
+            db.conn.execute(
+                "INSERT INTO emergency (activated_at, until, reason, activated_by) "
+                "VALUES ('a', 'b', 'r', 'y')"
+            )
 
 
 def test_extend_positive_and_capped_at_1440_from_start(tmp_path: Path) -> None:
@@ -82,5 +86,8 @@ def test_off_records_who_and_history_is_newest_first(tmp_path: Path) -> None:
         history = emergency.history(db)
     assert [h["reason"] for h in history] == ["second", "first"]
     assert history[1]["deactivated_by"] == "dad"
-    assert audit_actions(tmp_path) == [("mom", "emergency.on"), ("dad", "emergency.off"),
-                                       ("mom", "emergency.on")]
+    assert audit_actions(tmp_path) == [
+        ("mom", "emergency.on"),
+        ("dad", "emergency.off"),
+        ("mom", "emergency.on"),
+    ]

@@ -13,8 +13,9 @@ from hearthgate.store import overrides
 from hearthgate.store.db import Db
 from tests.store.helpers import NOW, blocked_request
 
-SETTINGS = OverrideSettings(master_pin_hash=None, unlock_minutes=15, max_attempts=5,
-                            lockout_minutes=15)
+SETTINGS = OverrideSettings(
+    master_pin_hash=None, unlock_minutes=15, max_attempts=5, lockout_minutes=15
+)
 
 
 def test_pin_hash_is_salted_slow_and_verifies() -> None:
@@ -53,8 +54,7 @@ def test_pin_is_bound_to_the_blocked_device(tmp_path: Path) -> None:
     with Db(tmp_path) as db:
         blocked_request(db, "req1")
         _, pin = overrides.create(db, "mom", "req1", NOW)
-        assert overrides.redeem(db, "bob-tablet", "req1", pin, SETTINGS, NOW).result == \
-            "wrong_pin"
+        assert overrides.redeem(db, "bob-tablet", "req1", pin, SETTINGS, NOW).result == "wrong_pin"
 
 
 def test_single_use_under_concurrent_redemption(tmp_path: Path) -> None:
@@ -67,8 +67,7 @@ def test_single_use_under_concurrent_redemption(tmp_path: Path) -> None:
     def redeem() -> None:
         with Db(tmp_path) as db:
             barrier.wait()
-            results.append(overrides.redeem(db, "alice-laptop", "req1", pin, SETTINGS,
-                                            NOW).result)
+            results.append(overrides.redeem(db, "alice-laptop", "req1", pin, SETTINGS, NOW).result)
 
     threads = [threading.Thread(target=redeem) for _ in range(3)]
     for t in threads:
@@ -109,7 +108,8 @@ def test_second_override_after_first_used_or_expired(tmp_path: Path) -> None:
         assert overrides.redeem(db, "alice-laptop", "req1", second, SETTINGS, NOW).result == "ok"
         _, third = overrides.create(db, "mom", "req1", NOW, pin="3333", minutes=5)
         late = NOW + timedelta(minutes=6)
-        assert overrides.redeem(db, "alice-laptop", "req1", third, SETTINGS, late).result == \
-            "expired"
+        assert (
+            overrides.redeem(db, "alice-laptop", "req1", third, SETTINGS, late).result == "expired"
+        )
         _, fourth = overrides.create(db, "mom", "req1", late, pin="4444")
         assert overrides.redeem(db, "alice-laptop", "req1", fourth, SETTINGS, late).result == "ok"

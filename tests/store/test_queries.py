@@ -9,20 +9,36 @@ from hearthgate.store.writer import DECISION_COLUMNS
 
 def insert(db: Db, device: str, stage: str, allowed: int, us: int, provider: str) -> None:
     values: dict[str, object] = {c: None for c in DECISION_COLUMNS}
-    values.update(ts="2026-11-20T21:30:00.000Z", request_id="r", device=device, stage=stage,
-                  action="allow" if allowed else "block", allowed=allowed, enforced=1,
-                  duration_us=us, provider=provider)
+    values.update(
+        ts="2026-11-20T21:30:00.000Z",
+        request_id="r",
+        device=device,
+        stage=stage,
+        action="allow" if allowed else "block",
+        allowed=allowed,
+        enforced=1,
+        duration_us=us,
+        provider=provider,
+    )
     with db.transaction() as conn:
-        conn.execute(f"INSERT INTO decisions ({', '.join(DECISION_COLUMNS)}) VALUES "
-                     f"({', '.join('?' * len(DECISION_COLUMNS))})",
-                     tuple(values[c] for c in DECISION_COLUMNS))
+        conn.execute(
+            f"INSERT INTO decisions ({', '.join(DECISION_COLUMNS)}) VALUES "
+            f"({', '.join('?' * len(DECISION_COLUMNS))})",
+            tuple(values[c] for c in DECISION_COLUMNS),
+        )
 
 
 def test_statistics_by_aggregation(tmp_path: Path) -> None:
     with Db(tmp_path) as db:
         for i in range(100):
-            insert(db, "kid" if i % 4 else "mom", "time_rule" if i % 4 else "default",
-                   0 if i % 4 else 1, i + 1, "openai" if i % 2 else "anthropic")
+            insert(
+                db,
+                "kid" if i % 4 else "mom",
+                "time_rule" if i % 4 else "default",
+                0 if i % 4 else 1,
+                i + 1,
+                "openai" if i % 2 else "anthropic",
+            )
         stats = queries.statistics(db)
     assert (stats["total"], stats["allowed"], stats["blocked"]) == (100, 25, 75)
     assert stats["allow_rate"] == 0.25 and stats["avg_decision_us"] == 50.5

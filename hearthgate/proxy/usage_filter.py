@@ -1,0 +1,72 @@
+"""Asking an OpenAI-shaped stream for its token usage without the client noticing.
+
+A chat stream reports usage only when the request says ``stream_options.include_usage``.
+When a client did not ask, the gate adds the option so quotas can count real tokens — and
+removes the extra usage-only chunk (``"choices": []``) from what the client receives, so code
+that reads ``chunk.choices[0]`` keeps working. The filter holds back at most one incomplete
+event; complete events pass at once.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+MAX_PENDING = 1024 * 1024
+
+
+def add_include_usage(body: Any) -> bytes | None:
+    """The request body with ``stream_options.include_usage`` set, or None to leave it."""
+    if not isinstance(body, dict) or body.get("stream") is not True:
+        return None
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        return None
+    if options and options.get("include_usage") is True:
+        return None
+    return json.dumps(
+        {**body, "stream_options": {**(options or {}), "include_usage": True}}
+    ).encode()
+
+
+class InjectedUsageFilter:
+    """Callable over response chunks: drops the usage-only event the gate asked for."""
+
+    def __init__(self) -> None:
+        self._pending = bytearray()
+        self.events = 0  # data events seen, for an estimate when no usage arrives
+
+    def __call__(self, chunk: bytes) -> bytes:
+        if not chunk:  # end of the stream: whatever is left goes out as it is
+            rest = bytes(self._pending)
+            self._pending.clear()
+            return rest
+        self._pending += chunk
+        out = bytearray()
+        while (end := _event_end(self._pending)) != -1:
+            event = bytes(self._pending[:end])
+            del self._pending[:end]
+            if not _usage_only(event):
+                out += event
+                if b"data:" in event and b"[DONE]" not in event:
+                    self.events += 1
+        if len(self._pending) > MAX_PENDING:  # not SSE after all: stop holding anything back
+            out += self._pending
+            self._pending.clear()
+        return bytes(out)
+
+
+def _event_end(buffer: bytearray) -> int:
+    ends = [i + len(sep) for sep in (b"\n\n", b"\r\n\r\n") if (i := buffer.find(sep)) != -1]
+    return min(ends) if ends else -1
+
+
+def _usage_only(event: bytes) -> bool:
+    data = b"".join(line[5:].strip() for line in event.splitlines() if line.startswith(b"data:"))
+    if not data.startswith(b"{") or b'"usage"' not in data:
+        return False
+    try:
+        parsed = json.loads(data)
+    except ValueError:
+        return False
+    return isinstance(parsed, dict) and parsed.get("choices") == [] and bool(parsed.get("usage"))
