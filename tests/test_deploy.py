@@ -47,24 +47,64 @@ WIREGUARD = DEPLOY / "wireguard"
 
 # SPEC section 8, as Prometheus stores them (counters end in _total).
 SPEC_METRICS = {
-    "counter": {"hearthgate_decisions", "hearthgate_tokens", "hearthgate_rules_reloads",
-                "hearthgate_decision_log_written", "hearthgate_decision_log_dropped",
-                "hearthgate_override_attempts", "hearthgate_errors"},
+    "counter": {
+        "hearthgate_decisions",
+        "hearthgate_tokens",
+        "hearthgate_rules_reloads",
+        "hearthgate_decision_log_written",
+        "hearthgate_decision_log_dropped",
+        "hearthgate_override_attempts",
+        "hearthgate_errors",
+    },
     "gauge": {"hearthgate_emergency_active", "hearthgate_decision_log_queue_depth"},
     "histogram": {"hearthgate_decision_duration_seconds"},
 }
 SUFFIXES = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count")}
-SERIES = {name + suffix for kind, names in SPEC_METRICS.items()
-          for name in names for suffix in SUFFIXES[kind]}
+SERIES = {
+    name + suffix
+    for kind, names in SPEC_METRICS.items()
+    for name in names
+    for suffix in SUFFIXES[kind]
+}
 
-PROMQL_FUNCTIONS = {"sum", "max", "min", "avg", "count", "rate", "increase", "irate",
-                    "histogram_quantile", "sort_desc", "sort", "topk", "bottomk", "clamp_min",
-                    "max_over_time", "min_over_time", "absent", "vector", "scalar"}
-PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or",
-                "unless", "bool", "offset"}
+PROMQL_FUNCTIONS = {
+    "sum",
+    "max",
+    "min",
+    "avg",
+    "count",
+    "rate",
+    "increase",
+    "irate",
+    "histogram_quantile",
+    "sort_desc",
+    "sort",
+    "topk",
+    "bottomk",
+    "clamp_min",
+    "max_over_time",
+    "min_over_time",
+    "absent",
+    "vector",
+    "scalar",
+}
+PROMQL_WORDS = {
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "and",
+    "or",
+    "unless",
+    "bool",
+    "offset",
+}
 
 
 # ---- helpers ----------------------------------------------------------------------------
+
 
 def need(name: str) -> str:
     """The path of tool *name*; skips the test without it (fails in CI, which installs it)."""
@@ -78,8 +118,9 @@ def need(name: str) -> str:
 
 
 def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(a) for a in args], capture_output=True, text=True, cwd=cwd,
-                          timeout=60, check=False)
+    return subprocess.run(
+        [str(a) for a in args], capture_output=True, text=True, cwd=cwd, timeout=60, check=False
+    )
 
 
 def load_generator() -> ModuleType:
@@ -140,6 +181,7 @@ def alert_rules() -> list[dict[str, Any]]:
 
 # ---- systemd ----------------------------------------------------------------------------
 
+
 def systemd_root(tmp_path: Path) -> Path:
     """A file-system root in which `systemd-analyze verify --root` can check the unit.
 
@@ -156,11 +198,18 @@ def systemd_root(tmp_path: Path) -> Path:
     stand_in.parent.mkdir(parents=True)
     stand_in.write_text("#!/bin/sh\nexit 0\n")
     stand_in.chmod(0o755)
-    units = next((d for d in (Path("/usr/lib/systemd/system"), Path("/lib/systemd/system"))
-                  if (d / "sysinit.target").exists()), None)
+    units = next(
+        (
+            d
+            for d in (Path("/usr/lib/systemd/system"), Path("/lib/systemd/system"))
+            if (d / "sysinit.target").exists()
+        ),
+        None,
+    )
     if units is None:
         pytest.skip("this machine has no systemd unit directory to verify against")
     shutil.copytree(units, root / "usr/lib/systemd/system", symlinks=True)
+    (root / "lib").symlink_to("usr/lib")  # absolute links in there may say /lib/systemd
     (root / "etc/systemd/system").mkdir(parents=True)
     shutil.copy(UNIT, root / "etc/systemd/system" / UNIT.name)
     return root
@@ -184,22 +233,34 @@ def test_unit_is_hardened(tmp_path: Path) -> None:
         pytest.skip("this systemd-analyze has no --offline (systemd < 250)")
     found = re.search(r"Overall exposure level for \S+: ([\d.]+)", result.stdout)
     assert found, result.stdout + result.stderr
-    # 0 is sealed, 10 is root with everything; 1.5 now. A network service cannot go far
-    # below that (it needs sockets and the network), and must not drift upwards.
-    assert float(found.group(1)) <= 2.0, result.stdout
+    # 0 is sealed, 10 is root with everything; 1.5 with systemd 252. A network service
+    # cannot go far below that (it needs sockets and the network), and must not drift up;
+    # the margin is for newer systemd versions, which weigh a few more settings.
+    assert float(found.group(1)) <= 2.5, result.stdout
 
 
 def test_unit_settings_fit_the_gate() -> None:
     entries = unit_entries()
-    for key, value in {"ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
-                       "NoNewPrivileges": "yes", "CapabilityBoundingSet": "",
-                       "AmbientCapabilities": "", "StateDirectory": "hearthgate",
-                       "ConfigurationDirectory": "hearthgate", "Restart": "on-failure",
-                       "SystemCallFilter": "@system-service"}.items():
+    for key, value in {
+        "ProtectSystem": "strict",
+        "ProtectHome": "yes",
+        "PrivateTmp": "yes",
+        "NoNewPrivileges": "yes",
+        "CapabilityBoundingSet": "",
+        "AmbientCapabilities": "",
+        "StateDirectory": "hearthgate",
+        "ConfigurationDirectory": "hearthgate",
+        "Restart": "on-failure",
+        "SystemCallFilter": "@system-service",
+    }.items():
         assert value in entries.get(key, []), f"{key}={value} missing from the unit"
     assert entries.get("DynamicUser") == ["yes"] or entries.get("User") == ["hearthgate"]
     assert set(entries["RestrictAddressFamilies"][0].split()) == {
-        "AF_INET", "AF_INET6", "AF_UNIX", "AF_NETLINK"}
+        "AF_INET",
+        "AF_INET6",
+        "AF_UNIX",
+        "AF_NETLINK",
+    }
     assert entries["MemoryMax"]
     env = dict(item.split("=", 1) for item in entries["Environment"])
 
@@ -220,13 +281,15 @@ def test_unit_settings_fit_the_gate() -> None:
 def test_documented_modes_are_valid_mitmproxy_modes() -> None:
     texts = [UNIT.read_text(), (WIREGUARD / "README.md").read_text()]
     specs = {m for text in texts for m in re.findall(r"--mode (\S+?)`?(?:\s|$)", text)}
-    wireguard = [ProxyMode.parse(spec) for spec in specs if spec.startswith("wireguard")]
+    modes = [ProxyMode.parse(spec) for spec in specs]  # ValueError on a bad spec
+    wireguard = [mode for mode in modes if mode.type_name == "wireguard"]
     assert {"regular", "transparent"} <= specs and wireguard
     for mode in wireguard:
         assert isinstance(mode, WireGuardMode) and mode.custom_listen_port
         # hearthgate names the device after the key file: alice-phone.conf is "alice-phone"
         assert Path(mode.data).suffix == ".conf" and Path(mode.data).stem.endswith(
-            ("-phone", "-tablet")), mode.full_spec
+            ("-phone", "-tablet")
+        ), mode.full_spec
 
 
 def test_shell_scripts_parse() -> None:
@@ -237,6 +300,7 @@ def test_shell_scripts_parse() -> None:
 
 
 # ---- nftables and dnsmasq ---------------------------------------------------------------
+
 
 def variant_b(text: str) -> str:
     """The ruleset with the commented "VARIANT B" lines (LLM addresses only) switched on."""
@@ -293,9 +357,9 @@ def test_dnsmasq_host_list_is_current() -> None:
     gen = load_generator()
     text = DNSMASQ.read_text()
     assert gen.update_block(text, gen.render_dnsmasq(gen.providers())) == text, (
-        "deploy/dnsmasq/hearthgate.conf is behind the catalog: run deploy/pac/generate.py")
-    covered = {d for line in re.findall(r"^nftset=/(.+)/\S+$", text, re.M)
-               for d in line.split("/")}
+        "deploy/dnsmasq/hearthgate.conf is behind the catalog: run deploy/pac/generate.py"
+    )
+    covered = {d for line in re.findall(r"^nftset=/(.+)/\S+$", text, re.M) for d in line.split("/")}
     for provider in Catalog().providers:
         for host in provider.hosts:
             assert host.removeprefix("*.") in covered, host
@@ -303,19 +367,32 @@ def test_dnsmasq_host_list_is_current() -> None:
 
 # ---- PAC --------------------------------------------------------------------------------
 
+
 def test_pac_file_is_current() -> None:
     gen = load_generator()
     assert gen.render_pac(gen.providers()) == PAC.read_text(), (
-        "deploy/pac/proxy.pac is behind the catalog: run deploy/pac/generate.py")
+        "deploy/pac/proxy.pac is behind the catalog: run deploy/pac/generate.py"
+    )
     assert run(sys.executable, DEPLOY / "pac" / "generate.py", "--check").returncode == 0
 
 
 def pac_cases() -> dict[str, str]:
     """Host -> what the PAC file must answer, by the gate's own catalog lookup."""
     catalog = Catalog()
-    hosts = {"example.com", "www.google.com", "openai.com", "openai.azure.com",
-             "api.openai.com.example.net", "xapi.openai.com", "notclaude.ai", "claude.ai.",
-             "API.OpenAI.com", "eu.myco.openai.azure.com", "azure.com", "github.com"}
+    hosts = {
+        "example.com",
+        "www.google.com",
+        "openai.com",
+        "openai.azure.com",
+        "api.openai.com.example.net",
+        "xapi.openai.com",
+        "notclaude.ai",
+        "claude.ai.",
+        "API.OpenAI.com",
+        "eu.myco.openai.azure.com",
+        "azure.com",
+        "github.com",
+    }
     for provider in catalog.providers:
         for host in provider.hosts:
             hosts.add("myco" + host[1:] if host.startswith("*.") else host)
@@ -343,7 +420,8 @@ def test_pac_routes_llm_hosts_to_the_gate(tmp_path: Path) -> None:
         + PAC.read_text()
         + f"\nvar hosts = {json.dumps(sorted(cases))};\nvar out = {{}};\n"
         "hosts.forEach(function (h) { out[h] = FindProxyForURL('https://' + h + '/', h); });\n"
-        "console.log(JSON.stringify(out));\n")
+        "console.log(JSON.stringify(out));\n"
+    )
     result = run(node, harness)
     assert result.returncode == 0, result.stderr
     answers = json.loads(result.stdout)
@@ -354,6 +432,7 @@ def test_pac_routes_llm_hosts_to_the_gate(tmp_path: Path) -> None:
 
 
 # ---- Prometheus -------------------------------------------------------------------------
+
 
 def test_prometheus_config_passes_promtool() -> None:
     promtool = need("promtool")
@@ -379,8 +458,12 @@ def test_alert_rules_pass_their_unit_tests() -> None:
 
 def test_every_alert_has_a_test_where_it_fires() -> None:
     tests = yaml.safe_load((PROMETHEUS / "alerts_test.yml").read_text())["tests"]
-    firing = {case["alertname"] for test in tests for case in test["alert_rule_test"]
-              if case.get("exp_alerts")}
+    firing = {
+        case["alertname"]
+        for test in tests
+        for case in test["alert_rule_test"]
+        if case.get("exp_alerts")
+    }
     names = {rule["alert"] for rule in alert_rules()}
     assert {"HearthgateDown", "HearthgateDecisionLogDropping"} <= names
     assert names == firing, f"alerts never tested firing: {names - firing}"
@@ -389,10 +472,19 @@ def test_every_alert_has_a_test_where_it_fires() -> None:
 def test_queries_parse_as_promql(tmp_path: Path) -> None:
     promtool = need("promtool")
     dashboard = json.loads(DASHBOARD.read_text())
-    exprs = [re.sub(r"\$__\w+", "5m", e).replace("$device", ".*")
-             for e in dashboard_exprs(dashboard)]
-    rules = {"groups": [{"name": "dashboard", "rules": [
-        {"record": f"dashboard:query{i}", "expr": e} for i, e in enumerate(exprs)]}]}
+    exprs = [
+        re.sub(r"\$__\w+", "5m", e).replace("$device", ".*") for e in dashboard_exprs(dashboard)
+    ]
+    rules = {
+        "groups": [
+            {
+                "name": "dashboard",
+                "rules": [
+                    {"record": f"dashboard:query{i}", "expr": e} for i, e in enumerate(exprs)
+                ],
+            }
+        ]
+    }
     path = tmp_path / "dashboard-queries.yml"
     path.write_text(yaml.safe_dump(rules))
     result = run(promtool, "check", "rules", path)
@@ -410,13 +502,16 @@ def test_queries_use_only_spec_metrics() -> None:
 def test_spec_metrics_are_what_the_gate_exports() -> None:
     metrics = Metrics()
     metrics.bind_state(lambda: False, lambda: 0, lambda: 0, lambda: 0)
-    exported = {kind: {f.name for f in metrics.registry.collect() if f.type == kind}
-                for kind in SPEC_METRICS}
+    exported = {
+        kind: {f.name for f in metrics.registry.collect() if f.type == kind}
+        for kind in SPEC_METRICS
+    }
     for kind, names in SPEC_METRICS.items():
         assert names <= exported[kind], f"{kind}s missing: {names - exported[kind]}"
 
 
 # ---- Grafana ----------------------------------------------------------------------------
+
 
 def test_dashboard_is_importable() -> None:
     dashboard = json.loads(DASHBOARD.read_text())
@@ -453,6 +548,7 @@ def test_dashboard_has_the_panels_parents_need() -> None:
 
 
 # ---- WireGuard --------------------------------------------------------------------------
+
 
 def test_wireguard_peer_template_matches_mitmproxy() -> None:
     peer = configparser.ConfigParser()

@@ -7,7 +7,7 @@ ones at Monday 00:00. A request is over quota when the counter has already reach
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from hearthgate.governance.facts import Identity
 from hearthgate.governance.schema import Quota
@@ -81,7 +81,9 @@ def _amount(what: str, limit: float) -> str:
 
 
 def _exceeded(what: str, reset: datetime, local: datetime) -> Exceeded:
-    seconds = max(1, int((reset - local).total_seconds()))
+    # subtract in UTC: aware datetimes sharing one tzinfo subtract as wall-clock times,
+    # which is an hour off on the days daylight saving changes
+    seconds = max(1, int((reset.astimezone(UTC) - local.astimezone(UTC)).total_seconds()))
     return Exceeded(what, seconds, reset)
 
 

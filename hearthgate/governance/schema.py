@@ -245,6 +245,12 @@ class ProviderDef(Strict):
         return [h.lower() for h in values]
 
 
+class PriceDef(Strict):
+    models: list[str] = Field(min_length=1)
+    input: float = Field(ge=0, description="US dollars per million input tokens")
+    output: float = Field(ge=0, description="US dollars per million output tokens")
+
+
 class Rules(Strict):
     version: Literal[1]
     settings: Settings = Settings()
@@ -257,6 +263,7 @@ class Rules(Strict):
     overrides: Overrides = Overrides()
     consent: Consent = Consent()
     providers: list[ProviderDef] = []
+    prices: list[PriceDef] = []
 
 
 def _normalize_network(value: str) -> str:

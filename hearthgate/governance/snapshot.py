@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from hearthgate.governance.errors import RulesError
 from hearthgate.governance.facts import Action, Inspect
 from hearthgate.governance.policy_match import CompiledPolicy, compile_policy
+from hearthgate.governance.prices import Price, compile_prices
 from hearthgate.governance.references import check_references
 from hearthgate.governance.schema import DAY_NAMES, Rules
 
@@ -91,6 +92,7 @@ class Snapshot:
     time_rules: tuple[CompiledTimeRule, ...]
     policies: tuple[CompiledPolicy, ...]
     overrides: OverrideSettings
+    prices: tuple[Price, ...] = ()
 
 
 def compile_rules(rules: Rules, text: str = "") -> Snapshot:
@@ -125,6 +127,7 @@ def compile_rules(rules: Rules, text: str = "") -> Snapshot:
                 key=lambda p: (p.priority, p.order),
             )
         ),
+        prices=compile_prices((m, p.input, p.output) for p in rules.prices for m in p.models),
         overrides=OverrideSettings(
             ov.master_pin, ov.unlock_minutes, ov.max_attempts, ov.lockout_minutes
         ),

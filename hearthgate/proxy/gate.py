@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from mitmproxy import http
 
 from hearthgate.governance.facts import Action, Decision, Identity, RequestFacts, Stage
+from hearthgate.governance.prices import estimate_cost
 from hearthgate.governance.quotas import usage_keys
 from hearthgate.proxy.identity import NeighbourTable
 from hearthgate.proxy.metrics import Metrics
@@ -78,8 +79,9 @@ class Gate:
         decided_at = datetime.fromtimestamp(record.decided_at, UTC)
         if decision.allowed and status is not None and status < 400:
             local_day = decided_at.astimezone(snap.zone).date()
+            cost = estimate_cost(snap.prices, model, tokens_in or 0, tokens_out or 0)
             self.cache.add_usage(
-                usage_keys(facts.identity), local_day, 1, tokens_in or 0, tokens_out or 0
+                usage_keys(facts.identity), local_day, 1, tokens_in or 0, tokens_out or 0, cost
             )
         excerpt = (
             facts.prompt[:PROMPT_EXCERPT]

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from hearthgate.governance import pipeline, quotas
+from hearthgate.governance.facts import Stage
+from hearthgate.governance.prices import compile_prices, estimate_cost
+from hearthgate.governance.schema import Quota
+from hearthgate.governance.state import RuntimeState, UsageCount
+from tests.governance.helpers import at, facts, snapshot
+
+RULES = """
+policies:
+  - name: kids-daily
+    when: {groups: [kids]}
+    quota: {per: person, requests_per_day: 3, tokens_per_week: 1000}
+    message: That's enough for today.
+"""
+
+
+def state(**usage: UsageCount) -> RuntimeState:
+    return RuntimeState(usage={k.replace("_", ":", 1): v for k, v in usage.items()})
+
+
+def test_under_quota_no_opinion_at_quota_429_until_local_midnight() -> None:
+    snap = snapshot(RULES)
+    now = at("2026-11-20T21:30")
+    under = state(person_alice=UsageCount(date(2026, 11, 20), requests=2))
+    assert pipeline.decide(facts(snap), snap, under, now).stage is Stage.DEFAULT
+    full = state(person_alice=UsageCount(date(2026, 11, 20), requests=3))
+    decision = pipeline.decide(facts(snap), snap, full, now)
+    assert (decision.stage, decision.status, decision.allowed) == (Stage.QUOTA, 429, False)
+    assert decision.retry_after == 2 * 3600 + 30 * 60
+    assert "resets at 00:00 on Sat 21 Nov" in decision.reason
+    assert decision.message == "That's enough for today."
+
+
+def test_counts_are_per_person_across_devices_and_reset_at_midnight() -> None:
+    snap = snapshot(RULES)
+    full = state(person_alice=UsageCount(date(2026, 11, 20), requests=3))
+    # alice's other device shares the person counter; bob has his own
+    assert (
+        pipeline.decide(facts(snap, "192.168.1.51"), snap, full, at("2026-11-20T21:30")).stage
+        is Stage.DEFAULT
+    )
+    next_day = at("2026-11-21T00:00")
+    assert pipeline.decide(facts(snap), snap, full, next_day).stage is Stage.DEFAULT
+
+
+def test_weekly_limit_survives_the_day_change_until_monday() -> None:
+    snap = snapshot(RULES)
+    week = state(person_alice=UsageCount(date(2026, 11, 18), tokens=0, week_tokens=1000))
+    sat = pipeline.decide(facts(snap), snap, week, at("2026-11-21T10:00"))
+    assert sat.stage is Stage.QUOTA and "per week" in sat.reason
+    assert "Mon 23 Nov" in sat.reason
+    monday = pipeline.decide(facts(snap), snap, week, at("2026-11-23T00:00"))
+    assert monday.stage is Stage.DEFAULT
+
+
+def test_midnight_across_a_dst_change_is_local() -> None:
+    # Berlin falls back on Sun 2026-10-25: that day has 25 hours
+    quota = Quota(requests_per_day=1)
+    local = at("2026-10-25T00:30")
+    exceeded = quotas.check(quota, UsageCount(date(2026, 10, 25), requests=1), local)
+    assert exceeded is not None and exceeded.retry_after == 24 * 3600 + 30 * 60
+
+
+@pytest.mark.parametrize(
+    ("per", "key"), [("person", "person:alice"), ("device", "device:alice-laptop")]
+)
+def test_usage_key(per: str, key: str) -> None:
+    snap = snapshot()
+    assert quotas.usage_key(Quota(per=per), facts(snap).identity) == key  # type: ignore[arg-type]
+
+
+def test_unknown_device_falls_back_to_device_counter() -> None:
+    snap = snapshot()
+    ident = facts(snap, "10.1.1.1").identity
+    assert quotas.usage_key(Quota(per="person"), ident) == "device:ip:10.1.1.1"
+    assert quotas.usage_keys(ident) == ("device:ip:10.1.1.1",)
+
+
+def test_cost_quota_and_prices() -> None:
+    prices = compile_prices([("my-model", 1.0, 2.0)])
+    assert estimate_cost(prices, "my-model", 1_000_000, 500_000) == 2.0
+    assert estimate_cost(prices, "gpt-4o-mini-2024", 1_000_000, 0) == 0.15
+    assert estimate_cost(prices, "unknown", 10, 10) == 0.0
+    quota = Quota(cost_per_day=0.5)
+    local = at("2026-11-20T12:00")
+    assert quotas.check(quota, UsageCount(date(2026, 11, 20), cost=0.49), local) is None
+    assert quotas.check(quota, UsageCount(date(2026, 11, 20), cost=0.5), local) is not None
