@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 # international (+country) or national numbers with separators; 8-15 digits in all
 _PHONE = re.compile(
-    r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,5}\)[\s.-]?)?\d{2,5}(?:[\s.-]\d{2,5}){1,4}(?!\w)"
+    r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,5}\)[\s.-]?)?\d{2,8}(?:[\s.-]\d{2,8}){0,4}(?!\w)"
 )
 _CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 _STREET_WORDS = (
@@ -20,10 +20,10 @@ _STREET_WORDS = (
     r"ct\.?|way|place|pl\.?|terrace|close|straße|strasse|str\.|weg|gasse|allee|platz|rue|"
     r"chemin|via|calle|avenida"
 )
+# names start with a capital letter ("42 Maple Street"), street words in any case
 _ADDRESS = re.compile(
-    rf"\b\d{{1,5}}[a-z]?\s+(?:[A-ZÄÖÜ][\w'-]+\s+){{1,3}}(?:{_STREET_WORDS})\b"
-    rf"|\b[A-ZÄÖÜ][\wäöüß-]*(?:{_STREET_WORDS})\s+\d{{1,5}}[a-z]?\b",
-    re.IGNORECASE,
+    rf"\b\d{{1,5}}[a-z]?\s+(?:[A-ZÄÖÜ][\w'-]+\s+){{1,3}}(?i:{_STREET_WORDS})(?!\w)"
+    rf"|\b[A-ZÄÖÜ][\wäöüß-]*(?i:{_STREET_WORDS})\s+\d{{1,5}}[a-z]?\b"
 )
 # US SSN, UK NI number, German tax id style (11 digits starting non-zero) with context word
 _NATIONAL_ID = re.compile(
@@ -53,8 +53,15 @@ def _has_card(text: str) -> bool:
 
 def _has_phone(text: str) -> bool:
     for hit in _PHONE.finditer(text):
-        digits = re.sub(r"\D", "", hit.group(0))
-        if 8 <= len(digits) <= 15 and not _looks_like_date_or_card(hit.group(0), digits):
+        raw = hit.group(0)
+        digits = re.sub(r"\D", "", raw)
+        # a phone number is written with a country code, brackets or separators
+        written_as_phone = raw[0] in "+(" or re.search(r"\d[\s.-]\d", raw) is not None
+        if (
+            8 <= len(digits) <= 15
+            and written_as_phone
+            and not _looks_like_date_or_card(raw, digits)
+        ):
             return True
     return False
 

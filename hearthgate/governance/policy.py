@@ -35,7 +35,8 @@ def evaluate(
         if decision is None:
             continue
         if decision.terminal:
-            return _with_notes(decision, notes)
+            earlier = [first_note.as_note()] if first_note is not None else []
+            return _with_notes(decision, earlier + notes)
         if first_note is None:
             first_note = decision
         else:

@@ -50,8 +50,10 @@ class CompiledPolicy:
 
     @property
     def needs_body(self) -> bool:
+        """Conditions that need the decrypted request: its path (endpoint) or its body."""
         return bool(
-            self.models
+            self.endpoints
+            or self.models
             or self.models_not
             or self.pii
             or self.prompt_pattern

@@ -1,0 +1,112 @@
+"""Policies: one table row per condition; AND across conditions; priority; alert/log."""
+
+from __future__ import annotations
+
+import pytest
+
+from hearthgate.governance import pipeline, policy
+from hearthgate.governance.facts import Action, Endpoint, Stage
+from hearthgate.governance.state import RuntimeState
+from tests.governance.helpers import at, facts, snapshot
+
+NOON = at("2026-11-20T12:00")
+
+
+def verdict(when: str, action: str = "block", **request: object) -> str | None:
+    snap = snapshot(f"policies:\n  - {{name: p, when: {when}, action: {action}}}\n")
+    decision = policy.evaluate(facts(snap, **request), snap, RuntimeState(), NOON)  # type: ignore[arg-type]
+    return decision.action.value if decision else None
+
+
+@pytest.mark.parametrize(
+    ("when", "req", "expected"),
+    [
+        ("{devices: [alice-laptop]}", {}, "block"),
+        ("{devices: [mom-laptop]}", {}, None),
+        ("{people: [alice]}", {}, "block"),
+        ("{people: [bob]}", {}, None),
+        ("{groups: [kids]}", {}, "block"),
+        ("{groups: [parents]}", {}, None),
+        ("{groups: [guests]}", {"ip": "10.0.0.9"}, "block"),
+        ("{providers: [openai]}", {}, "block"),
+        ("{providers: [anthropic]}", {}, None),
+        ("{hosts: [api.openai.com]}", {}, "block"),
+        ("{hosts: ['*.openai.com']}", {}, "block"),
+        ("{hosts: ['*.azure.com']}", {}, None),
+        ("{endpoints: [images, audio]}", {"endpoint": Endpoint.IMAGES}, "block"),
+        ("{endpoints: [images, audio]}", {}, None),
+        ("{models: ['gpt-4o*']}", {"model": "gpt-4o-2024-08-06"}, "block"),
+        ("{models: ['gpt-4o']}", {"model": "GPT-4o"}, "block"),
+        ("{models: ['gpt-4o']}", {"model": "gpt-4o-mini"}, None),
+        ("{models: ['gpt-4o']}", {"model": None}, None),
+        ("{models_not: ['gpt-4o-mini*', 'claude-*haiku*']}", {"model": "gpt-4o"}, "block"),
+        ("{models_not: ['gpt-4o-mini*', 'claude-*haiku*']}", {"model": "claude-3-5-haiku"}, None),
+        ("{models_not: ['gpt-4o-mini*']}", {"model": None}, "block"),  # unreadable: fails safe
+        ("{models_not: ['gpt-4o-mini*']}", {"model": None, "endpoint": Endpoint.FILES}, None),
+        ("{prompt: {keywords: [casino]}}", {"prompt": "best CASINO tricks"}, "block"),
+        ("{prompt: {keywords: [casino]}}", {"prompt": "a cassino game"}, None),
+        (
+            "{prompt: {regex: ['\\bessay\\b.*\\bfor me\\b']}}",
+            {"prompt": "write my essay for me"},
+            "block",
+        ),
+        (
+            "{prompt: {regex: ['\\bessay\\b.*\\bfor me\\b']}}",
+            {"prompt": "how to plan an essay"},
+            None,
+        ),
+        ("{prompt: {pii: [email]}}", {"prompt": "mail me at kid@example.com"}, "block"),
+        ("{prompt: {pii: [email]}}", {"prompt": "no address here"}, None),
+        ("{max_prompt_chars: 10}", {"prompt": "x" * 11}, "block"),
+        ("{max_prompt_chars: 10}", {"prompt": "x" * 10}, None),
+        ("{groups: [kids], models: ['gpt-4o']}", {"model": "gpt-4o"}, "block"),  # AND: both hold
+        ("{groups: [parents], models: ['gpt-4o']}", {"model": "gpt-4o"}, None),  # AND: one fails
+        ("{}", {}, "block"),  # no condition: everyone
+    ],
+)
+def test_conditions(when: str, req: dict[str, object], expected: str | None) -> None:
+    assert verdict(when, **req) == expected
+
+
+def test_body_conditions_never_match_sni_devices() -> None:
+    # bob-tablet is inspect: sni — neither its model nor its prompt is known
+    assert verdict("{models_not: ['gpt-4o-mini*']}", ip="192.168.1.51") is None
+    assert verdict("{prompt: {keywords: [x]}}", ip="192.168.1.51") is None
+    assert verdict("{endpoints: [chat]}", ip="192.168.1.51") is None
+    assert verdict("{providers: [openai]}", ip="192.168.1.51") == "block"
+
+
+def test_first_terminal_match_by_priority_wins_and_alerts_are_noted() -> None:
+    snap = snapshot("""
+policies:
+  - {name: late-allow, priority: 50, when: {groups: [kids]}, action: allow}
+  - {name: pii-alert, priority: 5, when: {prompt: {pii: [email]}}, action: alert}
+  - {name: log-all, priority: 6, when: {}, action: log}
+  - {name: early-block, priority: 10, when: {models: [gpt-4o]}, action: block,
+     message: Not that model.}
+""")
+    decision = pipeline.decide(
+        facts(snap, model="gpt-4o", prompt="me@example.com"), snap, RuntimeState(), NOON
+    )
+    assert (decision.rule, decision.action, decision.message) == (
+        "early-block",
+        Action.BLOCK,
+        "Not that model.",
+    )
+    assert [(n.rule, n.action) for n in decision.notes] == [
+        ("pii-alert", Action.ALERT),
+        ("log-all", Action.LOG),
+    ]
+    allowed = pipeline.decide(
+        facts(snap, model="gpt-4o-mini", prompt="hi"), snap, RuntimeState(), NOON
+    )
+    assert (allowed.rule, allowed.stage) == ("late-allow", Stage.POLICY)
+
+
+def test_only_alerts_make_an_alert_decision() -> None:
+    snap = snapshot("policies:\n  - {name: a, when: {prompt: {pii: [phone]}}, action: alert}\n")
+    decision = pipeline.decide(
+        facts(snap, prompt="call +49 170 1234567"), snap, RuntimeState(), NOON
+    )
+    assert (decision.action, decision.allowed, decision.stage) == (Action.ALERT, True, Stage.POLICY)
+    assert "personal data (phone)" in decision.reason
