@@ -245,6 +245,14 @@ class ProviderDef(Strict):
         return [h.lower() for h in values]
 
 
+class Notification(Strict):
+    url: str = Field(pattern=r"^https?://[^\s]+$")
+    format: Literal["json", "ntfy", "gotify"] = "json"
+    token: str | None = None  # ntfy access token (Bearer) or Gotify application token
+    on: list[Literal["alert", "block"]] = ["alert"]
+    throttle_minutes: int = Field(10, ge=0, le=1440)
+
+
 class PriceDef(Strict):
     models: list[str] = Field(min_length=1)
     input: float = Field(ge=0, description="US dollars per million input tokens")
@@ -264,6 +272,7 @@ class Rules(Strict):
     consent: Consent = Consent()
     providers: list[ProviderDef] = []
     prices: list[PriceDef] = []
+    notifications: list[Notification] = []
 
 
 def _normalize_network(value: str) -> str:

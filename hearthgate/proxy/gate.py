@@ -20,6 +20,7 @@ from hearthgate.governance.prices import estimate_cost
 from hearthgate.governance.quotas import usage_keys
 from hearthgate.proxy.identity import NeighbourTable
 from hearthgate.proxy.metrics import Metrics
+from hearthgate.proxy.notify import Event, Notifier
 from hearthgate.proxy.providers import Catalog, Provider, Usage
 from hearthgate.proxy.runtime import Clock, RulesHolder, StateCache, utc_now
 from hearthgate.store import overrides as overrides_store
@@ -44,10 +45,12 @@ class Gate:
     neighbours: NeighbourTable = field(default_factory=NeighbourTable)
     clock: Clock = utc_now
     catalog: Catalog = field(init=False)
+    notifier: Notifier = field(init=False)
 
     def __post_init__(self) -> None:
         self.catalog = catalog_for(self.rules.snapshot)
         self.rules.listeners.append(self._rules_changed)
+        self.notifier = Notifier(lambda: self.rules.snapshot.rules.notifications, self.metrics)
 
     def _rules_changed(self, snap: Snapshot) -> None:
         self.catalog = catalog_for(snap)
@@ -140,6 +143,33 @@ class Gate:
                     ),
                 )
             )
+            self._notify(facts, at, note.stage.value, note.rule, "alert", note.reason)
+        if decision.action is Action.BLOCK and decision.enforced:
+            self._notify(facts, at, decision.stage.value, decision.rule, "block", decision.reason)
+
+    def _notify(
+        self,
+        facts: RequestFacts,
+        at: datetime,
+        stage: str,
+        rule: str | None,
+        action: str,
+        reason: str,
+    ) -> None:
+        self.notifier.submit(
+            Event(
+                iso(at),
+                facts.request_id,
+                facts.device,
+                facts.identity.person,
+                facts.provider,
+                facts.host,
+                stage,
+                rule,
+                action,
+                reason,
+            )
+        )
 
     async def redeem_pin(self, device: str, request_id: str | None, pin: str) -> Redeemed:
         """Check a PIN off the event loop (scrypt is slow on purpose); refresh state at once."""

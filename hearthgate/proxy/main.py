@@ -91,7 +91,8 @@ async def serve(cfg: RunConfig) -> int:
         return 2
     admin = make_server(create_app(gate), *cfg.admin)
     tasks = [
-        asyncio.create_task(coro) for coro in (rules.watch(), cache.run(), gate.neighbours.run())
+        asyncio.create_task(coro)
+        for coro in (rules.watch(), cache.run(), gate.neighbours.run(), gate.notifier.run())
     ]
     admin_task = asyncio.create_task(admin.serve(sockets=[sock]))
     try:

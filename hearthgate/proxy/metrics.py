@@ -51,7 +51,7 @@ class Metrics:
             self.reloads.labels(result)
         for result in ("ok", "wrong_pin", "locked_out", "expired"):
             self.override_attempts.labels(result)
-        for where in ("pipeline", "addon", "response", "writer", "state"):
+        for where in ("pipeline", "addon", "response", "writer", "state", "notify"):
             self.errors.labels(where)
 
     def bind_state(
