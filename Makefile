@@ -26,7 +26,8 @@ run: $(STAMP)
 
 test: $(TESTSTAMP)
 	tools/ensure-test-packages
-	$(VENV)/bin/ruff check hearthgate tests bench
+	tools/ensure-deploy-tools
+	$(VENV)/bin/ruff check hearthgate tests bench deploy
 	$(PY) -m pytest -q
 
 bench: $(TESTSTAMP)

@@ -237,3 +237,14 @@ def test_stream_without_usage_is_counted_and_the_client_sees_no_extra_chunk(
     assert sent["stream_options"] == {"include_usage": True}
     [row] = gate.rows("model = 'gpt-4.1-nano'")
     assert (row["tokens_in"], row["tokens_out"], row["usage_source"]) == (11, 5, "added")
+
+
+def test_consumer_web_app_conversation_is_decided_and_parsed(gate: Gate) -> None:
+    with gate.http(PARENT) as client:
+        r = client.post("https://chatgpt.com/backend-api/conversation", json={
+            "action": "next", "model": "gpt-4o",
+            "messages": [{"author": {"role": "user"},
+                          "content": {"content_type": "text", "parts": ["hello there"]}}]})
+    assert r.status_code == 200
+    [row] = gate.rows("provider = 'chatgpt'")
+    assert (row["endpoint"], row["model"], row["host"]) == ("web-app", "gpt-4o", "chatgpt.com")
