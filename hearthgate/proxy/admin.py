@@ -11,14 +11,27 @@ from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from hearthgate.proxy import admin_api
+from hearthgate.proxy.admin_auth import Authenticator
 from hearthgate.proxy.gate import Gate
+from hearthgate.proxy.pac import CONTENT_TYPE as PAC_TYPE
+from hearthgate.proxy.pac import render_pac
 
 
-def create_app(gate: Gate) -> FastAPI:
-    app = FastAPI(title="hearthgate admin API", version="1")
+def create_app(gate: Gate, listen_port: int = 8080) -> FastAPI:
+    app = FastAPI(
+        title="hearthgate admin API",
+        version="1",
+        description="Household LLM gate administration. Every /api call needs "
+        "`Authorization: Bearer <token>` (`hearthgate admin add`).",
+    )
+    auth = Authenticator(str(gate.cache.state_dir))
+    gate.cache.listeners.append(auth.forget)
+    admin_api.mount(app, gate, auth)
+    app.state.auth = auth
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
@@ -31,6 +44,13 @@ def create_app(gate: Gate) -> FastAPI:
             "database_writable": writer.last_ok,
             "decision_log_queue_depth": gate.writer.depth,
         }
+
+    @app.get("/proxy.pac", include_in_schema=False)
+    @app.get("/wpad.dat", include_in_schema=False)
+    async def proxy_pac(request: Request) -> Response:
+        host = (request.url.hostname or "127.0.0.1").strip("[]")
+        proxy = f"[{host}]:{listen_port}" if ":" in host else f"{host}:{listen_port}"
+        return Response(render_pac(gate.catalog.providers, proxy), media_type=PAC_TYPE)
 
     @app.get("/metrics")
     async def metrics() -> Response:

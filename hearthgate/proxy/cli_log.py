@@ -5,16 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Callable
-from datetime import datetime
 
-from hearthgate.governance import pipeline
-from hearthgate.governance.errors import StateError
-from hearthgate.governance.facts import Decision, Endpoint, RequestFacts
+from hearthgate.governance.facts import Endpoint
 from hearthgate.governance.snapshot import Snapshot
-from hearthgate.governance.state import RuntimeState
+from hearthgate.proxy import explain
 from hearthgate.proxy.cli_common import emit, guarded, json_option, parse_when, table, write_csv
-from hearthgate.proxy.gate import catalog_for
-from hearthgate.proxy.identity import resolve
 from hearthgate.proxy.runtime import utc_now
 from hearthgate.store import queries
 from hearthgate.store.db import Db
@@ -125,65 +120,15 @@ def add_explain(rsub: Sub, common: Common) -> None:
     p.set_defaults(handler=guarded(_explain))
 
 
-def explain_request(
-    snap: Snapshot,
-    state: RuntimeState,
-    device: str,
-    at: datetime,
-    host: str,
-    model: str | None,
-    prompt: str | None,
-    endpoint: str = "chat",
-    user: str | None = None,
-) -> list[tuple[str, Decision | None]]:
-    """Every stage's verdict for a hypothetical request (also used by the admin API)."""
-    provider = catalog_for(snap).match(host)
-    ident = _identity(snap, device, user)
-    facts = RequestFacts(
-        request_id="explain",
-        identity=ident,
-        host=host,
-        provider=provider.name if provider else None,
-        method="POST",
-        path="/",
-        endpoint=Endpoint(endpoint),
-        model=model,
-        prompt=prompt,
-        prompt_chars=len(prompt or ""),
-        body_inspected=prompt is not None or model is not None,
-    )
-    return pipeline.explain(facts, snap, state, at)
-
-
-def _identity(snap: Snapshot, device: str, user: str | None):  # type: ignore[no-untyped-def]
-    if device in snap.devices:
-        info = snap.devices[device]
-        from hearthgate.governance.facts import Identity
-
-        return Identity(
-            client_ip="-",
-            device=device,
-            person=info.person,
-            groups=info.groups,
-            user=user,
-            known=True,
-            inspect=info.inspect,
-        )
-    try:
-        return resolve(snap, device.removeprefix("ip:"), user=user)
-    except ValueError:
-        raise StateError(f"{device!r} is neither a device in the rules nor an IP") from None
-
-
 def _explain(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
     now = utc_now()
     at = parse_when(args.at, snap.zone, now) if args.at else now
     state = asyncio.run(load_runtime_state(args.state_dir, now))
-    verdicts = explain_request(
-        snap, state, args.device, at, args.host, args.model, args.prompt, args.endpoint, args.user
+    facts = explain.hypothetical(
+        snap, args.device, args.host, args.model, args.prompt, args.endpoint, args.user
     )
-    final = next((d for _, d in verdicts if d is not None and d.terminal), None)
-    final = final or next(d for n, d in verdicts if n == "default")
+    verdicts = explain.explain(snap, state, facts, at)
+    final = explain.evaluate(snap, state, facts, at)
     data = {
         "at": at.isoformat(),
         "stages": [

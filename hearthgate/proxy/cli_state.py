@@ -12,7 +12,7 @@ from hearthgate.governance import pins
 from hearthgate.governance.snapshot import Snapshot
 from hearthgate.proxy.cli_common import actor_of, actor_option, emit, guarded, json_option, table
 from hearthgate.proxy.runtime import utc_now
-from hearthgate.store import allowlist, changes, consent, emergency, overrides
+from hearthgate.store import admins, allowlist, changes, consent, emergency, overrides
 from hearthgate.store.db import Db
 
 Sub = argparse._SubParsersAction  # type: ignore[type-arg]
@@ -34,6 +34,7 @@ def add(sub: Sub, common: Common) -> None:
     _override(sub, common)
     _pin(sub)
     _consent(sub, common)
+    _admin(sub, common)
 
 
 def _parser(
@@ -410,3 +411,54 @@ def _consent_request(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
 
 def _show(args: argparse.Namespace, row: dict[str, object]) -> int:
     return emit(args, row, lambda: "\n".join(f"{k}: {v}" for k, v in row.items() if v is not None))
+
+
+def _admin(sub: Sub, common: Common) -> None:
+    group = sub.add_parser(
+        "admin",
+        help="tokens for the admin API and dashboard",
+        description="Parents can read and change; viewers can only read.",
+    )
+    asub = group.add_subparsers(metavar="ACTION")
+    add_p = _parser(
+        asub,
+        common,
+        "add",
+        "make a token for a parent or viewer (shown once)",
+        actor=True,
+        json=True,
+    )
+    add_p.add_argument("name", help="who the token is for, e.g. mom")
+    add_p.add_argument("--role", choices=admins.ROLES, default="parent")
+    add_p.set_defaults(handler=guarded(_admin_add))
+    list_p = _parser(asub, common, "list", "who has a token", json=True)
+    list_p.set_defaults(
+        handler=guarded(
+            lambda a, db, s: emit(
+                a,
+                admins.listing(db),
+                lambda: table(
+                    admins.listing(db), ["name", "role", "token_id", "created_at", "revoked_at"]
+                ),
+            )
+        )
+    )
+    rm = _parser(asub, common, "revoke", "revoke someone's token", actor=True, json=True)
+    rm.add_argument("name")
+    rm.set_defaults(
+        handler=guarded(
+            lambda a, db, s: _show(a, admins.revoke(db, actor_of(a), a.name, utc_now()))
+        )
+    )
+
+
+def _admin_add(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
+    row, token = admins.add(db, actor_of(args), args.name, args.role, utc_now())
+    return emit(
+        args,
+        {**row, "token": token},
+        lambda: (
+            f"token for {row['name']} ({row['role']}), shown only this once:\n{token}\n"
+            "Use it as `Authorization: Bearer <token>` or to sign in to the dashboard."
+        ),
+    )

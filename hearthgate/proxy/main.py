@@ -29,6 +29,7 @@ from hearthgate.proxy.gate import Gate
 from hearthgate.proxy.metrics import Metrics
 from hearthgate.proxy.rules_file import RulesFileError
 from hearthgate.proxy.runtime import RulesHolder, StateCache, utc_now
+from hearthgate.store import retention
 from hearthgate.store.writer import Writer
 
 log = logging.getLogger("hearthgate")
@@ -89,10 +90,18 @@ async def serve(cfg: RunConfig) -> int:
         await writer.stop()
         await cache.stop()
         return 2
-    admin = make_server(create_app(gate), *cfg.admin)
+    admin = make_server(create_app(gate, cfg.listen_port), *cfg.admin)
     tasks = [
         asyncio.create_task(coro)
-        for coro in (rules.watch(), cache.run(), gate.neighbours.run(), gate.notifier.run())
+        for coro in (
+            rules.watch(),
+            cache.run(),
+            gate.neighbours.run(),
+            gate.notifier.run(),
+            retention.run_daily(
+                cfg.state_dir, lambda: rules.snapshot.rules.settings.retention_days, utc_now
+            ),
+        )
     ]
     admin_task = asyncio.create_task(admin.serve(sockets=[sock]))
     try:

@@ -112,6 +112,7 @@ class StateCache:
             for k, v in self.TTLS.items()
         }
         self._version: str | None = None
+        self.listeners: list[Callable[[], None]] = []  # told when another process changed state
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
 
@@ -141,8 +142,12 @@ class StateCache:
         assert self._db is not None
         async with self._lock:
             version = await store_state.state_version(self._db)
-            force = force or version != self._version
+            changed = version != self._version
+            force = force or changed
             self._version = version
+            if changed:
+                for listener in self.listeners:
+                    listener()
             now = self.clock()
             loaders: dict[str, Callable[[], Awaitable[Any]]] = {
                 "emergency": lambda: store_state.load_emergency(self._db),  # type: ignore[arg-type]
