@@ -246,5 +246,5 @@ def test_consumer_web_app_conversation_is_decided_and_parsed(gate: Gate) -> None
             "messages": [{"author": {"role": "user"},
                           "content": {"content_type": "text", "parts": ["hello there"]}}]})
     assert r.status_code == 200
-    [row] = gate.rows("provider = 'chatgpt'")
+    [row] = gate.rows("provider = 'chatgpt' AND method = 'POST'")
     assert (row["endpoint"], row["model"], row["host"]) == ("web-app", "gpt-4o", "chatgpt.com")
