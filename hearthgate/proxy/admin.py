@@ -22,6 +22,8 @@ from hearthgate.proxy.pac import render_pac
 
 
 def create_app(gate: Gate, listen_port: int = 8080) -> FastAPI:
+    """The admin app; ``listen_port`` is the proxy port named in /proxy.pac until the
+    proxy reports the port it really bound."""
     app = FastAPI(
         title="hearthgate admin API",
         version="1",
@@ -49,7 +51,8 @@ def create_app(gate: Gate, listen_port: int = 8080) -> FastAPI:
     @app.get("/wpad.dat", include_in_schema=False)
     async def proxy_pac(request: Request) -> Response:
         host = (request.url.hostname or "127.0.0.1").strip("[]")
-        proxy = f"[{host}]:{listen_port}" if ":" in host else f"{host}:{listen_port}"
+        port = gate.proxy_port or listen_port
+        proxy = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         return Response(render_pac(gate.catalog.providers, proxy), media_type=PAC_TYPE)
 
     @app.get("/metrics")

@@ -5,8 +5,8 @@ functions as the CLI (audited, consent-gated), runs in a worker thread, and refr
 gate's runtime state before answering, so it takes effect on the very next request.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: FastAPI must see the real annotation objects
+# (the `reader` dependency is local to `mount`, which string annotations cannot resolve).
 import asyncio
 from collections.abc import Callable
 from datetime import datetime
@@ -224,7 +224,7 @@ def mount(app: FastAPI, gate: Gate, auth: Authenticator) -> None:
     _mount_log(app, reader, ops)
 
 
-def _mount_log(app: FastAPI, reader: Any, ops: _Ops) -> None:
+def _mount_log(app: FastAPI, reader: Any, ops: "_Ops") -> None:
     @app.get("/api/decisions", tags=["log"])
     async def decisions(
         who: reader,

@@ -4,7 +4,8 @@ A verified token is remembered for 60 seconds (keyed by its SHA-256, never the t
 the slow hash runs once per minute per token, not once per call; the memory is cleared
 whenever runtime state changes (e.g. a token was revoked). Failed attempts are counted per
 client address: after five within ten minutes every further failure from that address
-waits a little longer (up to 5 s) before it is answered.
+waits a little longer (up to 5 s) before it is answered; a successful sign-in from the
+address clears its count.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class Authenticator:
                 await self._fail(address)
             assert admin is not None
             self._verified[key] = admin
+        self._failures.pop(address, None)  # a real sign-in ends the suspicion
         return admin
 
     def _check(self, token: str) -> Admin | None:

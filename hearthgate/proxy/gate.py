@@ -46,6 +46,7 @@ class Gate:
     clock: Clock = utc_now
     catalog: Catalog = field(init=False)
     notifier: Notifier = field(init=False)
+    proxy_port: int = 0  # the bound proxy port, known once the proxy listens
 
     def __post_init__(self) -> None:
         self.catalog = catalog_for(self.rules.snapshot)

@@ -130,7 +130,7 @@ def _build_master(cfg: RunConfig, gate: Gate, admin: Any) -> Master:
     master.addons.add(*chain)
     set_names = {item.split("=", 1)[0] for item in cfg.sets}
     master.addons.add(*addons_for_options(set_names, {type(a).__name__ for a in chain}))
-    master.addons.add(GateAddon(gate), _Announce(cfg, admin))
+    master.addons.add(GateAddon(gate), _Announce(cfg, admin, gate))
     opts.update(
         listen_host=cfg.listen_host,
         listen_port=cfg.listen_port,
@@ -152,12 +152,14 @@ def _build_master(cfg: RunConfig, gate: Gate, admin: Any) -> Master:
 class _Announce:
     """Writes run.json and a start-up line once the proxy is listening."""
 
-    def __init__(self, cfg: RunConfig, admin: Any) -> None:
-        self.cfg, self.admin = cfg, admin
+    def __init__(self, cfg: RunConfig, admin: Any, gate: Gate) -> None:
+        self.cfg, self.admin, self.gate = cfg, admin, gate
 
     def running(self) -> None:
         server = ctx.master.addons.get("proxyserver")
         proxy = [list(addr[:2]) for addr in server.listen_addrs()]
+        if proxy:
+            self.gate.proxy_port = int(proxy[0][1])
         admin = self.admin.bound_address()
         info = {
             "pid": os.getpid(),

@@ -241,10 +241,19 @@ def test_stream_without_usage_is_counted_and_the_client_sees_no_extra_chunk(
 
 def test_consumer_web_app_conversation_is_decided_and_parsed(gate: Gate) -> None:
     with gate.http(PARENT) as client:
-        r = client.post("https://chatgpt.com/backend-api/conversation", json={
-            "action": "next", "model": "gpt-4o",
-            "messages": [{"author": {"role": "user"},
-                          "content": {"content_type": "text", "parts": ["hello there"]}}]})
+        r = client.post(
+            "https://chatgpt.com/backend-api/conversation",
+            json={
+                "action": "next",
+                "model": "gpt-4o",
+                "messages": [
+                    {
+                        "author": {"role": "user"},
+                        "content": {"content_type": "text", "parts": ["hello there"]},
+                    }
+                ],
+            },
+        )
     assert r.status_code == 200
     [row] = gate.rows("provider = 'chatgpt' AND method = 'POST'")
     assert (row["endpoint"], row["model"], row["host"]) == ("web-app", "gpt-4o", "chatgpt.com")
