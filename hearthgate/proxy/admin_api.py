@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query
 from fastapi.responses import JSONResponse
 
 from hearthgate.governance import time_rules as time_rules_stage
@@ -28,6 +28,8 @@ from hearthgate.store.admins import Admin
 from hearthgate.store.db import Db
 
 T = TypeVar("T")
+# SQLite integers are 64-bit: larger ids are refused by validation, not by an overflow
+ConsentId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 def mount(app: FastAPI, gate: Gate, auth: Authenticator) -> None:
@@ -141,7 +143,7 @@ def mount(app: FastAPI, gate: Gate, auth: Authenticator) -> None:
         )
 
     @api.post("/consent/{consent_id}/approve", tags=["consent"])
-    async def consent_approve(consent_id: int, who: reader) -> Any:
+    async def consent_approve(consent_id: ConsentId, who: reader) -> Any:
         return await ops.write(
             lambda db: changes.approve(
                 db, gate.rules.snapshot, parent(who).name, consent_id, gate.clock()
@@ -149,7 +151,7 @@ def mount(app: FastAPI, gate: Gate, auth: Authenticator) -> None:
         )
 
     @api.post("/consent/{consent_id}/reject", tags=["consent"])
-    async def consent_reject(consent_id: int, body: m.RejectIn, who: reader) -> Any:
+    async def consent_reject(consent_id: ConsentId, body: m.RejectIn, who: reader) -> Any:
         return await ops.write(
             lambda db: consent.reject(db, parent(who).name, consent_id, body.reason, gate.clock())
         )
@@ -234,7 +236,7 @@ def _mount_log(app: FastAPI, reader: Any, ops: "_Ops") -> None:
         blocked: bool = False,
         since: datetime | None = None,
         limit: int = Query(100, ge=1, le=10_000),
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=1_000_000_000),
     ) -> Any:
         flt = queries.LogFilter(
             device=device,

@@ -202,3 +202,90 @@ def test_revoked_token_stops_working(api: dict[str, Any]) -> None:
         ).status_code
         == 401
     )
+
+
+def test_schemathesis_finds_no_server_errors(api: dict[str, Any]) -> None:
+    """Property-based requests generated from /openapi.json: none may end in a 500."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    schemathesis = str(Path(sys.executable).with_name("schemathesis"))
+    done = subprocess.run(
+        [
+            schemathesis,
+            "run",
+            api["gate"].admin_url + "/openapi.json",
+            "-H",
+            f"Authorization: Bearer {api['parent']}",
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "5",
+            "--phases",
+            "coverage,fuzzing",
+            "--seed",
+            "292451909486959668105952860334926296026",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+
+
+def test_metrics_parse_and_match_the_decision_log(api: dict[str, Any]) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tests.e2e.conftest import PARENT
+    from tests.support.proxyproc import wait_until
+
+    gate: Gate = api["gate"]
+    gate.openai(PARENT).chat.completions.create(model="gpt-4o-mini", messages=CHAT)
+    with pytest.raises(openai.PermissionDeniedError):
+        gate.openai(KID).chat.completions.create(model="gpt-4o-mini", messages=CHAT)
+
+    def families() -> dict[str, Any]:
+        return {f.name: f for f in text_string_to_metric_families(gate.metrics())}
+
+    def decisions_total() -> float:
+        return sum(
+            s.value
+            for s in families()["hearthgate_decisions"].samples
+            if s.name == "hearthgate_decisions_total"
+        )
+
+    wait_until(
+        lambda: decisions_total() == len(gate.sql("SELECT id FROM decisions")),
+        10,
+        "every counted decision to be in the log",
+    )
+    found = families()
+    blocked_log = len(gate.sql("SELECT id FROM decisions WHERE action = 'block'"))
+    blocked_metric = sum(
+        s.value
+        for s in found["hearthgate_decisions"].samples
+        if s.name.endswith("_total") and s.labels["action"] == "block"
+    )
+    assert blocked_metric == blocked_log > 0
+    devices = {s.labels["device"] for s in found["hearthgate_decisions"].samples}
+    assert devices <= {"alice-laptop", "mom-laptop", "unknown"}  # bounded labels
+    tokens = {
+        (s.labels["device"], s.labels["direction"]): s.value
+        for s in found["hearthgate_tokens"].samples
+        if s.name.endswith("_total")
+    }
+    assert tokens[("mom-laptop", "in")] >= 11
+    for name in (
+        "hearthgate_emergency_active",
+        "hearthgate_decision_log_queue_depth",
+        "hearthgate_decision_log_written",
+        "hearthgate_decision_log_dropped",
+        "hearthgate_rules_reloads",
+        "hearthgate_override_attempts",
+        "hearthgate_errors",
+        "hearthgate_decision_duration_seconds",
+    ):
+        assert name in found, name
+    written = found["hearthgate_decision_log_written"].samples[0].value
+    assert written == len(gate.sql("SELECT id FROM decisions"))
