@@ -136,8 +136,7 @@ class GateAddon(SniGate):
 
     async def _pin_form(self, flow: http.HTTPFlow) -> None:
         """The block page's form: check the PIN, answer with a page, never go upstream."""
-        host = flowfacts.host_of(flow)
-        if self.gate.catalog.match(host) is None:
+        if flowfacts.llm_target(flow, self.gate.catalog.match) is None:
             return
         form = flow.request.urlencoded_form if flow.request.method == "POST" else None
         pin = (form.get("pin") if form else None) or ""
@@ -165,10 +164,10 @@ class GateAddon(SniGate):
     def _decide(self, flow: http.HTTPFlow, *, with_body: bool) -> FlowRecord | None:
         gate = self.gate
         snap = gate.rules.snapshot
-        host = flowfacts.host_of(flow)
-        provider = gate.catalog.match(host)
-        if provider is None:
+        target = flowfacts.llm_target(flow, gate.catalog.match)
+        if target is None:
             return None
+        provider, host = target
         ident = self._identity(flow, snap)
         facts, parsed = flowfacts.build_facts(
             flow, ident, provider, host, flowfacts.new_request_id(), with_body=with_body

@@ -7,6 +7,7 @@ parser's size cap; everything here is defensive: odd bytes in, best-effort facts
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from mitmproxy import connection, http
@@ -33,6 +34,38 @@ def host_of(flow: http.HTTPFlow) -> str:
     sni = flow.client_conn.sni
     host = sni or flow.request.pretty_host or flow.request.host or ""
     return host.lower().rstrip(".")
+
+
+def host_candidates(flow: http.HTTPFlow) -> list[str]:
+    """Every name this request claims: SNI, Host header, request target, upstream address.
+
+    A client can make them disagree (a CONNECT to api.openai.com with the SNI example.org,
+    or the reverse): if any of them is an LLM service, the request is one.
+    """
+    server = flow.server_conn.address[0] if flow.server_conn.address else None
+    names = (flow.client_conn.sni, flow.request.host_header, flow.request.host, server)
+    found: list[str] = []
+    for name in names:
+        if name:
+            clean = (
+                str(name).lower().rstrip(".").rsplit(":", 1)[0]
+                if name.count(":") == 1
+                else str(name).lower().rstrip(".")
+            )
+            if clean not in found:
+                found.append(clean)
+    return found
+
+
+def llm_target(
+    flow: http.HTTPFlow, match: Callable[[str], Provider | None]
+) -> tuple[Provider, str] | None:
+    """The provider and the name it was recognised by, or None for any other traffic."""
+    for name in host_candidates(flow):
+        provider = match(name)
+        if provider is not None:
+            return provider, name
+    return None
 
 
 def identify(flow: http.HTTPFlow, snap: Snapshot, neighbours: NeighbourTable) -> Identity:

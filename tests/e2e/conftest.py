@@ -73,7 +73,13 @@ time_rules:
 
 
 def proxied_transport(
-    proxy_url: str, source: str, ca: Path, hx: Any = httpx, hcore: Any = httpcore
+    proxy_url: str,
+    source: str,
+    ca: Path,
+    hx: Any = httpx,
+    hcore: Any = httpcore,
+    http2: bool = False,
+    proxy_headers: list[tuple[bytes, bytes]] | None = None,
 ) -> Any:
     """A transport through the proxy *from* ``source``. httpx drops ``local_address`` when a
     proxy is set, so the proxy pool is built here with a backend that binds the source.
@@ -96,6 +102,8 @@ def proxied_transport(
         proxy_url=hcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=b"/"),
         ssl_context=ssl_context(ca),
         network_backend=SourceBackend(),
+        http2=http2,
+        proxy_headers=proxy_headers,
     )
     return transport
 
