@@ -4,6 +4,7 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TESTSTAMP := $(VENV)/.installed-test
+LINTED := $(wildcard hearthgate tests bench deploy)
 
 .PHONY: run test bench lint typecheck check clean schema
 
@@ -27,15 +28,15 @@ run: $(STAMP)
 test: $(TESTSTAMP)
 	tools/ensure-test-packages
 	tools/ensure-deploy-tools
-	$(VENV)/bin/ruff check hearthgate tests bench deploy
+	$(VENV)/bin/ruff check $(LINTED)
 	$(PY) -m pytest -q
 
 bench: $(TESTSTAMP)
 	$(PY) -m bench.run
 
 lint: $(TESTSTAMP)
-	$(VENV)/bin/ruff check hearthgate tests bench
-	$(VENV)/bin/ruff format --check hearthgate tests bench
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
 
 typecheck: $(TESTSTAMP)
 	$(VENV)/bin/mypy hearthgate
