@@ -114,13 +114,12 @@ class StateCache:
         self._version: str | None = None
         self.listeners: list[Callable[[], None]] = []  # told when another process changed state
         self._db: aiosqlite.Connection | None = None
+        self._inode: int | None = None
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
-        await asyncio.to_thread(lambda: connect(self.state_dir).close())  # create / migrate
-        self._db = await aiosqlite.connect(db_path(self.state_dir), isolation_level=None)
-        for pragma in PRAGMAS:
-            await self._db.execute(pragma)
+        await self._reconnect_if_replaced()  # creates / migrates the database
+        assert self._db is not None
         self.usage = await store_state.load_usage(self._db, self._today())
         await self.refresh(force=True)
 
@@ -137,8 +136,25 @@ class StateCache:
                 self.metrics.errors.labels("state").inc()
                 log.warning("runtime state not refreshed: %s", exc)
 
+    async def _reconnect_if_replaced(self) -> None:
+        """A deleted or replaced database file: read the new one (created by the writer)."""
+        try:
+            inode = db_path(self.state_dir).stat().st_ino
+        except OSError:
+            inode = None
+        if inode == self._inode and self._db is not None:
+            return
+        if self._db is not None:
+            await self._db.close()
+        await asyncio.to_thread(lambda: connect(self.state_dir).close())
+        self._db = await aiosqlite.connect(db_path(self.state_dir), isolation_level=None)
+        for pragma in PRAGMAS:
+            await self._db.execute(pragma)
+        self._inode = db_path(self.state_dir).stat().st_ino
+
     async def refresh(self, force: bool = False) -> None:
         """Reload whatever expired, or everything when another process changed the state."""
+        await self._reconnect_if_replaced()
         assert self._db is not None
         async with self._lock:
             version = await store_state.state_version(self._db)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +18,11 @@ from typing import Any
 
 import aiosqlite
 
-from hearthgate.store.schema import PRAGMAS, db_path
+from hearthgate.store.schema import PRAGMAS, connect, db_path
 
 log = logging.getLogger(__name__)
 
-QUEUE_LIMIT = 100_000
+QUEUE_LIMIT = int(os.environ.get("HEARTHGATE_LOG_QUEUE", "100000"))
 BATCH_LIMIT = 2_000
 
 
@@ -81,6 +82,7 @@ class Writer:
         self._queue: asyncio.Queue[Write] = asyncio.Queue(self.limit)
         self._task: asyncio.Task[None] | None = None
         self._db: aiosqlite.Connection | None = None
+        self._inode: int | None = None
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -156,11 +158,17 @@ class Writer:
             raise
 
     async def _connection(self) -> aiosqlite.Connection:
+        if self._db is not None and self._inode != _inode(db_path(self.state_dir)):
+            # the file was deleted or replaced under us: writing on would go nowhere
+            log.error("decision log: %s disappeared; creating a new one", db_path(self.state_dir))
+            await self._reset()
         if self._db is None:
+            await asyncio.to_thread(lambda: connect(self.state_dir).close())  # schema
             db = await aiosqlite.connect(db_path(self.state_dir), isolation_level=None)
             for pragma in PRAGMAS:
                 await db.execute(pragma)
             self._db = db
+            self._inode = _inode(db_path(self.state_dir))
         return self._db
 
     async def _reset(self) -> None:
@@ -180,6 +188,13 @@ class Writer:
             )
         self.stats.last_error = message
         self.stats.last_ok = False
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return path.stat().st_ino
+    except OSError:
+        return None
 
 
 def _grouped(batch: list[Write]) -> list[tuple[str, list[Sequence[Any]]]]:

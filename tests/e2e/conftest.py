@@ -198,8 +198,10 @@ def start_gate(
     fake: FakeLLM,
     *extra: str,
     listen_host: str = "127.0.0.1",
+    env: dict[str, str] | None = None,
+    state: Path | None = None,
 ) -> ProxyProcess:
-    state, rules = tmp / "state", tmp / "household.yaml"
+    state, rules = state or tmp / "state", tmp / "household.yaml"
     rules.write_text(rules_text)
     argv = [
         HEARTHGATE,
@@ -221,7 +223,10 @@ def start_gate(
         *extra,
     ]
     proc = ProxyProcess.start(
-        argv, env={"HEARTHGATE_TEST_UPSTREAM": fake.address}, cwd=ROOT, host=listen_host
+        argv,
+        env={"HEARTHGATE_TEST_UPSTREAM": fake.address, **(env or {})},
+        cwd=ROOT,
+        host=listen_host,
     )
     wait_until(lambda: (state / "run.json").exists(), 20, "run.json")
     return proc
@@ -231,12 +236,26 @@ def start_gate(
 def make_gate(tmp_path: Path, pki: Pki, fake_llm: FakeLLM) -> Iterator[Any]:
     started: list[ProxyProcess] = []
 
-    def make(rules_text: str | None = None, *extra: str, listen_host: str = "127.0.0.1") -> Gate:
+    def make(
+        rules_text: str | None = None,
+        *extra: str,
+        listen_host: str = "127.0.0.1",
+        env: dict[str, str] | None = None,
+        state: Path | None = None,
+    ) -> Gate:
+        state = state or tmp_path / "state"
         proc = start_gate(
-            tmp_path, rules_text or household(), pki, fake_llm, *extra, listen_host=listen_host
+            tmp_path,
+            rules_text or household(),
+            pki,
+            fake_llm,
+            *extra,
+            listen_host=listen_host,
+            env=env,
+            state=state,
         )
         started.append(proc)
-        return Gate(proc, tmp_path / "state", tmp_path / "household.yaml", pki)
+        return Gate(proc, state, tmp_path / "household.yaml", pki)
 
     yield make
     for proc in started:
