@@ -278,6 +278,12 @@ class GateAddon(SniGate):
         body = flow.response.get_content(strict=False) or b""
         return parse_usage(record.api, flow.response.headers.get("content-type"), body)
 
+    def websocket_message(self, flow: http.HTTPFlow) -> None:
+        """Keep only the newest message: mitmproxy would otherwise hold every message of a
+        long realtime (voice) session in memory for the connection's lifetime."""
+        if flow.websocket is not None and len(flow.websocket.messages) > 1:
+            del flow.websocket.messages[:-1]
+
     # --- errors ------------------------------------------------------------------------
 
     def _fail(self, flow: http.HTTPFlow, exc: BaseException) -> None:

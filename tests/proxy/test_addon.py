@@ -135,3 +135,14 @@ async def test_oversize_body_decided_on_headers(make_addon) -> None:  # type: ig
         assert RECORD in flow.metadata and not flow.request.stream  # blocked: not streamed
         await addon.request(flow)
     assert flow.response is not None and flow.response.status_code == 403
+
+
+async def test_websocket_messages_are_not_kept(make_addon) -> None:  # type: ignore[no-untyped-def]
+    from mitmproxy import websocket
+
+    addon = make_addon()
+    flow = tflow.twebsocketflow()
+    for i in range(50):
+        flow.websocket.messages.append(websocket.WebSocketMessage(1, True, f"m{i}".encode()))
+        addon.websocket_message(flow)
+    assert [m.content for m in flow.websocket.messages] == [b"m49"]
