@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from hearthgate.governance.facts import Action, Endpoint, Inspect, RequestFacts
-from hearthgate.governance.pii import find_pii
+from hearthgate.governance.pii import find_pii, lowered
 from hearthgate.governance.schema import Policy, Quota
 
 # endpoints whose requests name a model; an unknown model there fails `models_not` safe
@@ -45,7 +45,8 @@ class CompiledPolicy:
     models: re.Pattern[str] | None
     models_not: re.Pattern[str] | None
     pii: tuple[str, ...]
-    prompt_pattern: re.Pattern[str] | None  # keywords and regexes as one alternation
+    keywords: tuple[str, ...]  # lower-cased; found by substring search
+    prompt_pattern: re.Pattern[str] | None  # the regexes as one alternation
     max_prompt_chars: int | None
 
     @property
@@ -56,6 +57,7 @@ class CompiledPolicy:
             or self.models
             or self.models_not
             or self.pii
+            or self.keywords
             or self.prompt_pattern
             or self.max_prompt_chars is not None
         )
@@ -64,8 +66,7 @@ class CompiledPolicy:
 def compile_policy(policy: Policy, order: int) -> CompiledPolicy:
     w = policy.when
     prompt = w.prompt
-    alternatives = [re.escape(k) for k in (prompt.keywords if prompt else [])]
-    alternatives += [f"(?:{r})" for r in (prompt.regex if prompt else [])]
+    alternatives = [f"(?:{r})" for r in (prompt.regex if prompt else [])]
     return CompiledPolicy(
         name=policy.name,
         order=order,
@@ -82,6 +83,7 @@ def compile_policy(policy: Policy, order: int) -> CompiledPolicy:
         models=_globs(w.models),
         models_not=_globs(w.models_not),
         pii=tuple(prompt.pii) if prompt else (),
+        keywords=tuple(k.lower() for k in prompt.keywords if k) if prompt else (),
         prompt_pattern=re.compile("|".join(alternatives), re.IGNORECASE) if alternatives else None,
         max_prompt_chars=w.max_prompt_chars,
     )
@@ -129,7 +131,7 @@ def _body_matches(policy: CompiledPolicy, facts: RequestFacts) -> tuple[bool, st
         if facts.prompt_chars <= policy.max_prompt_chars:
             return False, ""
         notes.append(f"prompt of {facts.prompt_chars} characters")
-    if policy.pii or policy.prompt_pattern is not None:
+    if policy.pii or policy.keywords or policy.prompt_pattern is not None:
         found = _prompt_finding(policy, facts.prompt or "")
         if not found:
             return False, ""
@@ -138,6 +140,11 @@ def _body_matches(policy: CompiledPolicy, facts: RequestFacts) -> tuple[bool, st
 
 
 def _prompt_finding(policy: CompiledPolicy, text: str) -> str:
+    if policy.keywords:
+        lower = lowered(text)
+        for keyword in policy.keywords:
+            if keyword in lower:
+                return f"prompt contains {keyword[:40]!r}"
     if policy.prompt_pattern is not None:
         hit = policy.prompt_pattern.search(text)
         if hit:
