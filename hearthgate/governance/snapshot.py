@@ -47,6 +47,12 @@ class CompiledTimeRule:
     applies_to: Selector
     priority: int
     message: str | None
+    start_min: int = 0  # minutes after midnight, for the hot path
+    end_min: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start_min", self.start.hour * 60 + self.start.minute)
+        object.__setattr__(self, "end_min", self.end.hour * 60 + self.end.minute)
 
 
 @dataclass(frozen=True, slots=True)

@@ -146,3 +146,34 @@ def test_until_names_the_end_of_the_window() -> None:
     assert decision is not None
     assert decision.until == "2026-11-21T07:00+01:00"
     assert "until 07:00" in decision.reason
+
+
+from datetime import time as clock  # noqa: E402
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from hearthgate.governance.snapshot import CompiledTimeRule, Selector  # noqa: E402
+
+
+@given(
+    start=st.times(),
+    end=st.times(),
+    days=st.frozensets(st.integers(0, 6)),
+    when=st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 1, 1)),
+)
+def test_integer_fast_path_agrees_with_the_reference(start, end, days, when) -> None:  # type: ignore[no-untyped-def]
+    rule = CompiledTimeRule(
+        "r",
+        clock(start.hour, start.minute),
+        clock(end.hour, end.minute),
+        days,
+        Action.BLOCK,
+        Selector(),
+        100,
+        None,
+    )
+    minute = when.hour * 60 + when.minute
+    assert time_rules._open(rule, minute, when.weekday()) == time_rules.window_contains(
+        rule, when.replace(tzinfo=UTC)
+    )
