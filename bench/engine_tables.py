@@ -1,0 +1,176 @@
+"""Tables, verdicts and notes of the in-process sections: 2 (pipeline), 3 (prompt scan), 4 (log)."""
+
+from __future__ import annotations
+
+from bench.decision_log import BUSY_MS_PER_REQUEST, TARGET_ROWS_PER_S, LogResults
+from bench.memory import LiveLog
+from bench.pipeline import SIZE_BUCKETS, TARGET_P99_US, PipelineResults
+from bench.prompt_scan import TARGET_US, ScanRow
+from bench.report import Report, number, table, verdict
+from bench.stats import percentile
+
+LIVE_BACKLOG_LIMIT = 2_000  # writes: about one second of them at full proxy load
+
+
+def pipeline(report: Report, res: PipelineResults) -> None:
+    p99 = res.us(99)
+    head = table(
+        [
+            "decisions",
+            "mean µs",
+            "p50 µs",
+            "p90 µs",
+            "p99 µs",
+            "p99.9 µs",
+            "max µs",
+            "target p99 <= 50 µs",
+        ],
+        [
+            [
+                number(len(res.durations_ns)),
+                number(sum(res.durations_ns) / len(res.durations_ns) / 1000, 1),
+                number(res.us(50), 1),
+                number(res.us(90), 1),
+                number(p99, 1),
+                number(res.us(99.9), 1),
+                number(max(res.durations_ns) / 1000, 1),
+                verdict(p99 <= TARGET_P99_US),
+            ]
+        ],
+        left=0,
+    )
+    buckets = table(
+        ["facts", "decisions", "p50 µs", "p99 µs"],
+        [
+            [
+                name,
+                number(res.count((lo, hi))),
+                number(res.us(50, (lo, hi)), 1),
+                number(res.us(99, (lo, hi)), 1),
+            ]
+            for lo, hi, name in SIZE_BUCKETS
+        ],
+    )
+    stages = table(
+        ["stage, timed alone (no short-circuit)", "p50 µs", "p99 µs"],
+        [
+            [name, number(percentile(ns, 50) / 1000, 1), number(percentile(ns, 99) / 1000, 1)]
+            for name, ns in res.stages_ns.items()
+        ],
+    )
+    total = sum(res.outcomes.values())
+    mix = ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in res.outcomes.most_common())
+    report.target(
+        "pipeline: p99 per decision <= 50 µs (200 devices, 50 time rules, 100 policies)",
+        f"p99 {p99:,.1f} µs (p50 {res.us(50):,.1f} µs)",
+        p99 <= TARGET_P99_US,
+    )
+    report.section(
+        "2. Pipeline evaluation",
+        head,
+        "By prompt size (sni devices have no prompt):",
+        buckets,
+        stages,
+        f"Decisions made: {mix}. {res.facts:,} distinct facts; timer overhead "
+        f"~{res.timer_overhead_ns} ns per measurement (included).",
+    )
+
+
+def prompt_scan(report: Report, rows: list[ScanRow]) -> None:
+    body = table(
+        [
+            "100 KB of homework prose, a new text each call",
+            "found",
+            "µs per 100 KB",
+            "target ~1 ms",
+        ],
+        [
+            [r.label, r.found, number(r.us), verdict(r.us <= TARGET_US) if r.target else ""]
+            for r in rows
+        ],
+        left=2,
+    )
+    worst = rows[0]
+    report.target(
+        "prompt scan: about 1 ms per 100 KB (pii x5 + keywords + regex)",
+        f"{worst.us:,.0f} µs per 100 KB, no hit",
+        worst.us <= TARGET_US,
+    )
+    report.section("3. Prompt scanning cost", body)
+
+
+def _live_ok(live: LiveLog) -> bool:
+    """Nothing dropped, a row for every answer, and under a second of writes left behind."""
+    return (
+        live.dropped == 0
+        and live.written >= live.answered
+        and live.depth_at_stop <= LIVE_BACKLOG_LIMIT
+    )
+
+
+def decision_log(report: Report, res: LogResults, live: LiveLog | None) -> None:
+    lost = res.dropped + (res.expected_in_table - res.in_table)
+    keeps_up = res.busy_rows_per_s >= 0.95 * res.busy_offered_per_s
+    rows = [
+        [
+            "sustained, idle loop (queue kept below half full)",
+            number(res.sustained_rows),
+            number(res.rows_per_s),
+            "none",
+            verdict(res.rows_per_s >= TARGET_ROWS_PER_S),
+        ],
+        [
+            "trickle, idle loop (one row, then yield)",
+            number(res.trickle_rows),
+            number(res.trickle_rows_per_s),
+            "none",
+            "",
+        ],
+        [
+            f"busy loop model ({BUSY_MS_PER_REQUEST:g} ms Python/request, 3 writes/request), "
+            f"{res.busy_offered_per_s:,.0f} requests/s for {res.busy_s:.0f} s",
+            number(res.busy_offered),
+            number(res.busy_rows_per_s),
+            f"{res.busy_depth:,} writes queued at the end (drained in {res.busy_drain_s:.1f} s "
+            "once idle)",
+            verdict(keeps_up),
+        ],
+        [
+            "burst, all at once then flush",
+            number(res.burst_rows),
+            number(res.burst_rows_per_s),
+            f"{res.dropped} dropped; table {res.in_table:,} of {res.expected_in_table:,}",
+            verdict(lost == 0),
+        ],
+    ]
+    if live is not None:
+        rows.append(
+            [
+                "live hearthgate, this run (from /metrics)",
+                number(live.written),
+                f"{live.answered:,} requests answered",
+                f"{live.dropped} dropped; {live.depth_at_stop:,} writes queued when the load "
+                f"stopped, drained in {live.drain_s:.1f} s",
+                verdict(_live_ok(live)),
+            ]
+        )
+        keeps_up = keeps_up and _live_ok(live)
+    body = table(["test", "rows", "rows/s written", "lost / left behind", "target"], rows)
+    report.target(
+        "decision log: >= 5,000 rows/s sustained (writer alone)",
+        f"{res.rows_per_s:,.0f} rows/s",
+        res.rows_per_s >= TARGET_ROWS_PER_S,
+    )
+    live_text = "" if live is None else f"; live proxy left {live.depth_at_stop:,} queued"
+    report.target(
+        "decision log: keeps up under proxy load (busy-loop model, live proxy)",
+        f"model: {res.busy_rows_per_s:,.0f} of {res.busy_offered_per_s:,.0f} rows/s"
+        f" written{live_text}",
+        keeps_up,
+    )
+    report.target(
+        "decision log: no rows lost in a 50k burst",
+        f"{lost} lost; table has {res.in_table:,} of {res.expected_in_table:,}",
+        lost == 0,
+    )
+    report.section("4. Decision log", body)

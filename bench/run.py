@@ -1,0 +1,233 @@
+"""``make bench``: run every section once, print the report and write ``bench/results.md``.
+
+    python -m bench.run            # full run, about 4 minutes
+    python -m bench.run --quick    # about 1 minute: fewer rounds, shorter runs
+
+Sections 1 and 5 need the subprocesses of ``proxies.Lab`` (upstream, mitmdump, hearthgate);
+they are stopped before the in-process sections 2-4 run, so those have the CPU to
+themselves. A section that crashes is reported as such and the others still run; the exit
+status is 1 then, 0 otherwise — a missed target is a finding in the report, not a crash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import (
+    decision_log,
+    engine_tables,
+    memory,
+    pipeline,
+    prompt_scan,
+    proxy_tables,
+    sysinfo,
+    throughput,
+)
+from bench.load import MODES
+from bench.proxies import Lab
+from bench.report import Report
+from bench.wrk import ensure_wrk
+
+RESULTS = Path(__file__).with_name("results.md")
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    rounds: int  # rounds per throughput cell
+    seconds: float  # measured seconds per run
+    warmup: float
+    wrk_seconds: float
+    memory_rounds: int
+    memory_requests: int  # HTTPS keep-alive requests per memory round
+    memory_new: int  # plus this many on new connections
+    decisions: int
+    scan_repeats: int
+    log_rows: int
+    trickle_rows: int
+    busy_seconds: float
+    burst_rows: int
+
+
+FULL = Plan(
+    "full",
+    rounds=4,
+    seconds=1.2,
+    warmup=0.3,
+    wrk_seconds=3,
+    memory_rounds=3,
+    memory_requests=6_000,
+    memory_new=150,
+    decisions=100_000,
+    scan_repeats=9,
+    log_rows=200_000,
+    trickle_rows=20_000,
+    busy_seconds=4,
+    burst_rows=50_000,
+)
+QUICK = Plan(
+    "quick",
+    rounds=1,
+    seconds=1.0,
+    warmup=0.3,
+    wrk_seconds=1.5,
+    memory_rounds=3,
+    memory_requests=1_500,
+    memory_new=40,
+    decisions=30_000,
+    scan_repeats=3,
+    log_rows=50_000,
+    trickle_rows=5_000,
+    busy_seconds=2,
+    burst_rows=50_000,
+)
+
+NOTES = (
+    "Section 1 rows: 'direct' = the load generator straight to the fake upstream "
+    "(127.0.0.1, plain or TLS on one port); 'mitmdump' = bare mitmdump 12 with only the "
+    "redirect script every proxy needs to reach that upstream, `connection_strategy=lazy`, "
+    "`allow_hosts` = api.openai.com and `flow_detail=0` (no per-flow printing); "
+    "'hearthgate' = `hearthgate run` with rules/household.yaml plus a device for 127.0.0.1 "
+    "owned by a parent and a parents' quota, so every request runs the whole pipeline, is "
+    "allowed (checked: every answer must be a 200), logged to SQLite and counted for quotas.",
+    "HTTP keep-alive: POST http://api.openai.com/v1/chat/completions in absolute form to the "
+    "proxy over one connection per client; HTTPS keep-alive: one CONNECT and one TLS handshake "
+    "(client trusts the proxy's CA; SNI api.openai.com) per client connection, then requests; "
+    "HTTPS new conn/request: TCP connect + CONNECT + TLS handshake + one request + close, "
+    "every time (latency includes all of it). 'conc.' = client connections, each with one "
+    "request in flight. The load generator (raw asyncio streams) runs in the bench process, "
+    "separate from every proxy; the fake upstream is its own process.",
+    "Every measured request is a small OpenAI chat completion (~230-byte JSON body) answered "
+    "by the fake upstream with a ~290-byte JSON completion including `usage`.",
+    "Section 2 times `governance.pipeline.decide` alone (identity resolved beforehand, as the "
+    "proxy caches it per connection). Section 3 times `policy_match.matches` for one policy "
+    "on 100 KB of text (the proxy's per-request prompt cap), a new text for every call: "
+    "hearthgate caches scan results per prompt text, so timing one string twice would time "
+    "a cache hit. Section 4 drives the real "
+    "`store.writer.Writer`. Section 5 reads VmRSS of the hearthgate process from /proc.",
+    "hearthgate's decision-log writer runs in the proxy process; rows it has not written yet "
+    "wait in memory (the 'log queue depth' of section 5). Whatever it defers while the load "
+    "runs is work not yet paid for in section 1. The live row of section 4 may count a few "
+    "more rows than answers: wrk stops with requests in flight, which hearthgate still logs.",
+    "Two cores are shared by the load generator, the upstream and the proxy under test, and "
+    "with whatever else runs on the machine (see the 'other processes' line in section 1): "
+    "requests/s moves by 10-30% between runs here; the CPU-per-request table is steadier.",
+)
+
+
+@dataclass(frozen=True)
+class Memory:
+    hearthgate: list[memory.MemoryPoint]
+    mitmdump: tuple[float, float]  # RSS MiB idle and after its throughput runs
+
+
+class Progress:
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def __call__(self, message: str) -> None:
+        print(
+            f"[bench {time.monotonic() - self.started:6.1f}s] {message}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def proxy_sections(
+    plan: Plan, progress: Progress
+) -> tuple[throughput.ThroughputResults, Memory, memory.LiveLog]:
+    wrk, wrk_note = ensure_wrk()
+    with tempfile.TemporaryDirectory(prefix="hearthgate-bench-") as tmp, Lab(Path(tmp)) as lab:
+        progress("upstream, mitmdump and hearthgate are up")
+        idle = memory.reading(lab.hearthgate, "idle, after start-up")
+        mitmdump_rss = [sysinfo.rss_mib(lab.mitmdump.pid)]
+        pids = [os.getpid(), lab.upstream.pid, lab.mitmdump.pid, lab.hearthgate.pid]
+        foreign = sysinfo.ForeignLoad(pids)
+        res = throughput.measure(lab, MODES, plan.rounds, plan.seconds, plan.warmup, progress)
+        throughput.measure_wrk(lab, wrk, wrk_note, res, plan.wrk_seconds, progress)
+        res.foreign_cores = foreign.cores()
+        after = memory.reading(lab.hearthgate, "after the throughput runs")
+        mitmdump_rss.append(sysinfo.rss_mib(lab.mitmdump.pid))
+        rounds = memory.measure_rounds(
+            lab.hearthgate, plan.memory_rounds, plan.memory_requests, plan.memory_new, progress
+        )
+        progress("waiting for hearthgate's decision log to catch up")
+        live = memory.drain(lab.hearthgate)
+        drained = memory.reading(lab.hearthgate, "after the log queue drained")
+        progress("stopping the proxies")
+    points = [idle, after, *rounds, drained]
+    return res, Memory(points, (mitmdump_rss[0], mitmdump_rss[1])), live
+
+
+def _guarded(report: Report, name: str, step: Callable[[], None]) -> bool:
+    try:
+        step()
+    except Exception as exc:  # noqa: BLE001 - one broken section must not hide the others
+        traceback.print_exc()
+        first_line = (str(exc).splitlines() or [""])[0][:200]
+        report.target(
+            f"{name}: the section ran", f"crashed: {type(exc).__name__}: {first_line}", False
+        )
+        return False
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="about 1 minute instead of 4")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the report")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks
+    plan = QUICK if args.quick else FULL
+    progress = Progress()
+    report = Report("hearthgate benchmark", sysinfo.machine())
+    state: dict[str, Any] = {}
+
+    def proxies() -> None:
+        res, state["memory"], state["live"] = proxy_sections(plan, progress)
+        proxy_tables.throughput(report, res, plan.rounds, plan.seconds)
+
+    ok = _guarded(report, "proxy", proxies)
+    progress("pipeline evaluation")
+    ok &= _guarded(
+        report, "pipeline", lambda: engine_tables.pipeline(report, pipeline.run(plan.decisions))
+    )
+    progress("prompt scanning")
+    ok &= _guarded(
+        report,
+        "prompt scan",
+        lambda: engine_tables.prompt_scan(report, prompt_scan.run(plan.scan_repeats)),
+    )
+    progress("decision log")
+    ok &= _guarded(
+        report,
+        "decision log",
+        lambda: engine_tables.decision_log(
+            report,
+            decision_log.run(plan.log_rows, plan.trickle_rows, plan.busy_seconds, plan.burst_rows),
+            state.get("live"),
+        ),
+    )
+    if "memory" in state:
+        proxy_tables.memory(report, state["memory"].hearthgate, state["memory"].mitmdump)
+    report.machine["bench run"] = f"{plan.name}, {time.monotonic() - progress.started:.0f} s"
+    report.notes.extend(NOTES)
+    text = report.render()
+    print(text)
+    args.output.write_text(text)
+    progress(f"report written to {args.output}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
