@@ -117,8 +117,8 @@ async def serve(cfg: RunConfig) -> int:
         for task in tasks:
             task.cancel()
         await asyncio.gather(admin_task, *tasks, return_exceptions=True)
+        await cache.stop()  # queues the last usage counters for the writer
         await writer.stop()
-        await cache.stop()
         with contextlib.suppress(OSError):
             (cfg.state_dir / RUN_FILE).unlink()
 

@@ -107,6 +107,8 @@ class StateCache:
         self._zone_of = zone_of
         self.state: RuntimeState = EMPTY_STATE
         self.usage: dict[str, UsageCount] = {}
+        # (counter, local day) -> [requests, tokens in, tokens out, cost] not yet in SQLite
+        self._unsaved: dict[tuple[str, str], list[float]] = {}
         self._caches = {
             k: TTLCache[str, Any](maxsize=1, ttl=v, timer=time.monotonic)
             for k, v in self.TTLS.items()
@@ -124,12 +126,14 @@ class StateCache:
         await self.refresh(force=True)
 
     async def stop(self) -> None:
+        self.save_usage()
         if self._db is not None:
             await self._db.close()
 
     async def run(self, interval: float = 1.0) -> None:
         while True:
             await asyncio.sleep(interval)
+            self.save_usage()
             try:
                 await self.refresh()
             except Exception as exc:  # noqa: BLE001 - keep serving from memory
@@ -197,7 +201,7 @@ class StateCache:
         tokens_out: int,
         cost: float = 0.0,
     ) -> None:
-        """Count one request's use in memory at once and in SQLite through the writer."""
+        """Count one request's use in memory at once; SQLite gets it within a second."""
         tokens = tokens_in + tokens_out
         for key in keys:
             count = rolled(self.usage.get(key), local_day)
@@ -210,9 +214,17 @@ class StateCache:
                 week_tokens=count.week_tokens + tokens,
                 week_cost=count.week_cost + cost,
             )
+            pending = self._unsaved.setdefault((key, local_day.isoformat()), [0, 0, 0, 0.0])
+            pending[0] += requests
+            pending[1] += tokens_in
+            pending[2] += tokens_out
+            pending[3] += cost
+
+    def save_usage(self) -> None:
+        """Queue the counters changed since the last call: one upsert per counter (called
+        every second, and at shutdown), instead of two writes per request."""
+        unsaved, self._unsaved = self._unsaved, {}
+        for (key, day), (requests, tokens_in, tokens_out, cost) in unsaved.items():
             self.writer.submit(
-                Write(
-                    store_state.UPSERT_USAGE,
-                    (key, local_day.isoformat(), requests, tokens_in, tokens_out, cost),
-                )
+                Write(store_state.UPSERT_USAGE, (key, day, requests, tokens_in, tokens_out, cost))
             )
