@@ -37,10 +37,32 @@ _GAP_PHONE = frozenset({" ", "-", ".", ") ", ")", " (", "(", ")-", ").", "-(", "
 
 @lru_cache(maxsize=8)
 def _runs(text: str) -> tuple[tuple[int, int], ...]:
-    """Start and end of every run of digits (computed once per text)."""
-    if not any(d in text for d in "0123456789"):
+    """Start and end of every run of digits (computed once per text).
+
+    Prose has few digits: ten ``str.find`` sweeps (C speed) find them faster than one
+    regular-expression pass; digit-heavy text goes through the regular expression.
+    """
+    count = sum(text.count(d) for d in "0123456789")
+    if count == 0:
         return ()
-    return tuple(m.span() for m in _RUN.finditer(text))
+    if count > len(text) // 50:
+        return tuple(m.span() for m in _RUN.finditer(text))
+    positions: list[int] = []
+    for digit in "0123456789":
+        at = text.find(digit)
+        while at != -1:
+            positions.append(at)
+            at = text.find(digit, at + 1)
+    positions.sort()
+    runs: list[tuple[int, int]] = []
+    start = prev = positions[0]
+    for at in positions[1:]:
+        if at != prev + 1:
+            runs.append((start, prev + 1))
+            start = at
+        prev = at
+    runs.append((start, prev + 1))
+    return tuple(runs)
 
 
 def _groups(text: str, gaps: frozenset[str]) -> Iterator[list[tuple[int, int]]]:
@@ -204,11 +226,18 @@ _DETECTORS: dict[str, Callable[[str], bool]] = {
 }
 
 
-def find_pii(text: str, kinds: Iterable[str]) -> list[str]:
-    """The kinds of personal data found in ``text``, out of those asked for."""
+def find_pii(text: str, kinds: Iterable[str], *, first: bool = False) -> list[str]:
+    """The kinds of personal data found in ``text``, out of those asked for; with ``first``
+    only the first one found (a policy needs to know whether, not everything)."""
     if not text:
         return []
-    return [kind for kind in kinds if _found(text, kind)]
+    found = []
+    for kind in kinds:
+        if _found(text, kind):
+            found.append(kind)
+            if first:
+                break
+    return found
 
 
 @lru_cache(maxsize=16)

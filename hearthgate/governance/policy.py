@@ -23,7 +23,7 @@ def evaluate(
 ) -> Decision | None:
     notes: list[Note] = []
     first_note: Decision | None = None
-    for policy in snap.policies:
+    for policy in snap.rules_for(facts.identity)[1]:
         matched, detail = matches(policy, facts)
         if not matched:
             continue

@@ -11,7 +11,7 @@ import fnmatch
 import re
 from dataclasses import dataclass
 
-from hearthgate.governance.facts import Action, Endpoint, Inspect, RequestFacts
+from hearthgate.governance.facts import Action, Endpoint, Identity, Inspect, RequestFacts
 from hearthgate.governance.pii import find_pii, lowered
 from hearthgate.governance.schema import Policy, Quota
 
@@ -48,6 +48,14 @@ class CompiledPolicy:
     keywords: tuple[str, ...]  # lower-cased; found by substring search
     prompt_pattern: re.Pattern[str] | None  # the regexes as one alternation
     max_prompt_chars: int | None
+
+    def concerns(self, ident: Identity) -> bool:
+        """The who-conditions (devices, people, groups) hold for this identity."""
+        return (
+            (not self.devices or ident.device in self.devices)
+            and (not self.people or ident.person in self.people)
+            and (not self.groups or bool(self.groups & ident.groups))
+        )
 
     @property
     def needs_body(self) -> bool:
@@ -149,7 +157,7 @@ def _prompt_finding(policy: CompiledPolicy, text: str) -> str:
         hit = policy.prompt_pattern.search(text)
         if hit:
             return f"prompt contains {hit.group(0)[:40]!r}"
-    kinds = find_pii(text, policy.pii)
+    kinds = find_pii(text, policy.pii, first=True)
     return f"prompt contains personal data ({', '.join(kinds)})" if kinds else ""
 
 

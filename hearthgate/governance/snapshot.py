@@ -8,20 +8,21 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import time
 from types import MappingProxyType
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from hearthgate.governance.errors import RulesError
-from hearthgate.governance.facts import Action, Inspect
+from hearthgate.governance.facts import Action, Identity, Inspect
 from hearthgate.governance.policy_match import CompiledPolicy, compile_policy
 from hearthgate.governance.prices import Price, compile_prices
 from hearthgate.governance.references import check_references
 from hearthgate.governance.schema import DAY_NAMES, Rules
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+IdentityKey = tuple[str, str | None, frozenset[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,15 @@ class Selector:
     @property
     def everyone(self) -> bool:
         return not (self.groups or self.people or self.devices)
+
+    def covers(self, ident: Identity) -> bool:
+        """Everyone when empty; else anyone named by device, person or group."""
+        return (
+            self.everyone
+            or ident.device in self.devices
+            or (ident.person is not None and ident.person in self.people)
+            or bool(self.groups & ident.groups)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +109,30 @@ class Snapshot:
     policies: tuple[CompiledPolicy, ...]
     overrides: OverrideSettings
     prices: tuple[Price, ...] = ()
+    # identity -> (time rules, policies) that can apply to it; filled on first use
+    _by_identity: dict[
+        IdentityKey, tuple[tuple[CompiledTimeRule, ...], tuple[CompiledPolicy, ...]]
+    ] = field(default_factory=dict, compare=False, repr=False)
+
+    def rules_for(
+        self, ident: Identity
+    ) -> tuple[tuple[CompiledTimeRule, ...], tuple[CompiledPolicy, ...]]:
+        """The time rules and policies whose who-conditions this identity meets, in order.
+
+        Computed once per identity and snapshot, so a decision does not walk every rule of a
+        large household; a reload builds a new snapshot with an empty index.
+        """
+        key = (ident.device, ident.person, ident.groups)
+        found = self._by_identity.get(key)
+        if found is None:
+            if len(self._by_identity) > 4096:
+                self._by_identity.clear()
+            found = (
+                tuple(r for r in self.time_rules if r.applies_to.covers(ident)),
+                tuple(p for p in self.policies if p.concerns(ident)),
+            )
+            self._by_identity[key] = found
+        return found
 
 
 def compile_rules(rules: Rules, text: str = "") -> Snapshot:

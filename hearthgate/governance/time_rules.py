@@ -22,10 +22,21 @@ def evaluate(
     local = to_local(now, snap)
     minute, weekday = local.hour * 60 + local.minute, local.weekday()
     ident = facts.identity
-    for rule in _ordered(snap, state):
-        if applies(rule.applies_to, ident) and _open(rule, minute, weekday):
+    for rule in _candidates(snap, state, ident):
+        if _open(rule, minute, weekday):
             return _decision(rule, local)
     return None
+
+
+def _candidates(
+    snap: Snapshot, state: RuntimeState, ident: Identity
+) -> tuple[CompiledTimeRule, ...]:
+    """The rules covering this identity, by priority (runtime rules merged in)."""
+    static = snap.rules_for(ident)[0]
+    if not state.time_rules:
+        return static
+    extra = tuple(r for r in state.time_rules if r.applies_to.covers(ident))
+    return tuple(sorted(static + extra, key=lambda r: r.priority)) if extra else static
 
 
 def _open(rule: CompiledTimeRule, minute: int, weekday: int) -> bool:
@@ -46,20 +57,9 @@ def to_local(now: datetime, snap: Snapshot) -> datetime:
     return now.astimezone(snap.zone)
 
 
-def _ordered(snap: Snapshot, state: RuntimeState) -> tuple[CompiledTimeRule, ...]:
-    if not state.time_rules:
-        return snap.time_rules
-    return tuple(sorted(snap.time_rules + state.time_rules, key=lambda r: r.priority))
-
-
 def applies(selector: Selector, ident: Identity) -> bool:
     """Everyone when the selector is empty; else anyone named by device, person or group."""
-    return (
-        selector.everyone
-        or ident.device in selector.devices
-        or (ident.person is not None and ident.person in selector.people)
-        or bool(selector.groups & ident.groups)
-    )
+    return selector.covers(ident)
 
 
 def window_contains(rule: CompiledTimeRule, local: datetime) -> bool:
