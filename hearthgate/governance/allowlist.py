@@ -36,7 +36,9 @@ def evaluate_user(
 
 def find(ident: Identity, entries: Iterable[Entry], *, users: bool) -> Entry | None:
     """The first entry that names this identity (user entries only when ``users``)."""
-    address = _address(ident.client_ip)
+    entries = tuple(entries)
+    # parse the client address only when a network entry needs it
+    address = _address(ident.client_ip) if any(e.kind == "network" for e in entries) else None
     for entry in entries:
         if (entry.kind == "user") != users:
             continue

@@ -11,7 +11,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mitmproxy import http
 
@@ -52,6 +52,7 @@ class Gate:
         self.catalog = catalog_for(self.rules.snapshot)
         self.rules.listeners.append(self._rules_changed)
         self.notifier = Notifier(lambda: self.rules.snapshot.rules.notifications, self.metrics)
+        self._children: dict[tuple[str, str, str, str], Any] = {}
 
     def _rules_changed(self, snap: Snapshot) -> None:
         self.catalog = catalog_for(snap)
@@ -60,12 +61,16 @@ class Gate:
         return ident.device if ident.known and not ident.device.startswith("user:") else "unknown"
 
     def count_decision(self, facts: RequestFacts, decision: Decision) -> None:
-        self.metrics.decisions.labels(
+        key = (
             decision.action.value,
             decision.stage.value,
             facts.provider or "none",
             self.device_label(facts.identity),
-        ).inc()
+        )
+        child = self._children.get(key)
+        if child is None:  # labels() takes a lock and validates; do it once per combination
+            child = self._children[key] = self.metrics.decisions.labels(*key)
+        child.inc()
 
     def finish(self, record: FlowRecord, status: int | None, usage: Usage) -> None:
         """Queue the decision-log row, usage counters and alerts for a finished flow."""

