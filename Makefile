@@ -28,6 +28,7 @@ run: $(STAMP)
 test: $(TESTSTAMP)
 	tools/ensure-test-packages
 	tools/ensure-deploy-tools
+	tools/ensure-browser
 	$(VENV)/bin/ruff check $(LINTED)
 	$(PY) -m pytest -q
 

@@ -14,7 +14,7 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from hearthgate.proxy import admin_api
+from hearthgate.proxy import admin_api, dashboard
 from hearthgate.proxy.admin_auth import Authenticator
 from hearthgate.proxy.gate import Gate
 from hearthgate.proxy.pac import CONTENT_TYPE as PAC_TYPE
@@ -33,6 +33,7 @@ def create_app(gate: Gate, listen_port: int = 8080) -> FastAPI:
     auth = Authenticator(str(gate.cache.state_dir))
     gate.cache.listeners.append(auth.forget)
     admin_api.mount(app, gate, auth)
+    dashboard.mount(app, gate, auth)
     app.state.auth = auth
 
     @app.get("/healthz")
