@@ -105,10 +105,14 @@ def run(repeats: int) -> list[ScanRow]:
     for n, (label, text, held) in enumerate(cases):
         us, (hit, detail) = _timed(lambda t: matches(policy, facts(t)), variants(text, f"c{n}"))
         rows.append(ScanRow(label, us, detail if hit else "no hit", held))
-    pattern = policy.prompt_pattern
-    if pattern is not None:
-        us, _ = _timed(pattern.search, variants(clean, "regex"))
-        rows.append(ScanRow("of which: the regexes (one alternation)", us, "no hit", False))
+    if policy.regexes:
+
+        def regexes(text: str) -> list[str | None]:
+            lower = text.lower()
+            return [r.search(text, lower) for r in policy.regexes]
+
+        us, _ = _timed(regexes, variants(clean, "regex"))
+        rows.append(ScanRow("of which: the regexes", us, "no hit", False))
     for kind in PII_KINDS:
         us, _ = _timed(partial(_find, kind), variants(clean, kind))
         rows.append(ScanRow(f"of which: pii {kind} alone", us, "no hit", False))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from hearthgate.governance.facts import Action, Endpoint, Identity, Inspect, RequestFacts
 from hearthgate.governance.pii import find_pii, lowered
+from hearthgate.governance.prompt_regex import PromptRegex, compile_prompt_regex
 from hearthgate.governance.schema import Policy, Quota
 
 # endpoints whose requests name a model; an unknown model there fails `models_not` safe
@@ -46,7 +47,7 @@ class CompiledPolicy:
     models_not: re.Pattern[str] | None
     pii: tuple[str, ...]
     keywords: tuple[str, ...]  # lower-cased; found by substring search
-    prompt_pattern: re.Pattern[str] | None  # the regexes as one alternation
+    regexes: tuple[PromptRegex, ...]
     max_prompt_chars: int | None
 
     def concerns(self, ident: Identity) -> bool:
@@ -66,7 +67,7 @@ class CompiledPolicy:
             or self.models_not
             or self.pii
             or self.keywords
-            or self.prompt_pattern
+            or self.regexes
             or self.max_prompt_chars is not None
         )
 
@@ -74,7 +75,7 @@ class CompiledPolicy:
 def compile_policy(policy: Policy, order: int) -> CompiledPolicy:
     w = policy.when
     prompt = w.prompt
-    alternatives = [f"(?:{r})" for r in (prompt.regex if prompt else [])]
+
     return CompiledPolicy(
         name=policy.name,
         order=order,
@@ -92,7 +93,7 @@ def compile_policy(policy: Policy, order: int) -> CompiledPolicy:
         models_not=_globs(w.models_not),
         pii=tuple(prompt.pii) if prompt else (),
         keywords=tuple(k.lower() for k in prompt.keywords if k) if prompt else (),
-        prompt_pattern=re.compile("|".join(alternatives), re.IGNORECASE) if alternatives else None,
+        regexes=tuple(compile_prompt_regex(r) for r in (prompt.regex if prompt else [])),
         max_prompt_chars=w.max_prompt_chars,
     )
 
@@ -139,7 +140,7 @@ def _body_matches(policy: CompiledPolicy, facts: RequestFacts) -> tuple[bool, st
         if facts.prompt_chars <= policy.max_prompt_chars:
             return False, ""
         notes.append(f"prompt of {facts.prompt_chars} characters")
-    if policy.pii or policy.keywords or policy.prompt_pattern is not None:
+    if policy.pii or policy.keywords or policy.regexes:
         found = _prompt_finding(policy, facts.prompt or "")
         if not found:
             return False, ""
@@ -153,10 +154,10 @@ def _prompt_finding(policy: CompiledPolicy, text: str) -> str:
         for keyword in policy.keywords:
             if keyword in lower:
                 return f"prompt contains {keyword[:40]!r}"
-    if policy.prompt_pattern is not None:
-        hit = policy.prompt_pattern.search(text)
-        if hit:
-            return f"prompt contains {hit.group(0)[:40]!r}"
+    for regex in policy.regexes:
+        found = regex.search(text, lowered(text))
+        if found is not None:
+            return f"prompt contains {found[:40]!r}"
     kinds = find_pii(text, policy.pii, first=True)
     return f"prompt contains personal data ({', '.join(kinds)})" if kinds else ""
 
