@@ -10,7 +10,7 @@ anchored at a run or an ``@`` — nothing scans or backtracks across the whole p
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 _RUN = re.compile(r"[0-9]+")
@@ -65,20 +65,6 @@ def _runs(text: str) -> tuple[tuple[int, int], ...]:
     return tuple(runs)
 
 
-def _groups(text: str, gaps: frozenset[str]) -> Iterator[list[tuple[int, int]]]:
-    """Digit runs joined by the allowed separators, e.g. '4111 1111 1111 1111'."""
-    group: list[tuple[int, int]] = []
-    for span in _runs(text):
-        if group and text[group[-1][1] : span[0]] in gaps:
-            group.append(span)
-            continue
-        if group:
-            yield group
-        group = [span]
-    if group:
-        yield group
-
-
 def _digits(text: str, group: list[tuple[int, int]]) -> str:
     return "".join(text[s:e] for s, e in group)
 
@@ -101,19 +87,27 @@ def _is_card(digits: str) -> bool:
 def _digit_kinds(text: str) -> frozenset[str]:
     """Every digit-based kind in ``text``, from one pass over its digit runs."""
     found: set[str] = set()
-    for group in _groups(text, _GAP_PHONE):
-        if len(group) == 1 and group[0][1] - group[0][0] < 8:
-            # the common case, a lone short number ("page 12"): only an address can start here
-            if (
-                "address" not in found
-                and group[0][1] - group[0][0] <= 5
-                and _address_at(text, *group[0])
-            ):
+    runs = _runs(text)
+    count, i = len(runs), 0
+    while i < count:
+        start, end = runs[i]
+        j = i
+        # extend the group while the next run follows after a short separator
+        while (
+            j + 1 < count
+            and runs[j + 1][0] - runs[j][1] <= 2
+            and text[runs[j][1] : runs[j + 1][0]] in _GAP_PHONE
+        ):
+            j += 1
+        if j == i and end - start < 8:
+            # the common case, a lone short number ("page 12"): only an address starts here
+            if end - start <= 5 and "address" not in found and _address_at(text, start, end):
                 found.add("address")
-            continue
-        found |= _group_kinds(text, group)
+        else:
+            found |= _group_kinds(text, list(runs[i : j + 1]))
         if len(found) == 4:
             break
+        i = j + 1
     return frozenset(found)
 
 

@@ -20,11 +20,13 @@ class PromptRegex:
     pattern: re.Pattern[str]
     on_lower: bool  # match against the lower-cased prompt
     word_start: bool  # a leading \b was removed and is checked by hand
+    fallback: re.Pattern[str]  # the pattern as written, IGNORECASE
 
     def search(self, text: str, lower: str) -> str | None:
         """The matched text, or None."""
-        if not self.on_lower:
-            hit = self.pattern.search(text)
+        if not self.on_lower or len(lower) != len(text):
+            # a few characters (such as "İ") change length when lower-cased
+            hit = self.fallback.search(text)
             return hit.group(0) if hit else None
         pos = 0
         while (hit := self.pattern.search(lower, pos)) is not None:
@@ -35,17 +37,19 @@ class PromptRegex:
 
 
 def compile_prompt_regex(source: str) -> PromptRegex:
+    fallback = re.compile(source, re.IGNORECASE)
     case_safe = source == source.lower() and not _UPPER_ESCAPE.search(source)
     if not case_safe:
-        return PromptRegex(re.compile(source, re.IGNORECASE), False, False)
-    if (
+        return PromptRegex(fallback, False, False, fallback)
+    leading_boundary = (
         source.startswith(r"\b")
         and not source.startswith(r"\b\b")
         and len(source) > 2
         and source[2] not in "*+?{|)"
-    ):
-        return PromptRegex(re.compile(source[2:]), True, True)
-    return PromptRegex(re.compile(source), True, False)
+    )
+    if leading_boundary:
+        return PromptRegex(re.compile(source[2:]), True, True, fallback)
+    return PromptRegex(re.compile(source), True, False, fallback)
 
 
 def _boundary(text: str, at: int) -> bool:
