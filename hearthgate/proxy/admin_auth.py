@@ -27,11 +27,31 @@ WINDOW = 600.0
 MAX_DELAY = 5.0
 
 
+class FailureThrottle:
+    """Failed sign-ins per client address; past FREE_FAILURES, each failure waits longer."""
+
+    def __init__(self) -> None:
+        self._failures: defaultdict[str, deque[float]] = defaultdict(deque)
+
+    async def failed(self, address: str) -> None:
+        now = time.monotonic()
+        recent = self._failures[address]
+        recent.append(now)
+        while recent and now - recent[0] > WINDOW:
+            recent.popleft()
+        excess = len(recent) - FREE_FAILURES
+        if excess > 0:
+            await asyncio.sleep(min(MAX_DELAY, 0.25 * 2 ** min(excess, 5)))
+
+    def succeeded(self, address: str) -> None:
+        self._failures.pop(address, None)  # a real sign-in ends the suspicion
+
+
 class Authenticator:
     def __init__(self, state_dir: str) -> None:
         self.state_dir = state_dir
         self._verified: TTLCache[str, Admin] = TTLCache(maxsize=256, ttl=60)
-        self._failures: defaultdict[str, deque[float]] = defaultdict(deque)
+        self.throttle = FailureThrottle()
 
     def forget(self) -> None:
         self._verified.clear()
@@ -50,7 +70,7 @@ class Authenticator:
                 await self._fail(address)
             assert admin is not None
             self._verified[key] = admin
-        self._failures.pop(address, None)  # a real sign-in ends the suspicion
+        self.throttle.succeeded(address)
         return admin
 
     def _check(self, token: str) -> Admin | None:
@@ -58,14 +78,7 @@ class Authenticator:
             return admins.authenticate(db, token)
 
     async def _fail(self, address: str) -> None:
-        now = time.monotonic()
-        recent = self._failures[address]
-        recent.append(now)
-        while recent and now - recent[0] > WINDOW:
-            recent.popleft()
-        excess = len(recent) - FREE_FAILURES
-        if excess > 0:
-            await asyncio.sleep(min(MAX_DELAY, 0.25 * 2 ** min(excess, 5)))
+        await self.throttle.failed(address)
         raise HTTPException(
             401,
             "a valid admin token is needed: Authorization: Bearer <token>",

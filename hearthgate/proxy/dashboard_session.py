@@ -15,14 +15,14 @@ import asyncio
 import hmac
 import secrets
 import time
-from collections import OrderedDict, defaultdict, deque
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import Request, Response
 
-from hearthgate.proxy.admin_auth import FREE_FAILURES, MAX_DELAY, WINDOW
+from hearthgate.proxy.admin_auth import FailureThrottle
 from hearthgate.store import admins
 from hearthgate.store.admins import Admin
 from hearthgate.store.db import Db
@@ -70,7 +70,7 @@ class Sessions:
         self.state_dir = state_dir
         self._clock = clock
         self._live: OrderedDict[str, Session] = OrderedDict()
-        self._failures: defaultdict[str, deque[float]] = defaultdict(deque)
+        self._throttle = FailureThrottle()
 
     def start(self, admin: Admin) -> Session:
         now = self._clock()
@@ -105,9 +105,9 @@ class Sessions:
         token = token.strip()
         admin = await asyncio.to_thread(self._authenticate, token) if token else None
         if admin is None:
-            await self._slow_down(address)
+            await self._throttle.failed(address)
             return None
-        self._failures.pop(address, None)
+        self._throttle.succeeded(address)
         return admin
 
     def _authenticate(self, token: str) -> Admin | None:
@@ -118,16 +118,6 @@ class Sessions:
         with Db(self.state_dir) as db:
             row = db.row("SELECT 1 FROM admins WHERE id = ? AND revoked_at IS NULL", (admin.id,))
         return row is not None
-
-    async def _slow_down(self, address: str) -> None:
-        now = time.monotonic()
-        recent = self._failures[address]
-        recent.append(now)
-        while recent and now - recent[0] > WINDOW:
-            recent.popleft()
-        excess = len(recent) - FREE_FAILURES
-        if excess > 0:
-            await asyncio.sleep(min(MAX_DELAY, 0.25 * 2 ** min(excess, 5)))
 
 
 def same_origin(request: Request) -> bool:
