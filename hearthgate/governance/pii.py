@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 _DIGIT_CHARS = frozenset("0123456789")
+_STREET_END = frozenset("eEgGzZ.")  # last characters of the German street words below
 _MARK = str.maketrans("0123456789", "##########")
 _LOCAL = r"[A-Za-z0-9._%+-]{1,64}"
 _EMAIL_AT = re.compile(rf"{_LOCAL}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{{2,}}")
@@ -96,7 +97,16 @@ def _digit_kinds(text: str) -> frozenset[str]:
             j += 1
         if j == i and end - start < 8:
             # the common case, a lone short number ("page 12"): only an address starts here
-            if end - start <= 5 and "address" not in found and _address_at(text, start, end):
+            if (
+                end - start <= 5
+                and "address" not in found
+                and (
+                    text[end + 1 : end + 2].isupper()
+                    or text[end + 2 : end + 3].isupper()
+                    or text[start - 2 : start - 1] in _STREET_END
+                )
+                and _address_at(text, start, end)
+            ):
                 found.add("address")
         else:
             found |= _group_kinds(text, list(runs[i : j + 1]))

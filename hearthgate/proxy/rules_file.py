@@ -145,9 +145,13 @@ def _validation_problems(exc: ValidationError, root: yaml.Node, name: str) -> li
     return sorted(unique.values(), key=lambda p: (p.line, p.column))
 
 
+# pydantic adds a union member's type name to error locations inside unions
+# (``groups.kids.Group.description``); a key the parent wrote is never one of these
+_UNION_TAGS = frozenset({"Group", "none"})
+
+
 def _is_union_tag(part: object) -> bool:
-    # pydantic adds the member type's name to locations inside unions, e.g. "Group"
-    return isinstance(part, str) and part[:1].isupper()
+    return isinstance(part, str) and part in _UNION_TAGS
 
 
 def _message(err: Any) -> str:
@@ -178,6 +182,8 @@ def _locate(root: yaml.Node, loc: Location, message: str, name: str) -> Problem:
 
 def _at_key(root: yaml.Node, loc: Location, problem: Problem, name: str) -> Problem:
     """The same problem placed on the offending key rather than its value."""
+    if not loc:
+        return problem
     parent: yaml.Node | None = root
     for part in loc[:-1]:
         parent = _child(parent, part) if parent is not None else None

@@ -47,6 +47,8 @@ def test_shipped_rules_files_are_valid(path: Path) -> None:
         ("version: 1\nsettings: [\n", "house.yaml:3:1: not valid YAML"),
         ("- just\n- a list\n", "house.yaml:1:1: the rules file must be a mapping"),
         ("version: 1\nsetings: {}\n", "house.yaml:2:1: setings: unknown key 'setings'"),
+        ("version: 1\nGroups: {}\n", "house.yaml:2:1: Groups: unknown key 'Groups'"),
+        ("version: 1\ngroups: {kids: {descriptio: x}}\n", "groups.kids.descriptio: unknown key"),
         ("version: 2\n", "house.yaml:1:10: version: Input should be 1"),
         ("settings: {}\n", "version' is required"),
         ("version: 1\nsettings: {timezone: Mars/Olympus}\n", "unknown time zone 'Mars/Olympus'"),
