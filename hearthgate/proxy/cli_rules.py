@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from hearthgate.governance.schema import Rules
+from hearthgate.proxy.cli_common import json_option
 from hearthgate.proxy.rules_file import RulesFileError, load_rules_file
 from hearthgate.proxy.rules_lint import warnings_for
 
@@ -39,7 +40,7 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: Common
         description="Print the effective rules (defaults filled in).",
     )
     common(show)
-    show.add_argument("--json", action="store_true", help="JSON instead of YAML")
+    json_option(show)
     show.set_defaults(handler=_show)
     schema = rsub.add_parser(
         "schema",
@@ -55,7 +56,7 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: Common
         "file's `providers`: name, API shape, hosts.",
     )
     common(providers)
-    providers.add_argument("--json", action="store_true", help="JSON output")
+    json_option(providers)
     providers.set_defaults(handler=_providers)
     from hearthgate.proxy.cli_log import add_explain
 

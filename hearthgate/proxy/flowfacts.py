@@ -29,13 +29,6 @@ def new_request_id() -> str:
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
 
 
-def host_of(flow: http.HTTPFlow) -> str:
-    """The host name the client asked for: SNI or Host header, not the destination IP."""
-    sni = flow.client_conn.sni
-    host = sni or flow.request.pretty_host or flow.request.host or ""
-    return host.lower().rstrip(".")
-
-
 def host_candidates(flow: http.HTTPFlow) -> list[str]:
     """Every name this request claims: SNI, Host header, request target, upstream address.
 
