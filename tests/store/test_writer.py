@@ -42,6 +42,28 @@ async def test_rows_are_written_in_batches(tmp_path: Path) -> None:
     await writer.stop()
 
 
+async def test_a_trickle_of_rows_shares_transactions(tmp_path: Path) -> None:
+    """One row every 5 ms (a busy household) is written in a few batches, not row by row."""
+    connect(tmp_path).close()
+    writer = Writer(tmp_path)
+    batches: list[int] = []
+    write = writer._write
+
+    def counting(batch: list) -> int:  # type: ignore[type-arg]
+        batches.append(len(batch))
+        return write(batch)
+
+    writer._write = counting  # type: ignore[method-assign]
+    writer.start()
+    for i in range(40):
+        writer.submit_decision(row(i))
+        await asyncio.sleep(0.005)
+    await writer.flush()
+    assert count(tmp_path) == 40
+    assert len(batches) <= 15, batches  # row by row would be 40
+    await writer.stop()
+
+
 async def test_full_queue_drops_and_counts(tmp_path: Path) -> None:
     connect(tmp_path).close()
     writer = Writer(tmp_path, limit=10)
@@ -50,6 +72,24 @@ async def test_full_queue_drops_and_counts(tmp_path: Path) -> None:
     writer.start()
     await writer.flush()
     assert count(tmp_path) == 10
+    await writer.stop()
+
+
+async def test_rows_in_a_batch_being_retried_count_against_the_limit(tmp_path: Path) -> None:
+    connect(tmp_path).close()
+    blocker = sqlite3.connect(tmp_path / "hearthgate.db", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # the writer's batch waits on this lock
+    writer = Writer(tmp_path, limit=10)
+    writer.start()
+    for i in range(5):
+        assert writer.submit_decision(row(i))
+    await asyncio.sleep(0.3)  # the five are taken as one batch, now stuck
+    accepted = sum(writer.submit_decision(row(100 + i)) for i in range(20))
+    assert accepted == 5 and writer.stats.dropped == 15 and writer.depth == 10
+    blocker.execute("COMMIT")
+    blocker.close()
+    await writer.flush(20)
+    assert count(tmp_path) == 10 and writer.depth == 0
     await writer.stop()
 
 
