@@ -26,6 +26,7 @@ from hearthgate.proxy.addon import GateAddon
 from hearthgate.proxy.admin import bind_socket, create_app, make_server
 from hearthgate.proxy.chain import addons_for_options, lean_addons
 from hearthgate.proxy.gate import Gate
+from hearthgate.proxy.hook_table import HearthgateMaster
 from hearthgate.proxy.metrics import Metrics
 from hearthgate.proxy.rules_file import RulesFileError
 from hearthgate.proxy.runtime import RulesHolder, StateCache, utc_now
@@ -125,7 +126,7 @@ async def serve(cfg: RunConfig) -> int:
 
 def _build_master(cfg: RunConfig, gate: Gate, admin: Any) -> Master:
     opts = options.Options()
-    master = Master(opts, with_termlog=True)
+    master = HearthgateMaster(opts, with_termlog=True)
     chain = lean_addons()
     master.addons.add(*chain)
     set_names = {item.split("=", 1)[0] for item in cfg.sets}
