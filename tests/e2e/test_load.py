@@ -19,8 +19,11 @@ DELAY_MS = 400  # between the five chunks of each stream
 
 async def one_stream(client: openai.AsyncOpenAI) -> tuple[str, float]:
     stream = await client.chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "count"}], stream=True,
-        extra_headers={"x-fake-delay-ms": str(DELAY_MS)})
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "count"}],
+        stream=True,
+        extra_headers={"x-fake-delay-ms": str(DELAY_MS)},
+    )
     arrivals, text = [], ""
     async for chunk in stream:
         if chunk.choices:
@@ -31,12 +34,15 @@ async def one_stream(client: openai.AsyncOpenAI) -> tuple[str, float]:
 
 async def run_all(gate: Gate) -> list[tuple[str, float] | BaseException]:
     limits = httpx.Limits(max_connections=STREAMS, max_keepalive_connections=STREAMS)
-    async with httpx.AsyncClient(proxy=gate.url, verify=ssl_context(gate.ca), limits=limits,
-                                 timeout=120, trust_env=False) as http:
-        client = openai.AsyncOpenAI(api_key="sk-test", base_url="https://api.openai.com/v1",
-                                    max_retries=0, http_client=http)
-        return await asyncio.gather(*(one_stream(client) for _ in range(STREAMS)),
-                                    return_exceptions=True)
+    async with httpx.AsyncClient(
+        proxy=gate.url, verify=ssl_context(gate.ca), limits=limits, timeout=120, trust_env=False
+    ) as http:
+        client = openai.AsyncOpenAI(
+            api_key="sk-test", base_url="https://api.openai.com/v1", max_retries=0, http_client=http
+        )
+        return await asyncio.gather(
+            *(one_stream(client) for _ in range(STREAMS)), return_exceptions=True
+        )
 
 
 def test_500_concurrent_streams_complete_unbuffered(gate: Gate) -> None:
