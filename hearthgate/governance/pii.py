@@ -13,9 +13,10 @@ import re
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 
-_DIGIT_CHARS = frozenset("0123456789")
-_STREET_END = frozenset("eEgGzZ.")  # last characters of the German street words below
-_MARK = str.maketrans("0123456789", "##########")
+_DIGIT_MASK = bytes(0 if chr(i).isdigit() and i < 128 else 1 for i in range(256))
+_UPPER = frozenset(i for i in range(256) if chr(i).isupper())
+_STREET_END = frozenset(b"eEgGzZ.")  # last characters of the German street words below
+_PAD = b"\0\0\0"
 _LOCAL = r"[A-Za-z0-9._%+-]{1,64}"
 _EMAIL_AT = re.compile(rf"{_LOCAL}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{{2,}}")
 _STREET = (
@@ -32,33 +33,12 @@ _ADDRESS_DE = re.compile(
 _NI_BEFORE = re.compile(r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]\s?$")
 _NI_AFTER = re.compile(r"\s?[A-D]\b")
 _ID_WORDS = ("ssn", "social security", "steuer-id", "steuerid", "tax id", "national id", "passport")
-_ID_AFTER_WORD = re.compile(r"\D{0,20}\d[\d -]{6,14}\d")
+_ID_WORD_MAX = max(map(len, _ID_WORDS))
+_ID_REACH = 20  # at most this many characters, none a digit, between the word and the number
+_ID_NUMBER = re.compile(r"[0-9](?:[ -]?[0-9]){7,15}")  # 8-16 digits, single spaces or dashes
+_KINDS = 5  # what _digit_kinds can find: card, phone, address, national_id, id_word
 _GAP_CARD = frozenset({" ", "-"})
 _GAP_PHONE = frozenset({" ", "-", ".", ") ", ")", " (", "(", ")-", ").", "-(", ". "})
-
-
-@lru_cache(maxsize=8)
-def _runs(text: str) -> tuple[tuple[int, int], ...]:
-    """Start and end of every run of digits (computed once per text).
-
-    ``str.translate`` marks every digit with ``#`` at C speed; the marks are then found with
-    ``str.find``. A ``#`` that was in the prompt itself is recognised by looking at the
-    original character.
-    """
-    marked = text.translate(_MARK)
-    runs: list[tuple[int, int]] = []
-    at = marked.find("#")
-    size = len(text)
-    while at != -1:
-        if text[at] in _DIGIT_CHARS:
-            end = at + 1
-            while end < size and text[end] in _DIGIT_CHARS:
-                end += 1
-            runs.append((at, end))
-            at = marked.find("#", end)
-        else:
-            at = marked.find("#", at + 1)
-    return tuple(runs)
 
 
 def _digits(text: str, group: list[tuple[int, int]]) -> str:
@@ -81,39 +61,67 @@ def _is_card(digits: str) -> bool:
 
 @lru_cache(maxsize=8)
 def _digit_kinds(text: str) -> frozenset[str]:
-    """Every digit-based kind in ``text``, from one pass over its digit runs."""
+    """Every digit-based kind in ``text``, in one pass: card, phone, address, national_id
+    (by its shape) and id_word (a national id number after a word such as "SSN").
+
+    The text is encoded to Latin-1 once (a character beyond it becomes ``?``, one byte for
+    one character, so positions stay those of ``text``) and translated at C speed to a mask:
+    0 for a digit, 1 for anything else. ``bytes.find`` then jumps from run to run, so the
+    loop runs once per number, never once per character. Numbers close together
+    ("+49 170 1234567", "123-45-6789") are gathered into a group and judged together.
+    """
+    raw = text.encode("latin-1", "replace") + _PAD  # raw[-1], raw[-2]: padding, not text
+    marked = raw.translate(_DIGIT_MASK)
+    find = marked.find
     found: set[str] = set()
-    runs = _runs(text)
-    count, i = len(runs), 0
-    while i < count:
-        start, end = runs[i]
-        j = i
-        # extend the group while the next run follows after a short separator
-        while (
-            j + 1 < count
-            and runs[j + 1][0] - runs[j][1] <= 2
-            and text[runs[j][1] : runs[j + 1][0]] in _GAP_PHONE
-        ):
-            j += 1
-        if j == i and end - start < 8:
+    before = 0  # where the digit run before the current one ended
+    at = find(0)
+    while at != -1:
+        end = find(1, at)  # the padding guarantees one
+        nxt = find(0, end)
+        if end - at < 8 and (nxt - end > 2 or not _joined(text, end, nxt)):
             # the common case, a lone short number ("page 12"): only an address starts here
             if (
-                end - start <= 5
+                end - at <= 5
+                and (raw[end + 1] in _UPPER or raw[end + 2] in _UPPER or raw[at - 2] in _STREET_END)
                 and "address" not in found
-                and (
-                    text[end + 1 : end + 2].isupper()
-                    or text[end + 2 : end + 3].isupper()
-                    or text[start - 2 : start - 1] in _STREET_END
-                )
-                and _address_at(text, start, end)
+                and _address_at(text, at, end)
             ):
                 found.add("address")
-        else:
-            found |= _group_kinds(text, list(runs[i : j + 1]))
-        if len(found) == 4:
+        else:  # a long number, or numbers close together: gather and judge the group
+            group = [(at, end)]
+            while _joined(text, end, nxt):
+                at = nxt
+                end = find(1, at)
+                group.append((at, end))
+                nxt = find(0, end)
+            found |= _group_kinds(text, group)
+            if "id_word" not in found and _id_word_before(text, before, group[0][0]):
+                found.add("id_word")
+        if len(found) == _KINDS:
             break
-        i = j + 1
+        before = end
+        at = nxt
     return frozenset(found)
+
+
+def _joined(text: str, end: int, nxt: int) -> bool:
+    """Whether the digit run at ``nxt`` continues the number that ends at ``end``."""
+    return nxt != -1 and nxt - end <= 2 and text[end:nxt] in _GAP_PHONE
+
+
+def _id_word_before(text: str, before: int, start: int) -> bool:
+    """An id number at ``start`` with an id word ("SSN", "Steuer-ID", ...) before it: at
+    most 20 characters, none a digit, between the word and the number."""
+    if not _ID_NUMBER.match(text, start):
+        return False
+    lo = max(before, start - _ID_REACH - _ID_WORD_MAX)
+    window = text[lo:start].lower()
+    for word in _ID_WORDS:
+        at = window.rfind(word)
+        if at != -1 and len(window) - at - len(word) <= _ID_REACH:
+            return True
+    return False
 
 
 def _group_kinds(text: str, group: list[tuple[int, int]]) -> set[str]:
@@ -166,7 +174,7 @@ def _address_at(text: str, start: int, end: int) -> bool:
     # or the abbreviation "str." — one character rules almost every other word out
     if start < 2 or not text[start - 1].isspace() or text[start - 2] not in "eEgGzZ.":
         return False
-    word_end = _lower(text)[max(0, start - 8) : start].rstrip()
+    word_end = text[max(0, start - 8) : start].lower().rstrip()
     if not word_end.endswith(("straße", "strasse", "str.", "weg", "gasse", "allee", "platz")):
         return False
     return _ADDRESS_DE.search(text, max(0, start - 40), start) is not None
@@ -191,19 +199,6 @@ def _has_email(text: str) -> bool:
     return False
 
 
-def _has_national_id(text: str) -> bool:
-    if "national_id" in _digit_kinds(text):
-        return True
-    lower = _lower(text)
-    for word in _ID_WORDS:
-        pos = lower.find(word)
-        while pos != -1:
-            if _ID_AFTER_WORD.match(text, pos + len(word)):
-                return True
-            pos = lower.find(word, pos + 1)
-    return False
-
-
 def _valid_ssn(digits: str) -> bool:
     area, group, serial = digits[:3], digits[3:5], digits[5:]
     return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
@@ -223,7 +218,7 @@ _DETECTORS: dict[str, Callable[[str], bool]] = {
     "phone": lambda text: "phone" in _digit_kinds(text),
     "card": lambda text: "card" in _digit_kinds(text),
     "address": lambda text: "address" in _digit_kinds(text),
-    "national_id": _has_national_id,
+    "national_id": lambda text: not _digit_kinds(text).isdisjoint(("national_id", "id_word")),
 }
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import re
 
-from hearthgate.governance.pii import find_pii
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hearthgate.governance.pii import _ID_WORDS, _digit_kinds, find_pii
 
 FOUND = [
     ("email", "write to jane.doe+school@example.co.uk please"),
@@ -21,6 +25,13 @@ FOUND = [
     ("national_id", "my SSN is 123-45-6789"),
     ("national_id", "NI number AB 12 34 56 C"),
     ("national_id", "meine Steuer-ID ist 12 345 678 901"),
+    # text beyond Latin-1 around the data: emoji, Cyrillic, CJK
+    ("phone", "📞 звони мне: +49 170 1234567 🙂"),
+    ("card", "カード 4111 1111 1111 1111 です"),
+    ("address", "我住在 42 Maple Street 🏠"),
+    ("address", "Адрес: Hauptstraße 12, Berlin"),
+    ("national_id", "🔐 SSN: 123-45-6789"),
+    ("national_id", "паспорт passport № 1234 5678 90"),
 ]
 NOT_FOUND = [
     ("email", "the @ sign and example.com are fine apart"),
@@ -35,6 +46,9 @@ NOT_FOUND = [
     ("address", "chapter 3 of the street photography book"),
     ("national_id", "the score was 123-45 in the end"),
     ("national_id", "the range 000-12-3456 is never issued"),
+    ("phone", "🙂 12 🙂 34 🙂 56 🙂 78"),
+    ("address", "42 Дом street"),  # not a capitalised Latin word before the street word
+    ("card", "۴۱۱۱ ۱۱۱۱ ۱۱۱۱ ۱۱۱۱"),  # Persian digits are not read as a card
 ]
 
 
@@ -52,3 +66,45 @@ def test_only_requested_kinds_are_reported() -> None:
     text = "mail kid@example.com or call +1 (555) 123-4567"
     assert find_pii(text, ["email", "phone", "card"]) == ["email", "phone"]
     assert find_pii("", ["email"]) == []
+
+
+def _id_word_then_number_by_regex(text: str) -> bool:
+    """The plain definition the run-anchored search must agree with."""
+    lower = text.lower()
+    after = re.compile(r"[^0-9]{0,20}[0-9](?:[ -]?[0-9]){7,15}")
+    return any(
+        after.match(text, m.start() + len(word))
+        for word in _ID_WORDS
+        for m in re.finditer(re.escape(word), lower)
+    )
+
+
+_PIECES = st.one_of(
+    st.sampled_from([*_ID_WORDS, "SSN", "Steuer-ID", "Passport"]),
+    st.text(alphabet="0123456789 -", max_size=20),
+    st.text(alphabet="abcxyz :#\n", max_size=25),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_PIECES, max_size=12).map("".join))
+def test_id_word_search_agrees_with_the_plain_regex(text: str) -> None:
+    assert ("id_word" in _digit_kinds(text)) == _id_word_then_number_by_regex(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("SSN: 123 456 789", True),
+        ("ssn" + "x" * 20 + "12345678", True),
+        ("ssn" + "x" * 21 + "12345678", False),  # too far from the word
+        ("ssn 1a 12345678", False),  # another digit first
+        ("passport 12-34-56-78", True),
+        ("passport 1234567", False),  # too short
+        ("Steuer-ID: 12  345 678 901", False),  # one space or dash at a time
+        ("my ssn\n123456789012345678", True),  # 16 of them are enough
+    ],
+)
+def test_id_word_then_number(text: str, found: bool) -> None:
+    assert ("id_word" in _digit_kinds(text)) is found
+    assert find_pii(text, ["national_id"]) == (["national_id"] if found else [])
