@@ -20,6 +20,10 @@ PATTERNS = [
     r"\Wfoo",
     r"\b(?:vape|vaping)",
     r"caf\u00e9",
+    r"vap(?:e|ing) pens?",
+    r"(?x) ignore \s all",
+    r"ha?ck",
+    r"(?:casino|gambling)s?\b",
 ]
 WORDS = [
     "how",
@@ -69,3 +73,19 @@ def test_case_safe_patterns_take_the_fast_path() -> None:
     assert compile_prompt_regex(r"\bcasino\b").word_start
     assert not compile_prompt_regex(r"\bGPT\b").on_lower
     assert not compile_prompt_regex(r"\Wfoo").on_lower
+
+
+@pytest.mark.parametrize(
+    ("source", "prefix", "required"),
+    [
+        (r"\bhow (?:do|can) i (?:hack|break into)\b", "how ", "how "),
+        (r"\bignore (?:all|previous) instructions\b", "ignore ", " instructions"),
+        (r"vap(?:e|ing) pens?", "vap", " pen"),
+        (r"ha?ck", "", ""),  # "h" alone is too short to be worth a find
+        (r"(?:casino|gambling)s?\b", "", ""),
+        (r"(?i)abc", "", ""),
+    ],
+)
+def test_literals_every_match_needs(source: str, prefix: str, required: str) -> None:
+    compiled = compile_prompt_regex(source)
+    assert (compiled.prefix, compiled.required) == (prefix, required)
