@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from datetime import datetime
+from functools import lru_cache
 
 from hearthgate.governance.facts import Action, Decision, Identity, RequestFacts, Stage
 from hearthgate.governance.snapshot import Snapshot, StaticAllow
@@ -66,6 +67,7 @@ def _live(
             yield entry
 
 
+@lru_cache(maxsize=4096)  # a household has few addresses; parsing one costs microseconds
 def _address(ip: str) -> ipaddress._BaseAddress | None:
     try:
         return ipaddress.ip_address(ip)
