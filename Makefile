@@ -30,6 +30,7 @@ test: $(TESTSTAMP)
 	tools/ensure-deploy-tools
 	tools/ensure-browser
 	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/mypy hearthgate
 	$(PY) -m pytest -q
 
 bench: $(TESTSTAMP)

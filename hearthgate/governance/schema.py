@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from hearthgate.governance.addresses import normalize_mac
 
-DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAY_NAMES: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 EndpointName = Literal[
     "chat",
     "completions",
@@ -53,7 +53,7 @@ class Settings(Strict):
     default: Literal["allow", "block"] = "allow"
     inspect: Literal["tls", "sni"] = "tls"
     log_prompts: bool = False
-    retention_days: int = Field(90, ge=1, le=3650)
+    retention_days: int = Field(default=90, ge=1, le=3650)
     unknown_devices: UnknownDevices = UnknownDevices()
 
     @field_validator("timezone")
@@ -183,17 +183,17 @@ class When(Strict):
     models: list[str] = []
     models_not: list[str] = []
     prompt: PromptCheck | None = None
-    max_prompt_chars: int | None = Field(None, ge=0)
+    max_prompt_chars: int | None = Field(default=None, ge=0)
 
 
 class Quota(Strict):
     per: Literal["person", "device"] = "person"
-    requests_per_day: int | None = Field(None, ge=0)
-    tokens_per_day: int | None = Field(None, ge=0)
-    requests_per_week: int | None = Field(None, ge=0)
-    tokens_per_week: int | None = Field(None, ge=0)
-    cost_per_day: float | None = Field(None, ge=0)
-    cost_per_week: float | None = Field(None, ge=0)
+    requests_per_day: int | None = Field(default=None, ge=0)
+    tokens_per_day: int | None = Field(default=None, ge=0)
+    requests_per_week: int | None = Field(default=None, ge=0)
+    tokens_per_week: int | None = Field(default=None, ge=0)
+    cost_per_day: float | None = Field(default=None, ge=0)
+    cost_per_week: float | None = Field(default=None, ge=0)
 
 
 class Policy(Strict):
@@ -207,9 +207,9 @@ class Policy(Strict):
 
 class Overrides(Strict):
     master_pin: str | None = None
-    unlock_minutes: int = Field(15, ge=1, le=1440)
-    max_attempts: int = Field(5, ge=1, le=100)
-    lockout_minutes: int = Field(15, ge=1, le=1440)
+    unlock_minutes: int = Field(default=15, ge=1, le=1440)
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    lockout_minutes: int = Field(default=15, ge=1, le=1440)
 
     @field_validator("master_pin")
     @classmethod
@@ -223,9 +223,9 @@ class Overrides(Strict):
 
 
 class Consent(Strict):
-    approvers: int = Field(1, ge=1, le=10)
+    approvers: int = Field(default=1, ge=1, le=10)
     actions: list[Literal["emergency", "allowlist", "unlock", "time_rule"]] = []
-    expire_hours: int = Field(24, ge=1, le=720)
+    expire_hours: int = Field(default=24, ge=1, le=720)
 
 
 class ProviderDef(Strict):
@@ -250,7 +250,7 @@ class Notification(Strict):
     format: Literal["json", "ntfy", "gotify"] = "json"
     token: str | None = None  # ntfy access token (Bearer) or Gotify application token
     on: list[Literal["alert", "block"]] = ["alert"]
-    throttle_minutes: int = Field(10, ge=0, le=1440)
+    throttle_minutes: int = Field(default=10, ge=0, le=1440)
 
 
 class PriceDef(Strict):

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import MappingProxyType
-from typing import Literal
+from typing import Literal, Never
 
 from hearthgate.governance.snapshot import CompiledTimeRule, Network
 
@@ -68,15 +68,15 @@ class UsageCount:
     week_cost: float = 0.0
 
 
-_EMPTY: Mapping[str, object] = MappingProxyType({})
+_EMPTY: Mapping[str, Never] = MappingProxyType({})  # shared, read-only; fits any value type
 
 
 @dataclass(frozen=True, slots=True)
 class RuntimeState:
     emergency: ActiveEmergency | None = None
     allowlist: tuple[RuntimeAllow, ...] = ()
-    unlocks: Mapping[str, tuple[Unlock, ...]] = field(default_factory=lambda: _EMPTY)  # type: ignore[arg-type]
-    usage: Mapping[str, UsageCount] = field(default_factory=lambda: _EMPTY)  # type: ignore[arg-type]
+    unlocks: Mapping[str, tuple[Unlock, ...]] = field(default_factory=lambda: _EMPTY)
+    usage: Mapping[str, UsageCount] = field(default_factory=lambda: _EMPTY)
     time_rules: tuple[CompiledTimeRule, ...] = ()  # added through the API / CLI
 
 

@@ -230,7 +230,7 @@ def _mount_log(app: FastAPI, reader: Any, ops: "_Ops") -> None:
     @app.get("/api/decisions", tags=["log"])
     async def decisions(
         who: reader,
-        device: str | None = None,  # type: ignore[valid-type]
+        device: str | None = None,
         person: str | None = None,
         provider: str | None = None,
         blocked: bool = False,
@@ -252,7 +252,7 @@ def _mount_log(app: FastAPI, reader: Any, ops: "_Ops") -> None:
     @app.get("/api/audit", tags=["log"])
     async def audit(
         who: reader,
-        since: datetime | None = None,  # type: ignore[valid-type]
+        since: datetime | None = None,
         limit: int = Query(100, ge=1, le=10_000),
     ) -> Any:
         return await ops.read(lambda db: queries.audit(db, since, limit))

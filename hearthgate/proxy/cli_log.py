@@ -15,7 +15,7 @@ from hearthgate.store import queries
 from hearthgate.store.db import Db
 from hearthgate.store.live import load_runtime_state
 
-Sub = argparse._SubParsersAction  # type: ignore[type-arg]
+type Sub = argparse._SubParsersAction[argparse.ArgumentParser]
 Common = Callable[[argparse.ArgumentParser], None]
 LOG_VIEW = [
     "ts",
@@ -129,17 +129,18 @@ def _explain(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
     )
     verdicts = explain.explain(snap, state, facts, at)
     final = explain.evaluate(snap, state, facts, at)
+    stages = [
+        {
+            "stage": name,
+            "verdict": d.action.value if d else None,
+            "rule": d.rule if d else None,
+            "reason": d.reason if d else "no opinion",
+        }
+        for name, d in verdicts
+    ]
     data = {
         "at": at.isoformat(),
-        "stages": [
-            {
-                "stage": name,
-                "verdict": d.action.value if d else None,
-                "rule": d.rule if d else None,
-                "reason": d.reason if d else "no opinion",
-            }
-            for name, d in verdicts
-        ],
+        "stages": stages,
         "decision": {
             "stage": final.stage.value,
             "action": final.action.value,
@@ -147,8 +148,8 @@ def _explain(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
         },
     }
     lines = [f"{args.device} at {at:%a %Y-%m-%d %H:%M %Z} -> {args.host}"]
-    for item in data["stages"]:  # type: ignore[union-attr]
-        verdict = item["verdict"] or "-"  # type: ignore[index]
-        lines.append(f"  {item['stage']:<34} {verdict:<6} {item['reason']}")  # type: ignore[index]
+    for item in stages:
+        verdict = item["verdict"] or "-"
+        lines.append(f"  {item['stage']:<34} {verdict:<6} {item['reason']}")
     lines.append(f"decision: {final.action.value} ({final.stage.value}): {final.reason}")
     return emit(args, data, lambda: "\n".join(lines))

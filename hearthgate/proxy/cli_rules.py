@@ -61,7 +61,12 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: Common
     from hearthgate.proxy.cli_log import add_explain
 
     add_explain(rsub, common)
-    rules.set_defaults(handler=lambda _a: (rules.print_help(), 2)[1])
+
+    def _help(_args: argparse.Namespace) -> int:
+        rules.print_help()
+        return 2
+
+    rules.set_defaults(handler=_help)
 
 
 def _check(args: argparse.Namespace) -> int:

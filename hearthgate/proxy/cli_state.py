@@ -15,7 +15,7 @@ from hearthgate.proxy.runtime import utc_now
 from hearthgate.store import admins, allowlist, changes, consent, emergency, overrides
 from hearthgate.store.db import Db
 
-Sub = argparse._SubParsersAction  # type: ignore[type-arg]
+type Sub = argparse._SubParsersAction[argparse.ArgumentParser]
 Common = Callable[[argparse.ArgumentParser], None]
 
 
@@ -122,26 +122,31 @@ def _emergency(sub: Sub, common: Common) -> None:
 
 def _status(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
     now = utc_now()
+    settings = snap.rules.settings
+    active = emergency.status(db, now)
+    unlocks = overrides.active_unlocks(db, now)
+    entries = allowlist.entries(db, now)
+    waiting = consent.pending(db, now)
     data = {
-        "mode": snap.rules.settings.mode,
-        "timezone": snap.rules.settings.timezone,
+        "mode": settings.mode,
+        "timezone": settings.timezone,
         "rules_version": snap.version,
-        "emergency": emergency.status(db, now),
-        "unlocks": overrides.active_unlocks(db, now),
-        "allowlist": allowlist.entries(db, now),
-        "pending_consent": consent.pending(db, now),
+        "emergency": active,
+        "unlocks": unlocks,
+        "allowlist": entries,
+        "pending_consent": waiting,
     }
 
     def text() -> str:
-        e = data["emergency"]
+        e = active
         lines = [
-            f"mode {data['mode']}, zone {data['timezone']}, rules {data['rules_version']}",
+            f"mode {settings.mode}, zone {settings.timezone}, rules {snap.version}",
             "emergency: "
             + (f"ON until {e['until']} by {e['activated_by']} ({e['reason']})" if e else "off"),
             "unlocked devices: "
-            + (", ".join(f"{u['device']} until {u['until']}" for u in data["unlocks"]) or "none"),
-            f"runtime allowlist entries: {len(data['allowlist'])}",
-            f"changes waiting for approval: {len(data['pending_consent'])}",
+            + (", ".join(f"{u['device']} until {u['until']}" for u in unlocks) or "none"),
+            f"runtime allowlist entries: {len(entries)}",
+            f"changes waiting for approval: {len(waiting)}",
         ]
         return "\n".join(lines)
 

@@ -25,7 +25,8 @@ def chunk_decoder(content_encoding: str | None) -> Decoder | None:
     if encoding == "deflate":
         return zlib.decompressobj().decompress
     if encoding == "br":
-        return brotli.Decompressor().process
+        process: Decoder = brotli.Decompressor().process  # brotli ships no type hints
+        return process
     if encoding == "zstd":
         return zstandard.ZstdDecompressor().decompressobj().decompress
     return None

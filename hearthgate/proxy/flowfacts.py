@@ -13,6 +13,7 @@ from pathlib import Path
 from mitmproxy import connection, http
 from mitmproxy.proxy.mode_specs import WireGuardMode
 
+from hearthgate.governance.addresses import try_normalize_ip
 from hearthgate.governance.facts import Endpoint, Identity, Inspect, RequestFacts
 from hearthgate.governance.snapshot import Snapshot
 from hearthgate.proxy import identity as identity_mod
@@ -75,7 +76,7 @@ def identify_client(
     client_ip = str(peer[0]) if peer else "unknown"
     mode = client.proxy_mode
     wg_peer = Path(mode.data).stem if isinstance(mode, WireGuardMode) and mode.data else None
-    ip = identity_mod.try_normalize_ip(client_ip) or client_ip
+    ip = try_normalize_ip(client_ip) or client_ip
     return identity_mod.resolve(snap, ip, mac=neighbours.mac_of(ip), user=user, peer=wg_peer)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from hearthgate.governance.errors import Location, RulesError
 from hearthgate.governance.schema import Rules
@@ -154,7 +155,7 @@ def _is_union_tag(part: object) -> bool:
     return isinstance(part, str) and part in _UNION_TAGS
 
 
-def _message(err: Any) -> str:
+def _message(err: ErrorDetails) -> str:
     kind, msg = err["type"], err["msg"]
     loc = err["loc"]
     if kind == "extra_forbidden":
@@ -201,7 +202,8 @@ def _child(node: yaml.Node, part: str | int) -> yaml.Node | None:
                 # point at the key for unknown-key errors and at the value otherwise
                 return value if not isinstance(value, yaml.ScalarNode) or value.value else key
     if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-        return node.value[part]
+        item: yaml.Node = node.value[part]  # the stubs leave Node.value untyped
+        return item
     return None
 
 

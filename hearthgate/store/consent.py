@@ -47,8 +47,9 @@ def request(
             ),
         ).lastrowid
         change.target = f"consent:{consent_id}"
-        change.after = _get(change.conn, consent_id)
-        return change.after
+        after = _get(change.conn, consent_id)
+        change.after = after
+        return after
 
 
 def approve(
@@ -81,10 +82,12 @@ def approve(
                 result = apply(
                     item["requested_by"], item["change_type"], json.loads(item["payload"]), now
                 )
-                change.after = {**_get(change.conn, consent_id), "result": result}
-                return change.after
-        change.after = _get(change.conn, consent_id)
-        return change.after
+                applied = {**_get(change.conn, consent_id), "result": result}
+                change.after = applied
+                return applied
+        after = _get(change.conn, consent_id)
+        change.after = after
+        return after
 
 
 def reject(db: Db, actor: str, consent_id: int, reason: str, now: datetime) -> dict[str, Any]:
@@ -95,8 +98,9 @@ def reject(db: Db, actor: str, consent_id: int, reason: str, now: datetime) -> d
             " reject_reason = ? WHERE id = ?",
             (iso(now), change.actor, reason or None, consent_id),
         )
-        change.after = _get(change.conn, consent_id)
-        return change.after
+        after = _get(change.conn, consent_id)
+        change.after = after
+        return after
 
 
 def pending(db: Db, now: datetime) -> list[dict[str, Any]]:

@@ -67,8 +67,9 @@ def extend(db: Db, actor: str, additional_minutes: int, now: datetime) -> dict[s
         change.execute(
             "UPDATE emergency SET until = ? WHERE id = ?", (iso(new_until), current["id"])
         )
-        change.before, change.after = current, {**current, "until": iso(new_until)}
-        return change.after
+        after = {**current, "until": iso(new_until)}
+        change.before, change.after = current, after
+        return after
 
 
 def deactivate(db: Db, actor: str, now: datetime) -> dict[str, Any]:
@@ -81,8 +82,9 @@ def deactivate(db: Db, actor: str, now: datetime) -> dict[str, Any]:
             (iso(now), change.actor, current["id"]),
         )
         change.before = current
-        change.after = {**current, "deactivated_at": iso(now), "deactivated_by": change.actor}
-        return change.after
+        after = {**current, "deactivated_at": iso(now), "deactivated_by": change.actor}
+        change.after = after
+        return after
 
 
 def _close_expired(conn: sqlite3.Connection, now: datetime) -> None:
