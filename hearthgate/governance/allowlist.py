@@ -22,7 +22,7 @@ Entry = StaticAllow | RuntimeAllow
 def evaluate_device(
     facts: RequestFacts, snap: Snapshot, state: RuntimeState, now: datetime
 ) -> Decision | None:
-    entry = find(facts.identity, _live(snap.allowlist, state.allowlist, now), users=False)
+    entry = _first(facts.identity, snap, state, now, users=False)
     return _decision(entry) if entry else None
 
 
@@ -31,8 +31,27 @@ def evaluate_user(
 ) -> Decision | None:
     if facts.identity.user is None:
         return None
-    entry = find(facts.identity, _live(snap.allowlist, state.allowlist, now), users=True)
+    entry = _first(facts.identity, snap, state, now, users=True)
     return _decision(entry) if entry else None
+
+
+def _first(
+    ident: Identity, snap: Snapshot, state: RuntimeState, now: datetime, *, users: bool
+) -> Entry | None:
+    """Rules-file entries first (looked up once per identity and snapshot), then runtime."""
+    key = (users, ident.device, ident.mac, ident.client_ip, ident.user)
+    cache = snap.allow_cache
+    if key in cache:
+        entry: Entry | None = cache[key]
+    else:
+        if len(cache) > 16384:
+            cache.clear()
+        found = find(ident, snap.allowlist, users=users)
+        assert found is None or isinstance(found, StaticAllow)
+        entry = cache[key] = found
+    if entry is None and state.allowlist:
+        entry = find(ident, _live((), state.allowlist, now), users=users)
+    return entry
 
 
 def find(ident: Identity, entries: Iterable[Entry], *, users: bool) -> Entry | None:

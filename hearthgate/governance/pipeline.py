@@ -85,7 +85,7 @@ def _finish(decision: Decision, earlier: list[Decision], snap: Snapshot) -> Deci
     for d in earlier:
         notes += d.notes
     if notes:
-        decision = replace(decision, notes=notes + decision.notes)
+        decision = decision.with_notes(notes + decision.notes)
     if snap.observe and decision.action is Action.BLOCK:
         decision = replace(
             decision, enforced=False, reason=f"would block (observe mode): {decision.reason}"

@@ -8,12 +8,11 @@ once its counter has reached the limit, answering 429 until the counter resets.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 
 from hearthgate.governance import quotas
 from hearthgate.governance.facts import Action, Decision, Note, RequestFacts, Stage
-from hearthgate.governance.policy_match import CompiledPolicy, matches
+from hearthgate.governance.policy_match import CompiledPolicy, body_matches
 from hearthgate.governance.snapshot import Snapshot
 from hearthgate.governance.state import RuntimeState
 
@@ -23,8 +22,8 @@ def evaluate(
 ) -> Decision | None:
     notes: list[Note] = []
     first_note: Decision | None = None
-    for policy in snap.rules_for(facts.identity)[1]:
-        matched, detail = matches(policy, facts)
+    for policy in snap.policies_for(facts):
+        matched, detail = body_matches(policy, facts) if policy.needs_body else (True, "")
         if not matched:
             continue
         decision = (
@@ -89,4 +88,4 @@ def _quota_decision(
 def _with_notes(decision: Decision, notes: list[Note]) -> Decision:
     if not notes:
         return decision
-    return replace(decision, notes=decision.notes + tuple(notes))
+    return decision.with_notes(decision.notes + tuple(notes))

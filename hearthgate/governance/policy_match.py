@@ -49,19 +49,11 @@ class CompiledPolicy:
     keywords: tuple[str, ...]  # lower-cased; found by substring search
     regexes: tuple[PromptRegex, ...]
     max_prompt_chars: int | None
+    needs_body: bool = False  # set from the conditions below; see __post_init__
 
-    def concerns(self, ident: Identity) -> bool:
-        """The who-conditions (devices, people, groups) hold for this identity."""
-        return (
-            (not self.devices or ident.device in self.devices)
-            and (not self.people or ident.person in self.people)
-            and (not self.groups or bool(self.groups & ident.groups))
-        )
-
-    @property
-    def needs_body(self) -> bool:
-        """Conditions that need the decrypted request: its path (endpoint) or its body."""
-        return bool(
+    def __post_init__(self) -> None:
+        # conditions that need the decrypted request: its path (endpoint) or its body
+        body = bool(
             self.endpoints
             or self.models
             or self.models_not
@@ -69,6 +61,15 @@ class CompiledPolicy:
             or self.keywords
             or self.regexes
             or self.max_prompt_chars is not None
+        )
+        object.__setattr__(self, "needs_body", body)
+
+    def concerns(self, ident: Identity) -> bool:
+        """The who-conditions (devices, people, groups) hold for this identity."""
+        return (
+            (not self.devices or ident.device in self.devices)
+            and (not self.people or ident.person in self.people)
+            and (not self.groups or bool(self.groups & ident.groups))
         )
 
 
@@ -100,27 +101,25 @@ def compile_policy(policy: Policy, order: int) -> CompiledPolicy:
 
 def matches(policy: CompiledPolicy, facts: RequestFacts) -> tuple[bool, str]:
     """Whether every condition holds, and a short account of what matched."""
+    if not concerns_request(policy, facts):
+        return False, ""
+    return body_matches(policy, facts) if policy.needs_body else (True, "")
+
+
+def concerns_request(policy: CompiledPolicy, facts: RequestFacts) -> bool:
+    """The conditions readable without the body hold: who, provider, host, endpoint; and a
+    device that is not decrypted (``inspect: sni``) is never held to body conditions."""
     ident = facts.identity
-    if policy.devices and ident.device not in policy.devices:
-        return False, ""
-    if policy.people and ident.person not in policy.people:
-        return False, ""
-    if policy.groups and not (policy.groups & ident.groups):
-        return False, ""
-    if policy.providers and (facts.provider or "") not in policy.providers:
-        return False, ""
-    if policy.hosts and not _host_matches(facts.host, policy.hosts):
-        return False, ""
-    if policy.endpoints and facts.endpoint not in policy.endpoints:
-        return False, ""
-    if policy.needs_body:
-        if ident.inspect is Inspect.SNI:
-            return False, ""
-        return _body_matches(policy, facts)
-    return True, ""
+    return (
+        policy.concerns(ident)
+        and (not policy.providers or (facts.provider or "") in policy.providers)
+        and (not policy.hosts or _host_matches(facts.host, policy.hosts))
+        and (not policy.endpoints or facts.endpoint in policy.endpoints)
+        and not (policy.needs_body and ident.inspect is Inspect.SNI)
+    )
 
 
-def _body_matches(policy: CompiledPolicy, facts: RequestFacts) -> tuple[bool, str]:
+def body_matches(policy: CompiledPolicy, facts: RequestFacts) -> tuple[bool, str]:
     model = facts.model
     notes = []
     if policy.models is not None:

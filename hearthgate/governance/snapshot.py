@@ -15,8 +15,8 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from hearthgate.governance.errors import RulesError
-from hearthgate.governance.facts import Action, Identity, Inspect
-from hearthgate.governance.policy_match import CompiledPolicy, compile_policy
+from hearthgate.governance.facts import Action, Identity, Inspect, RequestFacts
+from hearthgate.governance.policy_match import CompiledPolicy, compile_policy, concerns_request
 from hearthgate.governance.prices import Price, compile_prices
 from hearthgate.governance.references import check_references
 from hearthgate.governance.schema import DAY_NAMES, Rules
@@ -59,10 +59,14 @@ class CompiledTimeRule:
     message: str | None
     start_min: int = 0  # minutes after midnight, for the hot path
     end_min: int = 0
+    start_text: str = ""  # "21:00", for reasons
+    end_text: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "start_min", self.start.hour * 60 + self.start.minute)
         object.__setattr__(self, "end_min", self.end.hour * 60 + self.end.minute)
+        object.__setattr__(self, "start_text", self.start.strftime("%H:%M"))
+        object.__setattr__(self, "end_text", self.end.strftime("%H:%M"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +117,13 @@ class Snapshot:
     _by_identity: dict[
         IdentityKey, tuple[tuple[CompiledTimeRule, ...], tuple[CompiledPolicy, ...]]
     ] = field(default_factory=dict, compare=False, repr=False)
+    _by_request: dict[tuple[object, ...], tuple[CompiledPolicy, ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    # (users?, device, mac, ip, user) -> the first rules-file allowlist entry naming it
+    allow_cache: dict[tuple[object, ...], StaticAllow | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def rules_for(
         self, ident: Identity
@@ -132,6 +143,30 @@ class Snapshot:
                 tuple(p for p in self.policies if p.concerns(ident)),
             )
             self._by_identity[key] = found
+        return found
+
+    def policies_for(self, facts: RequestFacts) -> tuple[CompiledPolicy, ...]:
+        """The policies whose conditions readable without the body hold for this request
+        (who, provider, host, endpoint), in order; what is left to check is the body.
+
+        Cached per identity and request line: a household sends a handful of those.
+        """
+        ident = facts.identity
+        key = (
+            ident.device,
+            ident.person,
+            ident.groups,
+            ident.inspect,
+            facts.provider,
+            facts.host,
+            facts.endpoint,
+        )
+        found = self._by_request.get(key)
+        if found is None:
+            if len(self._by_request) > 16384:
+                self._by_request.clear()
+            found = tuple(p for p in self.rules_for(ident)[1] if concerns_request(p, facts))
+            self._by_request[key] = found
         return found
 
 

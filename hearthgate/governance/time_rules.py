@@ -100,14 +100,13 @@ def window_end(rule: CompiledTimeRule, local: datetime) -> datetime | None:
 
 
 def _decision(rule: CompiledTimeRule, local: datetime) -> Decision:
-    end = window_end(rule, local)
-    until = _clock(end.time()) if end else None
+    end = window_end(rule, local)  # its wall-clock time is rule.end
     if rule.start == rule.end:
         reason = f"time rule '{rule.name}' covers the whole day"
     else:
-        reason = f"time rule '{rule.name}' ({_clock(rule.start)}-{_clock(rule.end)})"
-        if until:
-            reason += f", until {until}"
+        reason = f"time rule '{rule.name}' ({rule.start_text}-{rule.end_text})"
+        if end:
+            reason += f", until {rule.end_text}"
     return Decision(
         stage=Stage.TIME_RULE,
         action=rule.action,
@@ -116,10 +115,6 @@ def _decision(rule: CompiledTimeRule, local: datetime) -> Decision:
         message=rule.message,
         until=end.isoformat(timespec="minutes") if end else None,
     )
-
-
-def _clock(value: time) -> str:
-    return value.strftime("%H:%M")
 
 
 __all__ = ["Action", "applies", "evaluate", "window_contains", "window_end"]

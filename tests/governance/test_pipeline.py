@@ -108,3 +108,37 @@ def test_explain_lists_every_stage_without_short_circuit() -> None:
     verdicts = pipeline.explain(facts(snap, "192.168.1.10"), snap, RuntimeState(), NIGHT)
     assert [name for name, _ in verdicts][-1] == "default"
     assert verdicts[1][1] is not None  # allowlisted
+
+
+def test_with_notes_keeps_every_other_field() -> None:
+    """Decision.with_notes must copy every field, including any added later."""
+    from dataclasses import fields, replace
+
+    from hearthgate.governance.facts import Decision, Note
+
+    decision = Decision(
+        stage=Stage.QUOTA,
+        action=Action.BLOCK,
+        reason="r",
+        rule="q",
+        message="m",
+        until="2026-11-22T21:00",
+        status=429,
+        retry_after=60,
+        enforced=False,
+        notes=(Note(Stage.POLICY, Action.LOG, "p", "logged"),),
+    )
+    assert {f.name for f in fields(Decision)} == {
+        "stage",
+        "action",
+        "reason",
+        "rule",
+        "message",
+        "until",
+        "status",
+        "retry_after",
+        "enforced",
+        "notes",
+    }  # a new field needs a place in with_notes
+    notes = (Note(Stage.TIME_RULE, Action.ALERT, "t", "alert"),)
+    assert decision.with_notes(notes) == replace(decision, notes=notes)
