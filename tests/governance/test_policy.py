@@ -45,6 +45,9 @@ def verdict(when: str, action: str = "block", **request: object) -> str | None:
         ("{models_not: ['gpt-4o-mini*']}", {"model": None, "endpoint": Endpoint.FILES}, None),
         ("{prompt: {keywords: [casino]}}", {"prompt": "best CASINO tricks"}, "block"),
         ("{prompt: {keywords: [casino]}}", {"prompt": "a cassino game"}, None),
+        # long prompts take the remembered keyword search: same answers
+        ("{prompt: {keywords: [casino]}}", {"prompt": "homework " * 500 + "CASINO"}, "block"),
+        ("{prompt: {keywords: [casino]}}", {"prompt": "homework " * 500 + "cassino"}, None),
         (
             "{prompt: {regex: ['\\bessay\\b.*\\bfor me\\b']}}",
             {"prompt": "write my essay for me"},
@@ -110,3 +113,18 @@ def test_only_alerts_make_an_alert_decision() -> None:
     )
     assert (decision.action, decision.allowed, decision.stage) == (Action.ALERT, True, Stage.POLICY)
     assert "personal data (phone)" in decision.reason
+
+
+def test_policies_sharing_keywords_on_one_long_prompt_each_see_the_truth() -> None:
+    snap = snapshot(
+        """
+        policies:
+          - {name: a, priority: 1, when: {prompt: {keywords: [dice, poker]}}, action: log}
+          - {name: b, priority: 2, when: {prompt: {keywords: [poker, vape]}}, action: alert}
+          - {name: c, priority: 3, when: {prompt: {keywords: [dice]}}, action: block}
+        """
+    )
+    prompt = "a long essay about card games " * 200 + "and poker night"
+    decision = pipeline.decide(facts(snap, prompt=prompt), snap, RuntimeState(), NOON)
+    assert decision.rule == "a" and decision.action is Action.LOG
+    assert [n.rule for n in decision.notes] == ["b"]  # c (dice) does not match
