@@ -186,7 +186,8 @@ def memory(report: Report, points: list[MemoryPoint], mitmdump: tuple[float, flo
     last, before = rounds[-1], rounds[-2]
     growth = last.rss_mib - before.rss_mib
     report.target(
-        f"memory: no growth between the last two rounds (<= {MEMORY_TOLERANCE_MIB:g} MiB)",
+        f"memory: RSS after {last.served:,} requests, no growth between the last two rounds "
+        f"(<= {MEMORY_TOLERANCE_MIB:g} MiB)",
         f"{growth:+.1f} MiB; {last.rss_mib:.0f} MiB after {last.served:,} requests",
         growth <= MEMORY_TOLERANCE_MIB,
     )
