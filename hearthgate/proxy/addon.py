@@ -303,4 +303,6 @@ class GateAddon(SniGate):
                 body, headers = responses.json_block(None, decision, "error")
                 flow.response = http.Response.make(503, body, headers)
         except Exception:  # noqa: BLE001 - last resort: refuse the request outright
-            flow.kill()
+            log.exception("hearthgate: could not answer the failed request; killing it")
+            if flow.killable:
+                flow.kill()

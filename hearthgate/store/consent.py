@@ -57,6 +57,7 @@ def approve(
 ) -> dict[str, Any]:
     """Record an approval; apply the change when it is the last one needed."""
     approver = normalize_actor(actor)
+    _expire_overdue(db, now)
     with db.change(approver, "consent.approve", f"consent:{consent_id}", now) as change:
         item = _pending(change.conn, consent_id, now)
         if item["requested_by"] == approver:
@@ -91,6 +92,7 @@ def approve(
 
 
 def reject(db: Db, actor: str, consent_id: int, reason: str, now: datetime) -> dict[str, Any]:
+    _expire_overdue(db, now)
     with db.change(actor, "consent.reject", f"consent:{consent_id}", now) as change:
         change.before = _pending(change.conn, consent_id, now)
         change.execute(
@@ -124,11 +126,20 @@ def _pending(conn: Any, consent_id: int, now: datetime) -> dict[str, Any]:
     if not item:
         raise StateError(f"there is no consent request {consent_id}")
     if item["status"] == "pending" and item["expires_at"] <= iso(now):
-        conn.execute("UPDATE consent SET status = 'expired' WHERE id = ?", (consent_id,))
-        item["status"] = "expired"
+        item["status"] = "expired"  # _expire_overdue has recorded it unless it just turned
     if item["status"] != "pending":
         raise StateError(f"consent request {consent_id} is {item['status']}, not pending")
     return item
+
+
+def _expire_overdue(db: Db, now: datetime) -> None:
+    """Pending requests past their time become ``expired``, in a transaction of their own
+    (a refused approval that follows rolls back, this must not)."""
+    with db.transaction() as conn:
+        conn.execute(
+            "UPDATE consent SET status = 'expired' WHERE status = 'pending' AND expires_at <= ?",
+            (iso(now),),
+        )
 
 
 def _get(conn: Any, consent_id: int | None) -> dict[str, Any]:

@@ -50,6 +50,7 @@ def test_reject_and_expiry(tmp_path: Path) -> None:
         assert consent.pending(db, later) == []
         with pytest.raises(StateError, match="expired"):
             changes.approve(db, SNAP, "dad", old, later)
+        assert db.row("SELECT status FROM consent WHERE id = ?", (old,)) == {"status": "expired"}
 
 
 def test_failed_application_rolls_back_the_approval(tmp_path: Path) -> None:
