@@ -149,37 +149,32 @@ def body_matches(policy: CompiledPolicy, facts: RequestFacts) -> tuple[bool, str
 
 
 def _prompt_finding(policy: CompiledPolicy, text: str) -> str:
+    keywords, regexes = _memo(text)
     if policy.keywords:
         lower = lowered(text)
-        if len(lower) < _MEMO_FROM:
-            hit = next((k for k in policy.keywords if k in lower), None)
-        else:  # a long prompt: several policies often share keywords, search each once
-            memo = _keyword_memo(lower)
-            hit = next((k for k in policy.keywords if _contains(memo, lower, k)), None)
-        if hit is not None:
-            return f"prompt contains {hit[:40]!r}"
+        for keyword in policy.keywords:
+            hit = keywords.get(keyword)
+            if hit is None:
+                hit = keywords[keyword] = keyword in lower
+            if hit:
+                return f"prompt contains {keyword[:40]!r}"
     for regex in policy.regexes:
-        found = regex.search(text, lowered(text))
+        source = regex.fallback.pattern
+        if source in regexes:
+            found = regexes[source]
+        else:
+            found = regexes[source] = regex.search(text, lowered(text))
         if found is not None:
             return f"prompt contains {found[:40]!r}"
     kinds = find_pii(text, policy.pii, first=True)
     return f"prompt contains personal data ({', '.join(kinds)})" if kinds else ""
 
 
-_MEMO_FROM = 2000  # characters; below this a search is cheaper than remembering it
-
-
 @lru_cache(maxsize=4)
-def _keyword_memo(lower: str) -> dict[str, bool]:
-    """Which keywords a long prompt contains, filled as policies ask (one per prompt)."""
-    return {}
-
-
-def _contains(memo: dict[str, bool], lower: str, keyword: str) -> bool:
-    found = memo.get(keyword)
-    if found is None:
-        found = memo[keyword] = keyword in lower
-    return found
+def _memo(text: str) -> tuple[dict[str, bool], dict[str, str | None]]:
+    """What one prompt has been found to contain, by keyword and by regex source, filled as
+    policies ask: however many policies share a keyword or a regex, it is searched once."""
+    return {}, {}
 
 
 def _globs(patterns: list[str]) -> re.Pattern[str] | None:

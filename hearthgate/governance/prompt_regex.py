@@ -50,12 +50,16 @@ class PromptRegex:
 
     def _at_prefixes(self, lower: str) -> str | None:
         find, match, prefix = lower.find, self.pattern.match, self.prefix
+        # a \b before a prefix that starts with a word character: no word character before it
+        word_before = self.word_start and _word(prefix[0])
         at = find(prefix)
         while at != -1:
-            if not self.word_start or _boundary(lower, at):
-                hit = match(lower, at)
-                if hit is not None:
-                    return hit.group(0)
+            if word_before:
+                ok = at == 0 or not _word(lower[at - 1])
+            else:
+                ok = not self.word_start or _boundary(lower, at)
+            if ok and (hit := match(lower, at)) is not None:
+                return hit.group(0)
             at = find(prefix, at + 1)
         return None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import date, time
 from types import MappingProxyType
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -61,12 +61,21 @@ class CompiledTimeRule:
     end_min: int = 0
     start_text: str = ""  # "21:00", for reasons
     end_text: str = ""
+    reason: str = ""  # the sentence a decision by this rule carries
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "start_min", self.start.hour * 60 + self.start.minute)
         object.__setattr__(self, "end_min", self.end.hour * 60 + self.end.minute)
         object.__setattr__(self, "start_text", self.start.strftime("%H:%M"))
         object.__setattr__(self, "end_text", self.end.strftime("%H:%M"))
+        if self.start == self.end:
+            reason = f"time rule '{self.name}' covers the whole day"
+        else:
+            reason = (
+                f"time rule '{self.name}' ({self.start_text}-{self.end_text}), "
+                f"until {self.end_text}"
+            )
+        object.__setattr__(self, "reason", reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +127,10 @@ class Snapshot:
         IdentityKey, tuple[tuple[CompiledTimeRule, ...], tuple[CompiledPolicy, ...]]
     ] = field(default_factory=dict, compare=False, repr=False)
     _by_request: dict[tuple[object, ...], tuple[CompiledPolicy, ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    # (start, end, the day an open window started) -> when it closes, ISO, in self.zone
+    window_ends: dict[tuple[int, int, date], str] = field(
         default_factory=dict, compare=False, repr=False
     )
     # (users?, device, mac, ip, user) -> the first rules-file allowlist entry naming it

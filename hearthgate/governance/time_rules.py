@@ -24,7 +24,7 @@ def evaluate(
     ident = facts.identity
     for rule in _candidates(snap, state, ident):
         if _open(rule, minute, weekday):
-            return _decision(rule, local)
+            return _decision(rule, local, minute, snap)
     return None
 
 
@@ -99,22 +99,31 @@ def window_end(rule: CompiledTimeRule, local: datetime) -> datetime | None:
     return naive.replace(tzinfo=local.tzinfo)
 
 
-def _decision(rule: CompiledTimeRule, local: datetime) -> Decision:
-    end = window_end(rule, local)  # its wall-clock time is rule.end
-    if rule.start == rule.end:
-        reason = f"time rule '{rule.name}' covers the whole day"
-    else:
-        reason = f"time rule '{rule.name}' ({rule.start_text}-{rule.end_text})"
-        if end:
-            reason += f", until {rule.end_text}"
+def _decision(rule: CompiledTimeRule, local: datetime, minute: int, snap: Snapshot) -> Decision:
     return Decision(
         stage=Stage.TIME_RULE,
         action=rule.action,
         rule=rule.name,
-        reason=reason,
+        reason=rule.reason,
         message=rule.message,
-        until=end.isoformat(timespec="minutes") if end else None,
+        until=_until(rule, local, minute, snap),
     )
+
+
+def _until(rule: CompiledTimeRule, local: datetime, minute: int, snap: Snapshot) -> str:
+    """When the open window closes (ISO, minutes), worked out once per window and day."""
+    day = local.date()
+    if rule.start_min > rule.end_min and minute < rule.end_min:
+        day -= timedelta(days=1)  # the part after midnight of a window that began yesterday
+    key = (rule.start_min, rule.end_min, day)
+    until = snap.window_ends.get(key)
+    if until is None:
+        end = window_end(rule, local)
+        assert end is not None, "the rule is open"
+        if len(snap.window_ends) > 4096:
+            snap.window_ends.clear()
+        until = snap.window_ends[key] = end.isoformat(timespec="minutes")
+    return until
 
 
 __all__ = ["Action", "applies", "evaluate", "window_contains", "window_end"]

@@ -177,3 +177,22 @@ def test_integer_fast_path_agrees_with_the_reference(start, end, days, when) -> 
     assert time_rules._open(rule, minute, when.weekday()) == time_rules.window_contains(
         rule, when.replace(tzinfo=UTC)
     )
+
+
+@pytest.mark.parametrize(
+    ("when", "until"),
+    [
+        ("2026-11-20T23:00", "2026-11-21T07:00+01:00"),  # before midnight
+        ("2026-11-21T02:00", "2026-11-21T07:00+01:00"),  # after midnight: the same window
+        ("2026-11-21T23:00", "2026-11-22T07:00+01:00"),  # the next night: its own end
+        ("2026-03-28T23:00", "2026-03-29T07:00+02:00"),  # clocks go forward that night
+        ("2026-10-25T01:00", "2026-10-25T07:00+01:00"),  # clocks went back that night
+    ],
+)
+def test_until_for_each_night_in_one_snapshot(when: str, until: str) -> None:
+    decision = time_rules.evaluate(facts(SHARED), SHARED, EMPTY_STATE, at(when))
+    assert decision is not None and decision.until == until
+
+
+# one snapshot for every case, so the window ends it remembers are tested too
+SHARED = snapshot(BEDTIME.replace("days: [fri]", "days: [mon, tue, wed, thu, fri, sat, sun]"))
