@@ -12,10 +12,28 @@ from bench.stats import percentile
 LIVE_BACKLOG_LIMIT = 2_000  # writes: about one second of them at full proxy load
 
 
+def _pipeline_row(label: str, res: PipelineResults, rules_only: bool) -> list[str]:
+    ns = res.rules_ns if rules_only else res.durations_ns
+    p99 = res.us(99, rules_only=rules_only)
+    return [
+        label,
+        number(len(ns)),
+        number(sum(ns) / len(ns) / 1000, 1),
+        number(res.us(50, rules_only=rules_only), 1),
+        number(res.us(90, rules_only=rules_only), 1),
+        number(p99, 1),
+        number(res.us(99.9, rules_only=rules_only), 1),
+        number(max(ns) / 1000, 1),
+        verdict(p99 <= TARGET_P99_US) if rules_only else "",
+    ]
+
+
 def pipeline(report: Report, res: PipelineResults) -> None:
-    p99 = res.us(99)
+    p99 = res.us(99, rules_only=True)
+    whole = res.us(99)
     head = table(
         [
+            "",
             "decisions",
             "mean µs",
             "p50 µs",
@@ -26,25 +44,19 @@ def pipeline(report: Report, res: PipelineResults) -> None:
             "target p99 <= 50 µs",
         ],
         [
-            [
-                number(len(res.durations_ns)),
-                number(sum(res.durations_ns) / len(res.durations_ns) / 1000, 1),
-                number(res.us(50), 1),
-                number(res.us(90), 1),
-                number(p99, 1),
-                number(res.us(99.9), 1),
-                number(max(res.durations_ns) / 1000, 1),
-                verdict(p99 <= TARGET_P99_US),
-            ]
+            _pipeline_row("the rules (prompt already scanned)", res, True),
+            _pipeline_row("the whole decision, prompt scanned in it", res, False),
         ],
-        left=0,
+        left=1,
     )
     buckets = table(
-        ["facts", "decisions", "p50 µs", "p99 µs"],
+        ["facts", "decisions", "rules p50 µs", "rules p99 µs", "whole p50 µs", "whole p99 µs"],
         [
             [
                 name,
                 number(res.count((lo, hi))),
+                number(res.us(50, (lo, hi), rules_only=True), 1),
+                number(res.us(99, (lo, hi), rules_only=True), 1),
                 number(res.us(50, (lo, hi)), 1),
                 number(res.us(99, (lo, hi)), 1),
             ]
@@ -62,8 +74,13 @@ def pipeline(report: Report, res: PipelineResults) -> None:
     mix = ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in res.outcomes.most_common())
     report.target(
         "pipeline: p99 per decision <= 50 µs (200 devices, 50 time rules, 100 policies)",
-        f"p99 {p99:,.1f} µs (p50 {res.us(50):,.1f} µs)",
+        f"the rules: p99 {p99:,.1f} µs (p50 {res.us(50, rules_only=True):,.1f} µs)",
         p99 <= TARGET_P99_US,
+    )
+    report.target(
+        "pipeline, the same decisions with their prompt scans (prompts up to 6 KB) in them",
+        f"p99 {whole:,.1f} µs (p50 {res.us(50):,.1f} µs)",
+        whole <= TARGET_P99_US,
     )
     report.section(
         "2. Pipeline evaluation",
@@ -73,6 +90,14 @@ def pipeline(report: Report, res: PipelineResults) -> None:
         stages,
         f"Decisions made: {mix}. {res.facts:,} distinct facts; timer overhead "
         f"~{res.timer_overhead_ns} ns per measurement (included).",
+        "Each decision is timed twice. First as a request pays it, scanning its prompt "
+        "inside the call ('whole decision'). Then again right after, when the scan results "
+        "for that prompt are cached: that times the pipeline itself ('the rules'). Scanning "
+        "has a target of its own, per 100 KB (section 3): at about 1 ms per 100 KB, one full "
+        "scan of a 6 KB prompt is about 60 µs, so the whole-decision p99 depends on how many "
+        "multi-KB prompts meet prompt policies; here "
+        f"{100 * sum(n >= 3500 for n in res.prompt_sizes) / len(res.prompt_sizes):.0f}% "
+        "of the decisions have a prompt of 3.5 KB or more.",
     )
 
 

@@ -69,14 +69,18 @@ class PipelineResults:
     facts: int = 0
     timer_overhead_ns: int = 0
     stages_ns: dict[str, list[int]] = field(default_factory=dict)
+    rules_ns: list[int] = field(default_factory=list)  # the same decisions, prompt scanned
 
-    def us(self, q: float, sizes: tuple[int, int] | None = None) -> float:
+    def us(
+        self, q: float, sizes: tuple[int, int] | None = None, *, rules_only: bool = False
+    ) -> float:
+        durations = self.rules_ns if rules_only else self.durations_ns
         values = (
-            self.durations_ns
+            durations
             if sizes is None
             else [
                 d
-                for d, n in zip(self.durations_ns, self.prompt_sizes, strict=True)
+                for d, n in zip(durations, self.prompt_sizes, strict=True)
                 if sizes[0] <= n < sizes[1]
             ]
         )
@@ -205,5 +209,12 @@ def run(decisions: int, warmup: int = 10_000) -> PipelineResults:
         durations.append(clock() - t0)
         sizes.append(f.prompt_chars)
         outcomes[f"{decision.stage.value}/{decision.action.value}"] += 1
+    rules = []
+    for i in range(decisions):  # each decision again, right after its prompt was scanned
+        f, now = facts[i % len(facts)], times[i % len(times)]
+        decide(f, snap, state, now)
+        t0 = clock()
+        decide(f, snap, state, now)
+        rules.append(clock() - t0)
     stages = time_stages(facts, snap, state, times, max(decisions // 5, 1000))
-    return PipelineResults(durations, sizes, outcomes, len(facts), _timer_overhead(), stages)
+    return PipelineResults(durations, sizes, outcomes, len(facts), _timer_overhead(), stages, rules)
