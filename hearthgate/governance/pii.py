@@ -16,7 +16,6 @@ from functools import lru_cache
 _DIGIT_MASK = bytes(0 if chr(i).isdigit() and i < 128 else 1 for i in range(256))
 _UPPER = frozenset(i for i in range(256) if chr(i).isupper())
 _STREET_END = frozenset(b"eEgGzZ.")  # last characters of the German street words below
-_PAD = b"\0\0\0"
 _LOCAL = r"[A-Za-z0-9._%+-]{1,64}"
 _EMAIL_AT = re.compile(rf"{_LOCAL}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{{2,}}")
 _STREET = (
@@ -70,20 +69,27 @@ def _digit_kinds(text: str) -> frozenset[str]:
     loop runs once per number, never once per character. Numbers close together
     ("+49 170 1234567", "123-45-6789") are gathered into a group and judged together.
     """
-    raw = text.encode("latin-1", "replace") + _PAD  # raw[-1], raw[-2]: padding, not text
+    raw = text.encode("latin-1", "replace")
     marked = raw.translate(_DIGIT_MASK)
     find = marked.find
+    size = len(raw)
     found: set[str] = set()
     before = 0  # where the digit run before the current one ended
     at = find(0)
     while at != -1:
-        end = find(1, at)  # the padding guarantees one
+        end = find(1, at)
+        if end == -1:
+            end = size
         nxt = find(0, end)
         if end - at < 8 and (nxt - end > 2 or not _joined(text, end, nxt)):
             # the common case, a lone short number ("page 12"): only an address starts here
             if (
                 end - at <= 5
-                and (raw[end + 1] in _UPPER or raw[end + 2] in _UPPER or raw[at - 2] in _STREET_END)
+                and (
+                    (end + 1 < size and raw[end + 1] in _UPPER)
+                    or (end + 2 < size and raw[end + 2] in _UPPER)
+                    or (at >= 2 and raw[at - 2] in _STREET_END)
+                )
                 and "address" not in found
                 and _address_at(text, at, end)
             ):
@@ -93,6 +99,8 @@ def _digit_kinds(text: str) -> frozenset[str]:
             while _joined(text, end, nxt):
                 at = nxt
                 end = find(1, at)
+                if end == -1:
+                    end = size
                 group.append((at, end))
                 nxt = find(0, end)
             found |= _group_kinds(text, group)

@@ -25,6 +25,11 @@ FOUND = [
     ("national_id", "my SSN is 123-45-6789"),
     ("national_id", "NI number AB 12 34 56 C"),
     ("national_id", "meine Steuer-ID ist 12 345 678 901"),
+    # numbers at the very start or end of the prompt
+    ("address", "12 Maple Street"),
+    ("address", "Hauptstraße 12"),
+    ("phone", "+49 170 1234567"),
+    ("national_id", "SSN 123-45-6789"),
     # text beyond Latin-1 around the data: emoji, Cyrillic, CJK
     ("phone", "📞 звони мне: +49 170 1234567 🙂"),
     ("card", "カード 4111 1111 1111 1111 です"),
