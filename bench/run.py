@@ -1,6 +1,6 @@
 """``make bench``: run every section once, print the report and write ``bench/results.md``.
 
-    python -m bench.run            # full run, about 6 minutes (100k requests for section 5)
+    python -m bench.run            # full run, about 4 minutes (100k requests for section 5)
     python -m bench.run --quick    # about 1 minute: fewer rounds, shorter runs
 
 Sections 1 and 5 need the subprocesses of ``proxies.Lab`` (upstream, mitmdump, hearthgate);
@@ -189,7 +189,7 @@ def _guarded(report: Report, name: str, step: Callable[[], None]) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="about 1 minute instead of 6")
+    parser.add_argument("--quick", action="store_true", help="about 1 minute instead of 4")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the report")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks
