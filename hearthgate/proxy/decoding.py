@@ -10,7 +10,11 @@ import zlib
 from collections.abc import Callable
 
 import brotli
-import zstandard
+
+try:  # Python 3.14 has Zstandard in the standard library; mitmproxy pulls in the backport
+    from compression import zstd  # type: ignore[import-not-found,unused-ignore]
+except ImportError:  # pragma: no cover - depends on the Python version
+    from backports import zstd  # type: ignore[no-redef,unused-ignore]
 
 Decoder = Callable[[bytes], bytes]
 
@@ -28,5 +32,23 @@ def chunk_decoder(content_encoding: str | None) -> Decoder | None:
         process: Decoder = brotli.Decompressor().process  # brotli ships no type hints
         return process
     if encoding == "zstd":
-        return zstandard.ZstdDecompressor().decompressobj().decompress
+        return _ZstdFrames().decompress
     return None
+
+
+class _ZstdFrames:
+    """Zstandard that may arrive as several frames one after another: each frame gets a
+    fresh decompressor, fed whatever followed the end of the one before."""
+
+    def __init__(self) -> None:
+        self._frame = zstd.ZstdDecompressor()
+
+    def decompress(self, chunk: bytes) -> bytes:
+        out = []
+        while chunk:
+            out.append(self._frame.decompress(chunk))
+            if not self._frame.eof:
+                break
+            chunk = self._frame.unused_data
+            self._frame = zstd.ZstdDecompressor()
+        return b"".join(out)
