@@ -1,10 +1,15 @@
 """Parents' prompt regexes, matched case-insensitively and fast.
 
 Python's regex engine finds a literal start quickly, but not under IGNORECASE and not behind
-a leading ``\\b``. A pattern that is case-safe (no capital letters, no ``\\B``/``\\D``/``\\S``/
-``\\W``-style escapes) is therefore matched case-sensitively against a lower-cased copy of
-the prompt, with a leading ``\\b`` checked by hand at each candidate; any other pattern is
-matched with IGNORECASE as written. Both give the same answer.
+a leading ``\\b``. A pattern that is case-safe is therefore matched case-sensitively against
+a lower-cased copy of the prompt, with a leading ``\\b`` checked by hand at each candidate;
+any other pattern is matched with IGNORECASE as written. Both give the same answer.
+
+Case-safe means: no capital letter however it is spelled (``A``, ``\\x41``, ``[\\x41-\\x5a]``),
+no ``\\B``/``\\D``/``\\S``/``\\W``-style escapes, no ASCII or LOCALE flag, and none of the
+few letters IGNORECASE pairs with a letter other than its lower case (``ı``/``i``,
+``ſ``/``s``, ``ς``/``σ``, ...). A prompt that contains one of those letters is matched the
+slow way too.
 
 On the fast path the literal text every match must contain is found with ``str.find`` (far
 faster than the regex engine's own scan): when the pattern starts with a literal, the engine
@@ -15,11 +20,24 @@ without it is answered at once.
 from __future__ import annotations
 
 import re
+import re._casefix as _casefix
 import re._constants as _constants
 import re._parser as _parser
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 _UPPER_ESCAPE = re.compile(r"\\[A-Z]")
+# letters IGNORECASE treats as equal although neither is the other's lower case
+_ODD_FOLDS = frozenset(
+    chr(code)
+    for key, partners in _casefix._EXTRA_CASES.items()
+    for code in (key, *partners)
+    if code > 127
+)
+_ODD_FOLD_IN_TEXT = re.compile("[" + re.escape("".join(sorted(_ODD_FOLDS))) + "]")
+_SAFE_FLAGS = re.UNICODE | re.VERBOSE | re.DOTALL | re.MULTILINE | re.IGNORECASE
+_LARGEST_RANGE = 0x3000  # wider character ranges are not inspected: slow path
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +51,12 @@ class PromptRegex:
 
     def search(self, text: str, lower: str) -> str | None:
         """The matched text, or None."""
-        if not self.on_lower or len(lower) != len(text):
+        if (
+            not self.on_lower
             # a few characters (such as "İ") change length when lower-cased
+            or len(lower) != len(text)
+            or (not lower.isascii() and _has_odd_fold(lower))
+        ):
             hit = self.fallback.search(text)
             return hit.group(0) if hit else None
         if self.required and self.required not in lower:
@@ -66,18 +88,88 @@ class PromptRegex:
 
 def compile_prompt_regex(source: str) -> PromptRegex:
     fallback = re.compile(source, re.IGNORECASE)
-    case_safe = source == source.lower() and not _UPPER_ESCAPE.search(source)
-    if not case_safe:
+    parsed = _parser.parse(source)
+    if not _case_safe(source, parsed):
         return PromptRegex(fallback, False, False, fallback)
     leading_boundary = (
         source.startswith(r"\b")
         and not source.startswith(r"\b\b")
         and len(source) > 2
         and source[2] not in "*+?{|)"
+        # "\bc|x" is "(\bc)|x": the \b belongs to one alternative only
+        and len(parsed) > 1
+        and parsed[0] == (_constants.AT, _constants.AT_BOUNDARY)
     )
     body = source[2:] if leading_boundary else source
     prefix, required = _literals(body)
     return PromptRegex(re.compile(body), True, leading_boundary, fallback, prefix, required)
+
+
+def _case_safe(source: str, parsed: Any) -> bool:
+    """True when matching lower-cased text case-sensitively equals IGNORECASE matching."""
+    if source != source.lower() or _UPPER_ESCAPE.search(source):
+        return False
+    if parsed.state.flags & ~_SAFE_FLAGS:
+        return False
+    try:
+        return _items_case_safe(parsed)
+    except Exception:  # noqa: BLE001 - a private module changed: take the slow path
+        return False
+
+
+def _items_case_safe(items: Any) -> bool:
+    for op, value in items:
+        if op in (_constants.LITERAL, _constants.NOT_LITERAL):
+            if not _char_safe(chr(value)):
+                return False
+        elif op is _constants.RANGE:
+            low, high = value
+            if high - low > _LARGEST_RANGE:
+                return False
+            if not all(_char_safe(chr(code)) for code in range(low, high + 1)):
+                return False
+        elif op is _constants.IN:
+            if not _items_case_safe(value):
+                return False
+        elif op is _constants.SUBPATTERN:
+            _group, add_flags, del_flags, sub = value
+            if (add_flags | del_flags) & ~_SAFE_FLAGS or not _items_case_safe(sub):
+                return False
+        elif op is _constants.BRANCH:
+            if not all(_items_case_safe(alt) for alt in value[1]):
+                return False
+        elif op in (_constants.MAX_REPEAT, _constants.MIN_REPEAT, _constants.POSSESSIVE_REPEAT):
+            if not _items_case_safe(value[2]):
+                return False
+        elif op in (_constants.ASSERT, _constants.ASSERT_NOT):
+            if not _items_case_safe(value[1]):
+                return False
+        elif op is _constants.ATOMIC_GROUP:
+            if not _items_case_safe(value):
+                return False
+        elif op is _constants.GROUPREF_EXISTS:
+            _group, yes, no = value
+            if not _items_case_safe(yes) or (no is not None and not _items_case_safe(no)):
+                return False
+        elif op not in (
+            _constants.AT,
+            _constants.ANY,
+            _constants.CATEGORY,
+            _constants.NEGATE,
+            _constants.GROUPREF,
+        ):
+            return False  # something this check does not know: the slow path is always right
+    return True
+
+
+@lru_cache(maxsize=4)
+def _has_odd_fold(lower: str) -> bool:
+    """Searched once per prompt, however many regexes ask."""
+    return _ODD_FOLD_IN_TEXT.search(lower) is not None
+
+
+def _char_safe(ch: str) -> bool:
+    return ch.lower() == ch and ch not in _ODD_FOLDS
 
 
 def _literals(source: str) -> tuple[str, str]:

@@ -24,6 +24,24 @@ PATTERNS = [
     r"(?x) ignore \s all",
     r"ha?ck",
     r"(?:casino|gambling)s?\b",
+    # a leading \b that belongs to one alternative only
+    r"\bc|x",
+    r"\bfor|me",
+    # capitals spelled as escapes or ranges
+    r"\x47pt",
+    r"[\x41-\x5a]pt",
+    r"\N{LATIN CAPITAL LETTER G}pt",
+    # flags that change what \b and \w mean
+    r"(?a)\bcaf",
+    r"(?a:\w)afé",
+    # letters IGNORECASE pairs with something other than their lower case
+    r"\bis\b",
+    r"ks",
+    r"[a-z]s\b",
+    r"σ",
+    r"\u0131",
+    r"ſ",
+    r"µ",
 ]
 WORDS = [
     "how",
@@ -57,6 +75,19 @@ WORDS = [
     "x",
     "é",
     "İ",
+    "is",
+    "ks",
+    "GPT",
+    "Caf",
+    "ı",
+    "ſ",
+    "K",  # KELVIN SIGN
+    "ς",
+    "Σ",
+    "σ",
+    "µ",
+    "μ",
+    "\u0345",
 ]
 
 
@@ -71,8 +102,30 @@ def test_same_answer_as_ignorecase(source: str, text: str) -> None:
 def test_case_safe_patterns_take_the_fast_path() -> None:
     assert compile_prompt_regex(r"\bcasino\b").on_lower
     assert compile_prompt_regex(r"\bcasino\b").word_start
+    assert compile_prompt_regex(r"\b(?:vape|vaping)").word_start
+    assert compile_prompt_regex(r"[a-z]+ing\b").on_lower
     assert not compile_prompt_regex(r"\bGPT\b").on_lower
     assert not compile_prompt_regex(r"\Wfoo").on_lower
+
+
+@pytest.mark.parametrize(
+    "source", [r"\x47pt", r"[\x41-\x5a]", r"(?a)\bcaf", r"(?a:x)", r"σ", r"\u0131"]
+)
+def test_patterns_that_are_not_case_safe_take_the_slow_path(source: str) -> None:
+    assert not compile_prompt_regex(source).on_lower
+
+
+def test_leading_boundary_of_one_alternative_is_not_stripped() -> None:
+    compiled = compile_prompt_regex(r"\bc|x")
+    assert compiled.on_lower
+    assert not compiled.word_start
+    assert compiled.search("ax", "ax") == "x"
+
+
+@pytest.mark.parametrize(("text", "found"), [("ıs it", "ıs"), ("ſo it is", "is"), ("is", "is")])
+def test_prompt_with_an_odd_case_pair_is_matched_the_slow_way(text: str, found: str) -> None:
+    compiled = compile_prompt_regex(r"\b[a-zı]s\b")
+    assert compiled.search(text, text.lower()) == found
 
 
 @pytest.mark.parametrize(
