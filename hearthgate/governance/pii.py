@@ -10,6 +10,7 @@ anchored at a run or an ``@`` — nothing scans or backtracks across the whole p
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 
@@ -36,6 +37,26 @@ _ID_WORD_MAX = max(map(len, _ID_WORDS))
 _ID_REACH = 20  # at most this many characters, none a digit, between the word and the number
 _ID_NUMBER = re.compile(r"[0-9](?:[ -]?[0-9]){7,15}")  # 8-16 digits, single spaces or dashes
 _KINDS = 5  # what _digit_kinds can find: card, phone, address, national_id, id_word
+
+
+def _digit_class() -> str:
+    """A character class holding every non-ASCII decimal digit ("１", "٣", "४", "𝟏") and as
+    few other characters as keeps it quick: exact ranges in the BMP, one span over the
+    digits of historic scripts and mathematics beyond it, and the segmented digits. Emoji
+    fall outside, so text full of them is scanned quickly too."""
+    codes = [c for c in range(128, 0x20000) if unicodedata.category(chr(c)) == "Nd"]
+    spans: list[list[int]] = []
+    for code in codes:
+        if spans and (spans[-1][1] == code - 1 or 0x10000 <= spans[-1][1] and code < 0x1F000):
+            spans[-1][1] = code
+        else:
+            spans.append([code, code])
+    return "".join(f"{re.escape(chr(lo))}-{re.escape(chr(hi))}" for lo, hi in spans)
+
+
+# a class of ranges rather than \d keeps the scan for "is there any?" quick
+_MAYBE_DIGIT = re.compile(f"[{_digit_class()}]")
+_OTHER_DIGIT = re.compile(r"(?![0-9])\d")
 _GAP_CARD = frozenset({" ", "-"})
 _GAP_PHONE = frozenset({" ", "-", ".", ") ", ")", " (", "(", ")-", ").", "-(", ". "})
 
@@ -63,13 +84,19 @@ def _digit_kinds(text: str) -> frozenset[str]:
     """Every digit-based kind in ``text``, in one pass: card, phone, address, national_id
     (by its shape) and id_word (a national id number after a word such as "SSN").
 
-    The text is encoded to Latin-1 once (a character beyond it becomes ``?``, one byte for
-    one character, so positions stay those of ``text``) and translated at C speed to a mask:
+    Digits of other scripts are first written as ASCII digits (Latin-1 has none, so only a
+    prompt beyond it is looked at). The text is encoded to Latin-1 once (a character beyond
+    it becomes ``?``, one byte for one character, so positions stay those of ``text``) and
+    translated at C speed to a mask:
     0 for a digit, 1 for anything else. ``bytes.find`` then jumps from run to run, so the
     loop runs once per number, never once per character. Numbers close together
     ("+49 170 1234567", "123-45-6789") are gathered into a group and judged together.
     """
-    raw = text.encode("latin-1", "replace")
+    try:
+        raw = text.encode("latin-1")
+    except UnicodeEncodeError:
+        text = _ascii_digits(text)
+        raw = text.encode("latin-1", "replace")
     marked = raw.translate(_DIGIT_MASK)
     find = marked.find
     size = len(raw)
@@ -111,6 +138,15 @@ def _digit_kinds(text: str) -> frozenset[str]:
         before = end
         at = nxt
     return frozenset(found)
+
+
+def _ascii_digits(text: str) -> str:
+    """``text`` with every decimal digit of another script ("１２３", "١٢٣") written as an
+    ASCII digit, one character for one so positions stay put: a number typed in full-width
+    or Arabic-Indic digits is still a number to the model that reads it."""
+    if _MAYBE_DIGIT.search(text) is None:
+        return text
+    return _OTHER_DIGIT.sub(lambda digit: str(unicodedata.decimal(digit.group())), text)
 
 
 def _joined(text: str, end: int, nxt: int) -> bool:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hearthgate.governance.pii import _ID_WORDS, _digit_kinds, find_pii
+from hearthgate.governance.pii import _ID_WORDS, _ascii_digits, _digit_kinds, find_pii
 
 FOUND = [
     ("email", "write to jane.doe+school@example.co.uk please"),
@@ -37,6 +37,12 @@ FOUND = [
     ("address", "Адрес: Hauptstraße 12, Berlin"),
     ("national_id", "🔐 SSN: 123-45-6789"),
     ("national_id", "паспорт passport № 1234 5678 90"),
+    # digits of other scripts are digits too: typed that way, the model still reads a number
+    ("card", "۴۱۱۱ ۱۱۱۱ ۱۱۱۱ ۱۱۱۱"),  # Persian
+    ("phone", "call me on +４９ １７０ １２３４５６７"),  # full-width
+    ("national_id", "my SSN is ١٢٣-٤٥-٦٧٨٩"),  # Arabic-Indic
+    ("national_id", "passport 𝟏𝟐𝟑𝟒 𝟓𝟔𝟕𝟖 🛂"),  # mathematical bold, beyond the BMP
+    ("address", "I live at ４２ Maple Street"),
 ]
 NOT_FOUND = [
     ("email", "the @ sign and example.com are fine apart"),
@@ -53,7 +59,6 @@ NOT_FOUND = [
     ("national_id", "the range 000-12-3456 is never issued"),
     ("phone", "🙂 12 🙂 34 🙂 56 🙂 78"),
     ("address", "42 Дом street"),  # not a capitalised Latin word before the street word
-    ("card", "۴۱۱۱ ۱۱۱۱ ۱۱۱۱ ۱۱۱۱"),  # Persian digits are not read as a card
 ]
 
 
@@ -95,6 +100,26 @@ _PIECES = st.one_of(
 @given(st.lists(_PIECES, max_size=12).map("".join))
 def test_id_word_search_agrees_with_the_plain_regex(text: str) -> None:
     assert ("id_word" in _digit_kinds(text)) == _id_word_then_number_by_regex(text)
+
+
+_PIECES_TEXT = ["SSN ", "passport ", " Maple Street", "Hauptstraße ", "+", "(", ") ", ".", "AB "]
+_DIGIT_SCRIPTS = [ord("0"), 0x0660, 0x06F0, 0x0966, 0x09E6, 0xFF10, 0x1D7CE]  # 𝟎 last
+
+
+@given(
+    st.lists(
+        st.sampled_from([*_PIECES_TEXT, "🙂", "“", "1", "4", "5", "0", "-", " "]), max_size=40
+    ).map("".join),
+    st.sampled_from(_DIGIT_SCRIPTS),
+)
+def test_any_script_of_digits_finds_what_ascii_digits_find(text: str, zero: int) -> None:
+    written = "".join(chr(zero + ord(ch) - 48) if "0" <= ch <= "9" else ch for ch in text)
+    assert _digit_kinds(written) == _digit_kinds(text)
+
+
+def test_digit_like_characters_that_are_not_decimal_digits_stay_text() -> None:
+    assert _ascii_digits("x² ½ ① Ⅻ 🙂") == "x² ½ ① Ⅻ 🙂"
+    assert _ascii_digits("“١٢”") == "“12”"
 
 
 @pytest.mark.parametrize(
