@@ -15,6 +15,7 @@ from pathlib import Path
 
 from hearthgate.proxy import cli_log, cli_rules, cli_state
 from hearthgate.proxy.main import RunConfig, run
+from hearthgate.store.writer import queue_limit
 
 DEFAULT_RULES = "rules/household.yaml"
 DEFAULT_STATE = "./var"
@@ -113,6 +114,11 @@ def _run(args: argparse.Namespace) -> int:
         admin = parse_hostport(args.admin)
     except ValueError as exc:
         print(f"hearthgate: --admin: {exc}", file=sys.stderr)
+        return 2
+    try:
+        queue_limit()
+    except ValueError as exc:
+        print(f"hearthgate: {exc}", file=sys.stderr)
         return 2
     return run(
         RunConfig(

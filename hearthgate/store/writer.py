@@ -26,7 +26,7 @@ from hearthgate.store.schema import PRAGMAS, connect, db_path
 
 log = logging.getLogger(__name__)
 
-QUEUE_LIMIT = int(os.environ.get("HEARTHGATE_LOG_QUEUE", "100000"))
+QUEUE_LIMIT = 100_000  # rows waiting in memory; HEARTHGATE_LOG_QUEUE changes it
 BATCH_LIMIT = 5_000
 LINGER_SECONDS = 0.05  # a row waits at most this long for company before it is written
 LINGER_BELOW = 500  # rows already waiting: enough company, write at once
@@ -78,14 +78,33 @@ class WriterStats:
     last_ok: bool = True
 
 
+def queue_limit(environ: Any = os.environ) -> int:
+    """The memory bound from ``HEARTHGATE_LOG_QUEUE``: a whole number of rows, at least 1."""
+    text = environ.get("HEARTHGATE_LOG_QUEUE", "").strip()
+    if not text:
+        return QUEUE_LIMIT
+    try:
+        limit = int(text.replace("_", ""))
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise ValueError(
+            f"HEARTHGATE_LOG_QUEUE must be a whole number of rows, at least 1 "
+            f"(default {QUEUE_LIMIT}); got {text!r}"
+        )
+    return limit
+
+
 @dataclass
 class Writer:
     state_dir: Path
-    limit: int = QUEUE_LIMIT
+    limit: int = field(default_factory=queue_limit)
     linger: float = LINGER_SECONDS
     stats: WriterStats = field(default_factory=WriterStats)
 
     def __post_init__(self) -> None:
+        if self.limit < 1:  # asyncio.Queue(0) would be unbounded; below 1 nothing fits
+            raise ValueError(f"the decision log's queue limit must be at least 1, not {self.limit}")
         self._queue: asyncio.Queue[Write] = asyncio.Queue(self.limit)
         self._task: asyncio.Task[None] | None = None
         self._conn: sqlite3.Connection | None = None  # used only inside the worker thread

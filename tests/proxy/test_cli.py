@@ -169,3 +169,16 @@ def test_pin_hash_from_stdin(
     code, out = run(capsys, "pin", "hash")
     assert code == 0 and pins.verify_pin("4711", out.strip())
     assert "4711" not in out
+
+
+def test_run_refuses_a_log_queue_that_holds_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    monkeypatch.setenv("HEARTHGATE_LOG_QUEUE", "0")
+    assert main(["run", "--rules", str(rules), "--state-dir", str(tmp_path / "var")]) == 2
+    assert (
+        "HEARTHGATE_LOG_QUEUE must be a whole number of rows, at least 1" in capsys.readouterr().err
+    )
+    assert not (tmp_path / "var").exists()  # refused before anything was started or created

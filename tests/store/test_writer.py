@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hearthgate.store.schema import connect
-from hearthgate.store.writer import DECISION_COLUMNS, Writer
+from hearthgate.store.writer import DECISION_COLUMNS, Writer, queue_limit
 
 
 def row(i: int) -> tuple[object, ...]:
@@ -131,3 +131,22 @@ def count_safe(state: Path) -> int | None:
         return int(conn.execute("SELECT count(*) FROM decisions").fetchone()[0])
     except sqlite3.OperationalError:
         return None
+
+
+@pytest.mark.parametrize(
+    ("value", "limit"), [(None, 100_000), ("", 100_000), ("40", 40), ("1_000", 1000)]
+)
+def test_queue_limit_from_the_environment(value: str | None, limit: int) -> None:
+    environ = {} if value is None else {"HEARTHGATE_LOG_QUEUE": value}
+    assert queue_limit(environ) == limit
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "lots", "1.5"])
+def test_a_queue_limit_that_would_drop_everything_or_mean_nothing_is_refused(value: str) -> None:
+    with pytest.raises(ValueError, match="HEARTHGATE_LOG_QUEUE must be a whole number"):
+        queue_limit({"HEARTHGATE_LOG_QUEUE": value})
+
+
+async def test_a_writer_with_no_room_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        Writer(tmp_path, limit=0)
