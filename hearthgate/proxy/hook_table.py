@@ -4,9 +4,15 @@ mitmproxy dispatches every hook by walking the whole addon tree and asking each 
 method of that name, and after every flow hook it does the same again for ``update``. A proxied
 request fires four flow hooks, so that is eight walks of the tree per request, nearly all of
 them finding nothing. ``HookTable`` remembers, per hook name, the methods that exist, and
-forgets when the tree changes (an addon or script added, removed or reloaded: mitmproxy routes
-all of that through ``register``/``remove``). Dispatch keeps mitmproxy's rules: addons run in
-chain order, an error in one is logged and the next still runs, ``AddonHalt`` stops the rest.
+forgets when the tree may have changed: an addon or script added, removed or reloaded
+(mitmproxy routes all of that through ``register``/``remove``), and any options change
+(the script loader reorders its scripts while it is configured). Dispatch keeps mitmproxy's
+rules: addons run in chain order, an error in one is logged and the next still runs,
+``AddonHalt`` stops the rest.
+
+One thing is not seen: an addon that, while running, appends to its own ``addons`` list
+without registering the child, or rebinds one of its hook methods. Such an addon calls
+``ctx.master.addons.invalidate()`` afterwards (plain mitmproxy would not need it).
 """
 
 from __future__ import annotations
@@ -30,6 +36,17 @@ class HookTable(AddonManager):
         self._table: dict[str, Handlers] = {}
 
     # --- the tree changes: forget what was learned --------------------------------------
+
+    def invalidate(self) -> None:
+        """Forget every hook's handlers; they are looked up again on next use."""
+        self._table.clear()
+
+    def _configure_all(self, updated: Any) -> None:
+        self._table.clear()
+        try:
+            super()._configure_all(updated)
+        finally:
+            self._table.clear()
 
     def register(self, addon: Any) -> Any:
         self._table.clear()

@@ -6,6 +6,7 @@ same addons, and the calls they record must be identical.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -170,3 +171,55 @@ async def test_a_hook_attribute_that_is_not_callable_is_reported_as_before(
         plain, table = await _both(scenario)
     assert table == plain == ["odd.request", "next.request"]
     assert sum("not callable" in r.getMessage() for r in caplog.records) == 2
+
+
+SCRIPT = """
+from mitmproxy import ctx
+
+
+class Mark:
+    name = "mark-{name}"
+
+    def request(self, flow):
+        flow.metadata.setdefault("order", []).append({name!r})
+
+
+addons = [Mark()]
+"""
+
+
+async def test_scripts_reordered_through_the_option_run_in_the_new_order(tmp_path: Any) -> None:
+    """The script loader reorders its children without telling the manager; the options
+    change that asks for it does."""
+    paths = []
+    for name in ("first", "second"):
+        path = tmp_path / f"{name}.py"
+        path.write_text(SCRIPT.format(name=name))
+        paths.append(str(path))
+
+    async def scenario(master: Master, calls: Calls) -> None:
+        from mitmproxy.addons import script
+
+        master.addons.add(script.ScriptLoader())
+        for order in (paths, paths[::-1], paths[:1], paths):
+            master.options.update(scripts=order)
+            await asyncio.sleep(0.05)  # a new script is loaded by its watcher task
+            f = tflow.tflow()
+            await master.addons.handle_lifecycle(HttpRequestHook(f))
+            calls.append(",".join(f.metadata.get("order", [])))
+
+    plain, table = await _both(scenario)
+    assert table == plain == ["first,second", "second,first", "first", "first,second"]
+
+
+async def test_invalidate_sees_a_child_added_without_registering() -> None:
+    calls: Calls = []
+    master = HearthgateMaster(options.Options())
+    parent = Recorder("parent", calls, [])
+    master.addons.add(parent)
+    await _lifecycle(master)
+    parent.addons.append(Recorder("child", calls))
+    assert isinstance(master.addons, HookTable)
+    master.addons.invalidate()
+    await _lifecycle(master)
+    assert calls == ["parent.request", "parent.request", "child.request"]
