@@ -17,6 +17,7 @@ import asyncio
 import logging
 import os
 import sqlite3
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,6 +111,9 @@ class Writer:
         self._conn: sqlite3.Connection | None = None  # used only inside the worker thread
         self._inode: int | None = None
         self._held = 0  # rows taken from the queue and not yet written
+        self._batch: list[Write] = []  # the batch being written or retried
+        self._committed: list[Write] | None = None  # the last batch committed (worker thread)
+        self._lock = threading.RLock()  # one thread at a time on the connection
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -140,15 +144,21 @@ class Writer:
             return
         await asyncio.wait_for(self._idle.wait(), timeout)
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 5) -> None:
+        """Write what is queued (waiting at most ``timeout``), then close. Rows still not
+        written are counted as dropped."""
         try:
-            await self.flush(5)
+            await self.flush(timeout)
         except TimeoutError:
-            log.warning("decision log: %d rows not written at shutdown", self.depth)
+            pass
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        await asyncio.to_thread(self._close)
+        await asyncio.to_thread(self._close)  # after a write still in progress
+        lost = self._queue.qsize() + (0 if self._committed is self._batch else self._held)
+        if lost:
+            self.stats.dropped += lost
+            log.warning("decision log: %d rows not written at shutdown", lost)
 
     async def _run(self) -> None:
         backoff = 0.2
@@ -166,15 +176,15 @@ class Writer:
                 while len(batch) < BATCH_LIMIT and not self._queue.empty():
                     batch.append(self._queue.get_nowait())
                 self._held = len(batch)
+                self._batch = batch
             try:
-                written = await asyncio.to_thread(self._write, batch)
+                await asyncio.to_thread(self._write, batch)
             except Exception as exc:  # disk full, read-only, locked: keep the batch, retry
                 self._record_failure(exc)
                 await asyncio.to_thread(self._close)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
-            self.stats.written += written
             self.stats.last_ok = True
             backoff = 0.2
             batch = []
@@ -182,24 +192,27 @@ class Writer:
 
     # --- in the worker thread ---------------------------------------------------------
 
-    def _write(self, batch: list[Write]) -> int:
-        """One transaction for the whole batch; the number of decision rows written."""
-        conn = self._connection()
+    def _write(self, batch: list[Write]) -> None:
+        """One transaction for the whole batch; counted as written when it commits (even if
+        the writer is being stopped meanwhile)."""
         groups: dict[str, list[Sequence[Any]]] = {}
         for write in batch:  # statements are independent: grouping keeps each table's order
             groups.setdefault(write.sql, []).append(write.params)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for sql, rows in groups.items():
-                if sql == INSERT_DECISION:
-                    _insert_rows(conn, rows)
-                else:
-                    conn.executemany(sql, rows)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return len(groups.get(INSERT_DECISION, ()))
+        with self._lock:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, rows in groups.items():
+                    if sql == INSERT_DECISION:
+                        _insert_rows(conn, rows)
+                    else:
+                        conn.executemany(sql, rows)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            self._committed = batch
+            self.stats.written += len(groups.get(INSERT_DECISION, ()))
 
     def _connection(self) -> sqlite3.Connection:
         path = db_path(self.state_dir)
@@ -216,12 +229,13 @@ class Writer:
         return self._conn
 
     def _close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except sqlite3.Error:
-                pass
-            self._conn = None
+        with self._lock:
+            if self._conn is not None:
+                try:
+                    self._conn.close()
+                except sqlite3.Error:
+                    pass
+                self._conn = None
 
     def _record_failure(self, exc: Exception) -> None:
         self.stats.errors += 1

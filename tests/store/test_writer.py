@@ -150,3 +150,28 @@ def test_a_queue_limit_that_would_drop_everything_or_mean_nothing_is_refused(val
 async def test_a_writer_with_no_room_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="at least 1"):
         Writer(tmp_path, limit=0)
+
+
+@pytest.mark.parametrize("released", [True, False])
+async def test_stop_counts_what_it_could_not_write(tmp_path: Path, released: bool) -> None:
+    """Stopping while a write waits on a lock: the connection is closed only after that
+    write ends; rows it committed count as written, rows it could not as dropped."""
+    connect(tmp_path).close()
+    blocker = sqlite3.connect(tmp_path / "hearthgate.db", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    writer = Writer(tmp_path, linger=0)
+    writer.start()
+    for i in range(10):
+        writer.submit_decision(row(i))
+    await asyncio.sleep(0.1)  # the batch is in the worker thread, waiting for the lock
+    for i in range(10, 13):
+        writer.submit_decision(row(i))  # still queued when stop gives up
+    if released:
+        asyncio.get_running_loop().call_later(0.5, blocker.execute, "COMMIT")
+    await writer.stop(timeout=0.2)
+    if not released:
+        blocker.execute("COMMIT")
+    blocker.close()
+    written = 10 if released else 0
+    assert (writer.stats.written, writer.stats.dropped) == (written, 13 - written)
+    assert count(tmp_path) == written
