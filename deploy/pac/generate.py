@@ -35,6 +35,7 @@ END = "# --- end of generated LLM hosts ---"
 NFT_SETS = "4#inet#hearthgate#llm4,6#inet#hearthgate#llm6"
 DNSMASQ_CHUNK = 400  # characters of domain names per nftset= line
 
+
 def providers(rules: Path | None = None) -> tuple[Provider, ...]:
     """The built-in catalog (BUILTIN_PROVIDERS), plus or overridden by a rules file's."""
     if rules is None:
