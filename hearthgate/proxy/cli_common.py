@@ -6,6 +6,7 @@ import argparse
 import csv
 import getpass
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -18,6 +19,29 @@ from hearthgate.proxy.rules_file import RulesFileError, load_rules_file
 from hearthgate.store.db import Db
 
 Handler = Callable[[argparse.Namespace], int]
+
+# text output shows times in the household's zone (JSON and CSV keep UTC ISO-8601)
+_UTC_STAMP = re.compile(
+    r"\b(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d(?::\d\d)?)(?:\.\d+)?(?:Z|\+00:00)(?![\w:+-])"
+)
+_display_zone: list[ZoneInfo] = []  # set once the rules are loaded; one CLI run, one zone
+
+
+def show_times_in(zone: ZoneInfo) -> None:
+    _display_zone[:] = [zone]
+
+
+def local_times(text: str) -> str:
+    """Every UTC timestamp in ``text`` as local time of the rules' zone, to the second."""
+    if not _display_zone:
+        return text
+    zone = _display_zone[0]
+
+    def local(stamp: re.Match[str]) -> str:
+        when = datetime.fromisoformat(f"{stamp[1]}T{stamp[2]}+00:00").astimezone(zone)
+        return when.strftime("%Y-%m-%d %H:%M:%S %Z")
+
+    return _UTC_STAMP.sub(local, text)
 
 
 def actor_option(p: argparse.ArgumentParser) -> None:
@@ -47,6 +71,7 @@ def guarded(body: Callable[[argparse.Namespace, Db, Snapshot], int]) -> Handler:
         except RulesFileError as exc:
             print(f"hearthgate: the rules file cannot be used:\n{exc}", file=sys.stderr)
             return 2
+        show_times_in(snap.zone)
         try:
             with Db(args.state_dir) as db:
                 return body(args, db, snap)
@@ -64,7 +89,7 @@ def emit(args: argparse.Namespace, data: Any, text: Callable[[], str] | None = N
     if getattr(args, "json", False) or text is None:
         print(json.dumps(data, indent=2, default=str))
     else:
-        print(text())
+        print(local_times(text()))
     return 0
 
 
@@ -109,5 +134,5 @@ def parse_when(text: str, zone: ZoneInfo, now: datetime) -> datetime:
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
-    text = str(value)
+    text = local_times(str(value))
     return text if len(text) <= 60 else text[:57] + "..."

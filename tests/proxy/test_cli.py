@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import re
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from hearthgate.governance import pins
 from hearthgate.proxy.cli import build_parser, main
+from hearthgate.proxy.cli_common import local_times, show_times_in
 from tests.store.helpers import blocked_request
 
 RULES = """\
@@ -182,3 +186,34 @@ def test_run_refuses_a_log_queue_that_holds_nothing(
         "HEARTHGATE_LOG_QUEUE must be a whole number of rows, at least 1" in capsys.readouterr().err
     )
     assert not (tmp_path / "var").exists()  # refused before anything was started or created
+
+
+def test_text_output_shows_times_in_the_rules_zone(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = run(capsys, "emergency", "on", "--minutes", "60", "--reason", "exam", "--as", "mom")
+    assert code == 0
+    code, out = run(capsys, "emergency", "status", "--json")
+    until = datetime.fromisoformat(json.loads(out)["until"])
+    assert until.utcoffset() == timedelta(0)  # JSON stays UTC
+    code, out = run(capsys, "emergency", "status")
+    local = until.astimezone(ZoneInfo("Europe/Berlin"))
+    assert local.strftime("%Y-%m-%d %H:%M:%S %Z") in out  # the rules say Europe/Berlin
+    assert not re.search(r"\d\d:\d\d(:\d\d)?(\.\d+)?Z", out)  # no UTC stamp left
+    code, out = run(capsys, "emergency", "history")
+    assert local.strftime("%Y-%m-%d %H:%M:%S %Z") in out
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("until 2026-11-22T21:30:05.123Z.", "until 2026-11-22 22:30:05 CET."),
+        ("2026-07-01T10:00:00+00:00", "2026-07-01 12:00:00 CEST"),  # summer time
+        ("2026-03-29T01:00Z", "2026-03-29 03:00:00 CEST"),  # the hour the clocks skip
+        ("2026-11-22T21:30:05+01:00", "2026-11-22T21:30:05+01:00"),  # not UTC: left alone
+        ("request 2026-11-22T21:30:05Zx", "request 2026-11-22T21:30:05Zx"),  # part of a word
+    ],
+)
+def test_local_times(text: str, shown: str) -> None:
+    show_times_in(ZoneInfo("Europe/Berlin"))
+    assert local_times(text) == shown
