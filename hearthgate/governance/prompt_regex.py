@@ -6,10 +6,11 @@ a lower-cased copy of the prompt, with a leading ``\\b`` checked by hand at each
 any other pattern is matched with IGNORECASE as written. Both give the same answer.
 
 Case-safe means: no capital letter however it is spelled (``A``, ``\\x41``, ``[\\x41-\\x5a]``),
-no ``\\B``/``\\D``/``\\S``/``\\W``-style escapes, no ASCII or LOCALE flag, and none of the
-few letters IGNORECASE pairs with a letter other than its lower case (``ı``/``i``,
-``ſ``/``s``, ``ς``/``σ``, ...). A prompt that contains one of those letters is matched the
-slow way too.
+no ``\\B``/``\\D``/``\\S``/``\\W``-style escapes, no ASCII or LOCALE flag, no ``(?-i:...)``,
+and no ``ı`` or ``ſ`` (which IGNORECASE takes for a plain ``i`` or ``s``). A few letters
+IGNORECASE pairs with one that is not their lower case (``s``/``ſ``, ``i``/``ı``,
+``σ``/``ς``, ``в``/``ᲀ`` ...): a prompt holding the partner of one of the pattern's letters
+is matched the slow way.
 
 On the fast path the literal text every match must contain is found with ``str.find`` (far
 faster than the regex engine's own scan): when the pattern starts with a literal, the engine
@@ -24,18 +25,14 @@ import re._casefix as _casefix
 import re._constants as _constants
 import re._parser as _parser
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 _UPPER_ESCAPE = re.compile(r"\\[A-Z]")
-# letters IGNORECASE treats as equal although neither is the other's lower case
-_ODD_FOLDS = frozenset(
-    chr(code)
-    for key, partners in _casefix._EXTRA_CASES.items()
-    for code in (key, *partners)
-    if code > 127
-)
-_ODD_FOLD_IN_TEXT = re.compile("[" + re.escape("".join(sorted(_ODD_FOLDS))) + "]")
+# per lower-case letter, the letters IGNORECASE also takes for it although neither is the
+# other's lower case ("s": "ſ", "σ": "ς", "в": "ᲀ")
+_ODD_FOLDS: dict[str, str] = {
+    chr(key): "".join(map(chr, partners)) for key, partners in _casefix._EXTRA_CASES.items()
+}
 _SAFE_FLAGS = re.UNICODE | re.VERBOSE | re.DOTALL | re.MULTILINE | re.IGNORECASE
 _LARGEST_RANGE = 0x3000  # wider character ranges are not inspected: slow path
 
@@ -48,6 +45,9 @@ class PromptRegex:
     fallback: re.Pattern[str]  # the pattern as written, IGNORECASE
     prefix: str = ""  # every match starts with this (fast path only)
     required: str = ""  # every match contains this (fast path only)
+    # letters that IGNORECASE would take for one of the pattern's: a prompt holding one is
+    # matched the slow way (fast path only; none are ASCII)
+    odd_partners: re.Pattern[str] | None = None
 
     def search(self, text: str, lower: str) -> str | None:
         """The matched text, or None."""
@@ -55,7 +55,11 @@ class PromptRegex:
             not self.on_lower
             # a few characters (such as "İ") change length when lower-cased
             or len(lower) != len(text)
-            or (not lower.isascii() and _has_odd_fold(lower))
+            or (
+                self.odd_partners is not None
+                and not lower.isascii()
+                and self.odd_partners.search(lower) is not None
+            )
         ):
             hit = self.fallback.search(text)
             return hit.group(0) if hit else None
@@ -63,11 +67,11 @@ class PromptRegex:
             return None
         if self.prefix:
             return self._at_prefixes(lower)
-        pos = 0
-        while (hit := self.pattern.search(lower, pos)) is not None:
+        pos, end = 0, len(lower)
+        while pos <= end and (hit := self.pattern.search(lower, pos)) is not None:
             if not self.word_start or _boundary(lower, hit.start()):
                 return hit.group(0)
-            pos = hit.start() + 1
+            pos = hit.start() + 1  # past the end: search would find the same empty match
         return None
 
     def _at_prefixes(self, lower: str) -> str | None:
@@ -89,7 +93,8 @@ class PromptRegex:
 def compile_prompt_regex(source: str) -> PromptRegex:
     fallback = re.compile(source, re.IGNORECASE)
     parsed = _parser.parse(source)
-    if not _case_safe(source, parsed):
+    partners: set[str] = set()
+    if not _case_safe(source, parsed, partners):
         return PromptRegex(fallback, False, False, fallback)
     leading_boundary = (
         source.startswith(r"\b")
@@ -102,54 +107,61 @@ def compile_prompt_regex(source: str) -> PromptRegex:
     )
     body = source[2:] if leading_boundary else source
     prefix, required = _literals(body)
-    return PromptRegex(re.compile(body), True, leading_boundary, fallback, prefix, required)
+    odd = re.compile("[" + re.escape("".join(sorted(partners))) + "]") if partners else None
+    return PromptRegex(re.compile(body), True, leading_boundary, fallback, prefix, required, odd)
 
 
-def _case_safe(source: str, parsed: Any) -> bool:
-    """True when matching lower-cased text case-sensitively equals IGNORECASE matching."""
+def _case_safe(source: str, parsed: Any, partners: set[str]) -> bool:
+    """True when matching lower-cased text case-sensitively equals IGNORECASE matching,
+    provided the text holds none of ``partners`` (filled in here)."""
     if source != source.lower() or _UPPER_ESCAPE.search(source):
         return False
     if parsed.state.flags & ~_SAFE_FLAGS:
         return False
     try:
-        return _items_case_safe(parsed)
+        return _items_case_safe(parsed, partners)
     except Exception:  # noqa: BLE001 - a private module changed: take the slow path
         return False
 
 
-def _items_case_safe(items: Any) -> bool:
+def _items_case_safe(items: Any, partners: set[str]) -> bool:
     for op, value in items:
         if op in (_constants.LITERAL, _constants.NOT_LITERAL):
-            if not _char_safe(chr(value)):
+            if not _char_safe(chr(value), partners):
                 return False
         elif op is _constants.RANGE:
             low, high = value
             if high - low > _LARGEST_RANGE:
                 return False
-            if not all(_char_safe(chr(code)) for code in range(low, high + 1)):
+            if not all(_char_safe(chr(code), partners) for code in range(low, high + 1)):
                 return False
         elif op is _constants.IN:
-            if not _items_case_safe(value):
+            if not _items_case_safe(value, partners):
                 return False
         elif op is _constants.SUBPATTERN:
             _group, add_flags, del_flags, sub = value
-            if (add_flags | del_flags) & ~_SAFE_FLAGS or not _items_case_safe(sub):
+            # (?-i:...) matches case-sensitively: lower-casing the text would change that
+            if add_flags & ~_SAFE_FLAGS or del_flags:
+                return False
+            if not _items_case_safe(sub, partners):
                 return False
         elif op is _constants.BRANCH:
-            if not all(_items_case_safe(alt) for alt in value[1]):
+            if not all(_items_case_safe(alt, partners) for alt in value[1]):
                 return False
         elif op in (_constants.MAX_REPEAT, _constants.MIN_REPEAT, _constants.POSSESSIVE_REPEAT):
-            if not _items_case_safe(value[2]):
+            if not _items_case_safe(value[2], partners):
                 return False
         elif op in (_constants.ASSERT, _constants.ASSERT_NOT):
-            if not _items_case_safe(value[1]):
+            if not _items_case_safe(value[1], partners):
                 return False
         elif op is _constants.ATOMIC_GROUP:
-            if not _items_case_safe(value):
+            if not _items_case_safe(value, partners):
                 return False
         elif op is _constants.GROUPREF_EXISTS:
             _group, yes, no = value
-            if not _items_case_safe(yes) or (no is not None and not _items_case_safe(no)):
+            if not _items_case_safe(yes, partners):
+                return False
+            if no is not None and not _items_case_safe(no, partners):
                 return False
         elif op not in (
             _constants.AT,
@@ -162,14 +174,16 @@ def _items_case_safe(items: Any) -> bool:
     return True
 
 
-@lru_cache(maxsize=4)
-def _has_odd_fold(lower: str) -> bool:
-    """Searched once per prompt, however many regexes ask."""
-    return _ODD_FOLD_IN_TEXT.search(lower) is not None
-
-
-def _char_safe(ch: str) -> bool:
-    return ch.lower() == ch and ch not in _ODD_FOLDS
+def _char_safe(ch: str, partners: set[str]) -> bool:
+    """A lower-case (or caseless) letter whose odd IGNORECASE partners, if any, are not
+    ASCII: a prompt is checked for those only when it is not ASCII itself."""
+    if ch.lower() != ch:
+        return False
+    odd = _ODD_FOLDS.get(ch, "")
+    if any(partner.isascii() for partner in odd):
+        return False  # "ſ" or "ı" in the pattern: IGNORECASE takes a plain "s" or "i" for it
+    partners.update(odd)
+    return True
 
 
 def _literals(source: str) -> tuple[str, str]:

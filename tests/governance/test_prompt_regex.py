@@ -42,6 +42,14 @@ PATTERNS = [
     r"\u0131",
     r"ſ",
     r"µ",
+    r"в",
+    # flags taken away inside a group: case-sensitive there
+    r"(?-i:abc)",
+    r"x(?-i:y)",
+    # a leading \b before a body that can match nothing
+    r"\b\w*",
+    r"\b.*",
+    r"\b^",
 ]
 WORDS = [
     "how",
@@ -88,6 +96,12 @@ WORDS = [
     "µ",
     "μ",
     "\u0345",
+    "ABC",
+    "abc",
+    "XY",
+    "в",
+    "ᲀ",
+    "Дом",
 ]
 
 
@@ -109,7 +123,8 @@ def test_case_safe_patterns_take_the_fast_path() -> None:
 
 
 @pytest.mark.parametrize(
-    "source", [r"\x47pt", r"[\x41-\x5a]", r"(?a)\bcaf", r"(?a:x)", r"σ", r"\u0131"]
+    "source",
+    [r"\x47pt", r"[\x41-\x5a]", r"(?a)\bcaf", r"(?a:x)", r"\u0131", "ſ", r"(?-i:abc)", r"x(?-i:y)"],
 )
 def test_patterns_that_are_not_case_safe_take_the_slow_path(source: str) -> None:
     assert not compile_prompt_regex(source).on_lower
@@ -142,3 +157,25 @@ def test_prompt_with_an_odd_case_pair_is_matched_the_slow_way(text: str, found: 
 def test_literals_every_match_needs(source: str, prefix: str, required: str) -> None:
     compiled = compile_prompt_regex(source)
     assert (compiled.prefix, compiled.required) == (prefix, required)
+
+
+def test_a_prompt_is_slowed_only_by_partners_of_the_patterns_own_letters() -> None:
+    casino = compile_prompt_regex(r"\bcasino\b")
+    assert casino.odd_partners is not None
+    assert casino.odd_partners.search("ıſ") and not casino.odd_partners.search("вдост σς")
+    sigma = compile_prompt_regex("σ")
+    assert sigma.on_lower  # Greek patterns keep the fast path...
+    assert sigma.search("οσ", "οσ") == "σ"
+    # ...and a final sigma, which lower() writes as "ς", still matches, the slow way
+    assert sigma.search("ΟΔΟΣ", "ΟΔΟΣ".lower()) == "Σ"
+    assert sigma.search("οδος", "οδος") == "ς"
+    assert compile_prompt_regex("xyz").odd_partners is None
+
+
+@pytest.mark.parametrize("source", [r"\b\w*", r"\b.*", r"\b[a-z]*", r"\b^"])
+@pytest.mark.parametrize("text", ["", " ", "  x", "x "])
+def test_an_empty_match_where_the_boundary_fails_ends_the_search(source: str, text: str) -> None:
+    """It used to search the same empty match at the end of the prompt forever."""
+    reference = re.compile(source, re.IGNORECASE).search(text)
+    found = compile_prompt_regex(source).search(text, text.lower())
+    assert (found is not None) == (reference is not None)
