@@ -85,7 +85,7 @@ def queue_limit(environ: Any = os.environ) -> int:
     if not text:
         return QUEUE_LIMIT
     try:
-        limit = int(text.replace("_", ""))
+        limit = int(text)
     except ValueError:
         limit = 0
     if limit < 1:
@@ -114,6 +114,7 @@ class Writer:
         self._batch: list[Write] = []  # the batch being written or retried
         self._committed: list[Write] | None = None  # the last batch committed (worker thread)
         self._lock = threading.RLock()  # one thread at a time on the connection
+        self._stopped = False  # set under the lock by stop(): nothing may open it again
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -154,7 +155,7 @@ class Writer:
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        await asyncio.to_thread(self._close)  # after a write still in progress
+        await asyncio.to_thread(self._close, final=True)  # after a write still in progress
         lost = self._queue.qsize() + (0 if self._committed is self._batch else self._held)
         if lost:
             self.stats.dropped += lost
@@ -169,6 +170,7 @@ class Writer:
                     self._idle.set()
                 batch = [await self._queue.get()]
                 self._held = 1
+                self._batch = batch
                 if self.linger and self._queue.qsize() < LINGER_BELOW:
                     # a quiet moment: let a few more rows arrive so one transaction
                     # carries them all instead of one thread hand-off and commit per request
@@ -176,7 +178,6 @@ class Writer:
                 while len(batch) < BATCH_LIMIT and not self._queue.empty():
                     batch.append(self._queue.get_nowait())
                 self._held = len(batch)
-                self._batch = batch
             try:
                 await asyncio.to_thread(self._write, batch)
             except Exception as exc:  # disk full, read-only, locked: keep the batch, retry
@@ -199,6 +200,8 @@ class Writer:
         for write in batch:  # statements are independent: grouping keeps each table's order
             groups.setdefault(write.sql, []).append(write.params)
         with self._lock:
+            if self._stopped:  # stop() closed the log while this batch waited for a thread
+                raise RuntimeError("the decision log is stopped")
             conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -228,8 +231,9 @@ class Writer:
             self._conn, self._inode = conn, _inode(path)
         return self._conn
 
-    def _close(self) -> None:
+    def _close(self, final: bool = False) -> None:
         with self._lock:
+            self._stopped = self._stopped or final
             if self._conn is not None:
                 try:
                     self._conn.close()

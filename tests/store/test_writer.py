@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
 from hearthgate.store.schema import connect
-from hearthgate.store.writer import DECISION_COLUMNS, Writer, queue_limit
+from hearthgate.store.writer import DECISION_COLUMNS, Write, Writer, queue_limit
 
 
 def row(i: int) -> tuple[object, ...]:
@@ -134,14 +135,14 @@ def count_safe(state: Path) -> int | None:
 
 
 @pytest.mark.parametrize(
-    ("value", "limit"), [(None, 100_000), ("", 100_000), ("40", 40), ("1_000", 1000)]
+    ("value", "limit"), [(None, 100_000), ("", 100_000), ("40", 40), (" 40 ", 40), ("1_000", 1000)]
 )
 def test_queue_limit_from_the_environment(value: str | None, limit: int) -> None:
     environ = {} if value is None else {"HEARTHGATE_LOG_QUEUE": value}
     assert queue_limit(environ) == limit
 
 
-@pytest.mark.parametrize("value", ["0", "-5", "lots", "1.5"])
+@pytest.mark.parametrize("value", ["0", "-5", "lots", "1.5", "1_", "_5"])
 def test_a_queue_limit_that_would_drop_everything_or_mean_nothing_is_refused(value: str) -> None:
     with pytest.raises(ValueError, match="HEARTHGATE_LOG_QUEUE must be a whole number"):
         queue_limit({"HEARTHGATE_LOG_QUEUE": value})
@@ -175,3 +176,39 @@ async def test_stop_counts_what_it_could_not_write(tmp_path: Path, released: boo
     written = 10 if released else 0
     assert (writer.stats.written, writer.stats.dropped) == (written, 13 - written)
     assert count(tmp_path) == written
+
+
+async def test_stop_during_the_linger_counts_the_row_in_hand(tmp_path: Path) -> None:
+    writer = Writer(tmp_path, linger=0)
+    writer.start()
+    writer.submit_decision(row(1))
+    await writer.flush(5)
+    writer.linger = 5  # the next row waits for company, in hand, when stop comes
+    writer.submit_decision(row(2))
+    await asyncio.sleep(0.05)
+    await writer.stop(timeout=0.1)
+    assert (writer.stats.written, writer.stats.dropped) == (1, 1)
+    assert count(tmp_path) == 1
+
+
+class LateThread(Writer):
+    """A worker thread that starts its write only after stop() has closed the log, as a
+    busy machine may schedule it."""
+
+    def _write(self, batch: list[Write]) -> None:
+        time.sleep(0.3)
+        super()._write(batch)
+
+
+async def test_a_write_that_starts_after_stop_does_not_reopen_the_database(
+    tmp_path: Path,
+) -> None:
+    writer = LateThread(tmp_path, linger=0)
+    writer.start()
+    writer.submit_decision(row(1))
+    await asyncio.sleep(0.05)  # the batch is in the worker thread, not yet writing
+    await writer.stop(timeout=0.01)
+    await asyncio.sleep(0.5)  # the thread has woken up and given up
+    assert (writer.stats.written, writer.stats.dropped) == (0, 1)
+    assert writer._conn is None
+    assert not (tmp_path / "hearthgate.db").exists() or count(tmp_path) == 0
