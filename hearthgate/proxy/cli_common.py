@@ -22,7 +22,8 @@ Handler = Callable[[argparse.Namespace], int]
 
 # text output shows times in the household's zone (JSON and CSV keep UTC ISO-8601)
 _UTC_STAMP = re.compile(
-    r"\b(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d(?::\d\d)?)(?:\.\d+)?(?:Z|\+00:00)(?![\w:+-])"
+    r"\b([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}:[0-9]{2}(?::[0-9]{2})?)(?:\.[0-9]+)?"
+    r"(?:Z|\+00:00)(?![\w:+-])"
 )
 _display_zone: list[ZoneInfo] = []  # set once the rules are loaded; one CLI run, one zone
 
@@ -38,7 +39,10 @@ def local_times(text: str) -> str:
     zone = _display_zone[0]
 
     def local(stamp: re.Match[str]) -> str:
-        when = datetime.fromisoformat(f"{stamp[1]}T{stamp[2]}+00:00").astimezone(zone)
+        try:
+            when = datetime.fromisoformat(f"{stamp[1]}T{stamp[2]}+00:00").astimezone(zone)
+        except (ValueError, OverflowError):  # shaped like a time, is not one: leave it be
+            return stamp[0]
         return when.strftime("%Y-%m-%d %H:%M:%S %Z")
 
     return _UTC_STAMP.sub(local, text)

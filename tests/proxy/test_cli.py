@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from hearthgate.governance import pins
+from hearthgate.proxy import cli_common
 from hearthgate.proxy.cli import build_parser, main
 from hearthgate.proxy.cli_common import local_times, show_times_in
 from tests.store.helpers import blocked_request
@@ -188,6 +189,16 @@ def test_run_refuses_a_log_queue_that_holds_nothing(
     assert not (tmp_path / "var").exists()  # refused before anything was started or created
 
 
+def test_a_reason_that_looks_like_a_bad_time_is_printed_as_written(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reason = "exam moved to 2026-02-30T10:00Z"
+    code, _ = run(capsys, "emergency", "on", "--minutes", "30", "--reason", reason, "--as", "mom")
+    assert code == 0
+    code, out = run(capsys, "emergency", "status")
+    assert code == 0 and reason in out
+
+
 def test_text_output_shows_times_in_the_rules_zone(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -212,8 +223,15 @@ def test_text_output_shows_times_in_the_rules_zone(
         ("2026-03-29T01:00Z", "2026-03-29 03:00:00 CEST"),  # the hour the clocks skip
         ("2026-11-22T21:30:05+01:00", "2026-11-22T21:30:05+01:00"),  # not UTC: left alone
         ("request 2026-11-22T21:30:05Zx", "request 2026-11-22T21:30:05Zx"),  # part of a word
+        # shaped like a time but not one (a reason or a model name can say anything)
+        ("moved to 2026-02-30T10:00Z", "moved to 2026-02-30T10:00Z"),
+        ("2026-11-22T24:00Z", "2026-11-22T24:00Z"),
+        ("2026-11-22T23:59:60Z", "2026-11-22T23:59:60Z"),
+        ("9999-12-31T23:30:00Z", "9999-12-31T23:30:00Z"),  # past year 9999 in Berlin
+        ("٢٠٢٦-١١-٢٢T10:00Z", "٢٠٢٦-١١-٢٢T10:00Z"),
     ],
 )
-def test_local_times(text: str, shown: str) -> None:
+def test_local_times(text: str, shown: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli_common, "_display_zone", [])
     show_times_in(ZoneInfo("Europe/Berlin"))
     assert local_times(text) == shown
