@@ -227,8 +227,13 @@ def start_gate(
         env={"HEARTHGATE_TEST_UPSTREAM": fake.address, **(env or {})},
         cwd=ROOT,
         host=listen_host,
+        probe="transparent" not in extra,  # ready once run.json is written (below)
     )
-    wait_until(lambda: (state / "run.json").exists(), 20, "run.json")
+    try:
+        wait_until(lambda: (state / "run.json").exists(), 20, "run.json")
+    except TimeoutError as exc:
+        proc.stop()
+        raise TimeoutError(f"{exc}\n--- gate output ---\n{proc.output}") from None
     return proc
 
 

@@ -56,7 +56,8 @@ def test_inspected_device_is_decided_per_request(make_gate) -> None:  # type: ig
         gate = transparent_gate(make_gate, ns, "tls")
         with redirect_443(ns, gate.proc.port):
             answer = probe(ns, "https", ns.host_ip, str(gate.ca))
-        assert answer["status"] == 403 and "Bedtime, Alice." in str(answer["body"])
+        assert answer.get("status") == 403, answer
+        assert "Bedtime, Alice." in str(answer["body"])
         [row] = gate.rows("device = 'alice-pc'")
         assert (row["host"], row["model"], row["stage"]) == (
             "api.openai.com",

@@ -113,12 +113,16 @@ class ProxyProcess:
         listen_pattern: str = MITMPROXY_LISTEN_PATTERN,
         timeout: float = DEFAULT_TIMEOUT,
         host: str = "127.0.0.1",
+        probe: bool = True,
     ) -> ProxyProcess:
         """Start ``argv`` and return once it listens (see :meth:`spawn` for ``env``).
 
         If ``port`` is None the port is taken from the first output line matching
-        ``listen_pattern``; otherwise readiness means ``port`` accepts connections. On failure
-        or timeout the process is stopped and the error carries its output.
+        ``listen_pattern``; then readiness means the port accepts a TCP connection. A
+        transparent-mode proxy passes ``probe=False``: a connection that did not come through
+        a NAT redirect has no original destination, and mitmproxy exits on the error it logs
+        when that happens during start-up. On failure or timeout the process is stopped and
+        the error carries its output.
         """
         proc = cls.spawn(argv, env, cwd=cwd)
         try:
@@ -127,7 +131,10 @@ class ProxyProcess:
                 proc.port = int(match["port"])
             else:
                 proc.port = port
-            proc._wait(lambda: _port_open(proc.port, host), timeout, f"port {proc.port} to accept")
+            if probe:
+                proc._wait(
+                    lambda: _port_open(proc.port, host), timeout, f"port {proc.port} to accept"
+                )
             proc.host = host
         except BaseException:
             proc.stop()
