@@ -39,11 +39,13 @@ _ID_NUMBER = re.compile(r"[0-9](?:[ -]?[0-9]){7,15}")  # 8-16 digits, single spa
 _KINDS = 5  # what _digit_kinds can find: card, phone, address, national_id, id_word
 
 
-def _digit_class() -> str:
+@lru_cache(maxsize=1)
+def _maybe_digit() -> re.Pattern[str]:
     """A character class holding every non-ASCII decimal digit ("１", "٣", "४", "𝟏") and as
     few other characters as keeps it quick: exact ranges in the BMP, one span over the
     digits of historic scripts and mathematics beyond it, and the segmented digits. Emoji
-    fall outside, so text full of them is scanned quickly too."""
+    fall outside, so text full of them is scanned quickly too. Built on first use (about
+    15 ms), by the first prompt beyond Latin-1 that is scanned for digits."""
     codes = [c for c in range(128, 0x20000) if unicodedata.category(chr(c)) == "Nd"]
     spans: list[list[int]] = []
     for code in codes:
@@ -51,11 +53,10 @@ def _digit_class() -> str:
             spans[-1][1] = code
         else:
             spans.append([code, code])
-    return "".join(f"{re.escape(chr(lo))}-{re.escape(chr(hi))}" for lo, hi in spans)
+    ranges = "".join(f"{re.escape(chr(lo))}-{re.escape(chr(hi))}" for lo, hi in spans)
+    return re.compile(f"[{ranges}]")  # ranges rather than \d: "is there any?" is quick
 
 
-# a class of ranges rather than \d keeps the scan for "is there any?" quick
-_MAYBE_DIGIT = re.compile(f"[{_digit_class()}]")
 _OTHER_DIGIT = re.compile(r"(?![0-9])\d")
 _GAP_CARD = frozenset({" ", "-"})
 _GAP_PHONE = frozenset({" ", "-", ".", ") ", ")", " (", "(", ")-", ").", "-(", ". "})
@@ -144,7 +145,7 @@ def _ascii_digits(text: str) -> str:
     """``text`` with every decimal digit of another script ("１２３", "١٢٣") written as an
     ASCII digit, one character for one so positions stay put: a number typed in full-width
     or Arabic-Indic digits is still a number to the model that reads it."""
-    if _MAYBE_DIGIT.search(text) is None:
+    if _maybe_digit().search(text) is None:
         return text
     return _OTHER_DIGIT.sub(lambda digit: str(unicodedata.decimal(digit.group())), text)
 

@@ -127,51 +127,47 @@ def _case_safe(source: str, parsed: Any, partners: set[str]) -> bool:
 def _items_case_safe(items: Any, partners: set[str]) -> bool:
     for op, value in items:
         if op in (_constants.LITERAL, _constants.NOT_LITERAL):
-            if not _char_safe(chr(value), partners):
-                return False
+            ok = _char_safe(chr(value), partners)
         elif op is _constants.RANGE:
             low, high = value
-            if high - low > _LARGEST_RANGE:
-                return False
-            if not all(_char_safe(chr(code), partners) for code in range(low, high + 1)):
-                return False
-        elif op is _constants.IN:
-            if not _items_case_safe(value, partners):
-                return False
+            ok = high - low <= _LARGEST_RANGE and all(
+                _char_safe(chr(code), partners) for code in range(low, high + 1)
+            )
         elif op is _constants.SUBPATTERN:
             _group, add_flags, del_flags, sub = value
             # (?-i:...) matches case-sensitively: lower-casing the text would change that
-            if add_flags & ~_SAFE_FLAGS or del_flags:
-                return False
-            if not _items_case_safe(sub, partners):
-                return False
-        elif op is _constants.BRANCH:
-            if not all(_items_case_safe(alt, partners) for alt in value[1]):
-                return False
-        elif op in (_constants.MAX_REPEAT, _constants.MIN_REPEAT, _constants.POSSESSIVE_REPEAT):
-            if not _items_case_safe(value[2], partners):
-                return False
-        elif op in (_constants.ASSERT, _constants.ASSERT_NOT):
-            if not _items_case_safe(value[1], partners):
-                return False
-        elif op is _constants.ATOMIC_GROUP:
-            if not _items_case_safe(value, partners):
-                return False
-        elif op is _constants.GROUPREF_EXISTS:
-            _group, yes, no = value
-            if not _items_case_safe(yes, partners):
-                return False
-            if no is not None and not _items_case_safe(no, partners):
-                return False
-        elif op not in (
-            _constants.AT,
-            _constants.ANY,
-            _constants.CATEGORY,
-            _constants.NEGATE,
-            _constants.GROUPREF,
-        ):
-            return False  # something this check does not know: the slow path is always right
+            ok = not (add_flags & ~_SAFE_FLAGS or del_flags) and _items_case_safe(sub, partners)
+        elif (nested := _nested(op, value)) is not None:
+            ok = all(_items_case_safe(sub, partners) for sub in nested)
+        else:  # anything this check does not know takes the slow path, which is always right
+            ok = op in _CASELESS
+        if not ok:
+            return False
     return True
+
+
+_CASELESS = (
+    _constants.AT,
+    _constants.ANY,
+    _constants.CATEGORY,
+    _constants.NEGATE,
+    _constants.GROUPREF,
+)
+
+
+def _nested(op: Any, value: Any) -> list[Any] | None:
+    """The item lists inside a repeat, branch, set, lookaround or conditional."""
+    if op is _constants.IN or op is _constants.ATOMIC_GROUP:
+        return [value]
+    if op is _constants.BRANCH:
+        return list(value[1])
+    if op in (_constants.MAX_REPEAT, _constants.MIN_REPEAT, _constants.POSSESSIVE_REPEAT):
+        return [value[2]]
+    if op in (_constants.ASSERT, _constants.ASSERT_NOT):
+        return [value[1]]
+    if op is _constants.GROUPREF_EXISTS:
+        return [part for part in value[1:] if part is not None]
+    return None
 
 
 def _char_safe(ch: str, partners: set[str]) -> bool:
