@@ -4,7 +4,7 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TESTSTAMP := $(VENV)/.installed-test
-LINTED := $(wildcard hearthgate tests bench deploy)
+LINTED := $(wildcard governance proxy tests bench deploy)
 
 .PHONY: run test bench lint typecheck check clean schema
 
@@ -30,7 +30,7 @@ test: $(TESTSTAMP)
 	tools/ensure-deploy-tools
 	tools/ensure-browser
 	$(VENV)/bin/ruff check $(LINTED)
-	$(VENV)/bin/mypy hearthgate
+	$(VENV)/bin/mypy governance proxy
 	$(PY) -m pytest -q
 
 bench: $(TESTSTAMP)
@@ -41,7 +41,7 @@ lint: $(TESTSTAMP)
 	$(VENV)/bin/ruff format --check $(LINTED)
 
 typecheck: $(TESTSTAMP)
-	$(VENV)/bin/mypy hearthgate
+	$(VENV)/bin/mypy governance proxy
 
 check: lint typecheck test
 

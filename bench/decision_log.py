@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from hearthgate.store.schema import connect, db_path
-from hearthgate.store.state import UPSERT_USAGE
-from hearthgate.store.writer import DECISION_COLUMNS, QUEUE_LIMIT, Write, Writer
+from proxy.store.schema import connect, db_path
+from proxy.store.state import UPSERT_USAGE
+from proxy.store.writer import DECISION_COLUMNS, QUEUE_LIMIT, Write, Writer
 
 TARGET_ROWS_PER_S = 5_000
 BUSY_MS_PER_REQUEST = 1.5  # about hearthgate's CPU per request at full load (section 1)

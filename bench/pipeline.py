@@ -22,12 +22,12 @@ from zoneinfo import ZoneInfo
 from bench import rules_gen
 from bench.stats import percentile
 from bench.texts import EMAIL_HIT, PHONE_HIT, prose, salted
-from hearthgate.governance.facts import Endpoint, Inspect, RequestFacts
-from hearthgate.governance.pipeline import STAGES, decide
-from hearthgate.governance.snapshot import Snapshot
-from hearthgate.governance.state import RuntimeState, UsageCount
-from hearthgate.proxy.identity import resolve
-from hearthgate.proxy.rules_file import load_rules_text
+from governance.facts import Endpoint, Inspect, RequestFacts
+from governance.pipeline import STAGES, decide
+from governance.snapshot import Snapshot
+from governance.state import RuntimeState, UsageCount
+from proxy.identity import resolve
+from proxy.rules.loader import load_rules_text
 
 TARGET_P99_US = 50.0
 ZONE = ZoneInfo("Europe/Berlin")

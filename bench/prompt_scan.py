@@ -17,11 +17,11 @@ from functools import partial
 
 from bench.stats import median
 from bench.texts import EMAIL_HIT, PII_KINDS, assert_clean, prose, salted
-from hearthgate.governance.facts import Endpoint, RequestFacts
-from hearthgate.governance.pii import find_pii
-from hearthgate.governance.policy_match import matches
-from hearthgate.proxy.identity import resolve
-from hearthgate.proxy.rules_file import load_rules_text
+from governance.facts import Endpoint, RequestFacts
+from governance.pii import find_pii
+from governance.policy_match import matches
+from proxy.identity import resolve
+from proxy.rules.loader import load_rules_text
 
 TEXT_CHARS = 100_000
 TARGET_US = 1000.0  # about 1 ms per 100 KB

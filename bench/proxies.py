@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from bench.load import Target
-from hearthgate.proxy.rules_file import load_rules_text
+from proxy.rules.loader import load_rules_text
 from tests.support.pki import Pki, make_pki
 from tests.support.proxyproc import MITMDUMP, ProxyProcess
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from hearthgate.governance.pii import find_pii
+from governance.pii import find_pii
 
 PII_KINDS = ("email", "phone", "card", "address", "national_id")
 EMAIL_HIT = "You can write to me at alice.smith@example.com if that helps. "

@@ -31,9 +31,9 @@ from mitmproxy.addons import block
 from mitmproxy.proxy.mode_servers import WireGuardServerInstance
 from mitmproxy.proxy.mode_specs import ProxyMode, WireGuardMode
 
-from hearthgate.proxy.cli import build_parser
-from hearthgate.proxy.metrics import Metrics
-from hearthgate.proxy.providers import Catalog
+from proxy.catalog.providers import Catalog
+from proxy.cli.main import build_parser
+from proxy.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"

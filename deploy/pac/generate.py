@@ -14,7 +14,7 @@ so the gate never even sees the rest of the household's traffic.
 
 The committed deploy/pac/proxy.pac (the built-in catalog, gate at gate.lan:8080) and the host
 list in deploy/dnsmasq/hearthgate.conf are outputs of this script; tests/test_deploy.py fails
-when they fall behind hearthgate/proxy/providers.py.
+when they fall behind proxy/catalog/providers.py.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from hearthgate.governance.errors import HearthgateError
-from hearthgate.proxy.pac import DEFAULT_PROXY, render_pac
-from hearthgate.proxy.providers import Catalog, Provider
+from governance.errors import HearthgateError
+from proxy.catalog.pac import DEFAULT_PROXY, render_pac
+from proxy.catalog.providers import Catalog, Provider
 
 PAC_PATH = Path(__file__).with_name("proxy.pac")
 DNSMASQ_PATH = Path(__file__).parent.parent / "dnsmasq" / "hearthgate.conf"
@@ -40,7 +40,7 @@ def providers(rules: Path | None = None) -> tuple[Provider, ...]:
     """The built-in catalog (BUILTIN_PROVIDERS), plus or overridden by a rules file's."""
     if rules is None:
         return Catalog().providers
-    from hearthgate.proxy.rules_file import load_rules_file
+    from proxy.rules.loader import load_rules_file
 
     snap = load_rules_file(rules)
     extra = [

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from hearthgate.governance.facts import Endpoint, Identity, Inspect, RequestFacts
-from hearthgate.governance.schema import Rules
-from hearthgate.governance.snapshot import Snapshot, compile_rules
-from hearthgate.proxy.identity import resolve
+from governance.facts import Endpoint, Identity, Inspect, RequestFacts
+from governance.schema import Rules
+from governance.snapshot import Snapshot, compile_rules
+from proxy.identity import resolve
 
 BASE = """
 version: 1

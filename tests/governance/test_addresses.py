@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from hearthgate.governance.addresses import normalize_identifier, normalize_ip, normalize_mac
+from governance.addresses import normalize_identifier, normalize_ip, normalize_mac
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hearthgate.governance.pii import _ID_WORDS, _ascii_digits, _digit_kinds, find_pii
+from governance.pii import _ID_WORDS, _ascii_digits, _digit_kinds, find_pii
 
 FOUND = [
     ("email", "write to jane.doe+school@example.co.uk please"),

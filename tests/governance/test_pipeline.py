@@ -5,9 +5,9 @@ from datetime import timedelta
 
 import pytest
 
-from hearthgate.governance import pipeline
-from hearthgate.governance.facts import Action, Stage
-from hearthgate.governance.state import ActiveEmergency, RuntimeAllow, RuntimeState, Unlock
+from governance import pipeline
+from governance.facts import Action, Stage
+from governance.state import ActiveEmergency, RuntimeAllow, RuntimeState, Unlock
 from tests.governance.helpers import at, facts, snapshot
 
 RULES = """
@@ -114,7 +114,7 @@ def test_with_notes_keeps_every_other_field() -> None:
     """Decision.with_notes must copy every field, including any added later."""
     from dataclasses import fields, replace
 
-    from hearthgate.governance.facts import Decision, Note
+    from governance.facts import Decision, Note
 
     decision = Decision(
         stage=Stage.QUOTA,

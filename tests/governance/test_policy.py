@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from hearthgate.governance import pipeline, policy
-from hearthgate.governance.facts import Action, Endpoint, Stage
-from hearthgate.governance.state import RuntimeState
+from governance import pipeline, policy
+from governance.facts import Action, Endpoint, Stage
+from governance.state import RuntimeState
 from tests.governance.helpers import at, facts, snapshot
 
 NOON = at("2026-11-20T12:00")

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hearthgate.governance.prompt_regex import compile_prompt_regex
+from governance.prompt_regex import compile_prompt_regex
 
 PATTERNS = [
     r"\bhow (?:do|can) i (?:hack|break into)\b",

@@ -4,11 +4,11 @@ from datetime import date
 
 import pytest
 
-from hearthgate.governance import pipeline, quotas
-from hearthgate.governance.facts import Stage
-from hearthgate.governance.prices import compile_prices, estimate_cost
-from hearthgate.governance.schema import Quota
-from hearthgate.governance.state import RuntimeState, UsageCount
+from governance import pipeline, quotas
+from governance.facts import Stage
+from governance.prices import compile_prices, estimate_cost
+from governance.schema import Quota
+from governance.state import RuntimeState, UsageCount
 from tests.governance.helpers import at, facts, snapshot
 
 RULES = """

@@ -4,9 +4,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from hearthgate.governance import pipeline, time_rules
-from hearthgate.governance.facts import Action, Stage
-from hearthgate.governance.state import EMPTY_STATE
+from governance import pipeline, time_rules
+from governance.facts import Action, Stage
+from governance.state import EMPTY_STATE
 from tests.governance.helpers import at, facts, snapshot
 
 BEDTIME = """
@@ -153,7 +153,7 @@ from datetime import time as clock  # noqa: E402
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from hearthgate.governance.snapshot import CompiledTimeRule, Selector  # noqa: E402
+from governance.snapshot import CompiledTimeRule, Selector  # noqa: E402
 
 
 @given(

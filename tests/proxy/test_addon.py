@@ -9,13 +9,13 @@ import pytest
 from mitmproxy import http
 from mitmproxy.test import taddons, tflow, tutils
 
-from hearthgate.governance import pipeline
-from hearthgate.proxy import flowfacts
-from hearthgate.proxy.addon import RECORD, GateAddon
-from hearthgate.proxy.gate import Gate
-from hearthgate.proxy.metrics import Metrics
-from hearthgate.proxy.runtime import RulesHolder, StateCache
-from hearthgate.store.writer import Writer
+from governance import pipeline
+from proxy import flowfacts
+from proxy.addon import RECORD, GateAddon
+from proxy.gate import Gate
+from proxy.metrics import Metrics
+from proxy.runtime import RulesHolder, StateCache
+from proxy.store.writer import Writer
 
 RULES = """\
 version: 1

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hearthgate.proxy.decoding import chunk_decoder, zstd
+from proxy.decoding import chunk_decoder, zstd
 
 BODY = (
     b"".join(

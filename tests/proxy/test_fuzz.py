@@ -10,13 +10,13 @@ from hypothesis import strategies as st
 from mitmproxy import http
 from mitmproxy.test import taddons, tflow, tutils
 
-from hearthgate.proxy.addon import RECORD, GateAddon
-from hearthgate.proxy.gate import Gate
-from hearthgate.proxy.metrics import Metrics
-from hearthgate.proxy.providers import BUILTIN_PROVIDERS, StreamUsage, parse_request, parse_usage
-from hearthgate.proxy.rules_file import RulesFileError, load_rules_text
-from hearthgate.proxy.runtime import RulesHolder, StateCache
-from hearthgate.store.writer import Writer
+from proxy.addon import RECORD, GateAddon
+from proxy.catalog.providers import BUILTIN_PROVIDERS, StreamUsage, parse_request, parse_usage
+from proxy.gate import Gate
+from proxy.metrics import Metrics
+from proxy.rules.loader import RulesFileError, load_rules_text
+from proxy.runtime import RulesHolder, StateCache
+from proxy.store.writer import Writer
 
 FAST = settings(
     max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

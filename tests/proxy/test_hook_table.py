@@ -17,7 +17,7 @@ from mitmproxy.master import Master
 from mitmproxy.proxy.layers.http import HttpRequestHook, HttpResponseHook
 from mitmproxy.test import tflow
 
-from hearthgate.proxy.hook_table import HearthgateMaster, HookTable
+from proxy.hook_table import HearthgateMaster, HookTable
 
 Calls = list[str]
 

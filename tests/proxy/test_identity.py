@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from hearthgate.proxy.identity import _read_arp, resolve
+from proxy.identity import _read_arp, resolve
 from tests.governance.helpers import snapshot
 
 RULES = """

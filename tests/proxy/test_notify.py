@@ -8,10 +8,10 @@ from dataclasses import replace
 
 import pytest
 
-from hearthgate.governance.schema import Notification
-from hearthgate.proxy import notify
-from hearthgate.proxy.metrics import Metrics
-from hearthgate.proxy.notify import Event, Notifier, build_request
+from governance.schema import Notification
+from proxy import notify
+from proxy.metrics import Metrics
+from proxy.notify import Event, Notifier, build_request
 from tests.support.webhook import Webhook
 
 EVENT = Event(

@@ -1,0 +1,194 @@
+"""Compiled policy conditions and the test of whether a request meets them.
+
+Every condition present in ``when`` must hold (AND); a list inside one condition matches if
+any element does (OR). Conditions that need the request body (models, prompt, prompt size)
+never match a device inspected at host level only (``inspect: sni``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from governance.facts import Action, Endpoint, Identity, Inspect, RequestFacts
+from governance.pii import find_pii, lowered
+from governance.prompt_regex import PromptRegex, compile_prompt_regex
+from governance.schema import Policy, Quota
+
+# endpoints whose requests name a model; an unknown model there fails `models_not` safe
+_MODEL_ENDPOINTS = frozenset(
+    {
+        Endpoint.CHAT,
+        Endpoint.COMPLETIONS,
+        Endpoint.RESPONSES,
+        Endpoint.EMBEDDINGS,
+        Endpoint.IMAGES,
+        Endpoint.AUDIO,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledPolicy:
+    name: str
+    order: int
+    priority: int
+    action: Action
+    message: str | None
+    quota: Quota | None
+    devices: frozenset[str]
+    people: frozenset[str]
+    groups: frozenset[str]
+    providers: frozenset[str]
+    hosts: tuple[str, ...]
+    endpoints: frozenset[Endpoint]
+    models: re.Pattern[str] | None
+    models_not: re.Pattern[str] | None
+    pii: tuple[str, ...]
+    keywords: tuple[str, ...]  # lower-cased; found by substring search
+    regexes: tuple[PromptRegex, ...]
+    max_prompt_chars: int | None
+    needs_body: bool = False  # set from the conditions below; see __post_init__
+
+    def __post_init__(self) -> None:
+        # conditions that need the decrypted request: its path (endpoint) or its body
+        body = bool(
+            self.endpoints
+            or self.models
+            or self.models_not
+            or self.pii
+            or self.keywords
+            or self.regexes
+            or self.max_prompt_chars is not None
+        )
+        object.__setattr__(self, "needs_body", body)
+
+    def concerns(self, ident: Identity) -> bool:
+        """The who-conditions (devices, people, groups) hold for this identity."""
+        return (
+            (not self.devices or ident.device in self.devices)
+            and (not self.people or ident.person in self.people)
+            and (not self.groups or bool(self.groups & ident.groups))
+        )
+
+
+def compile_policy(policy: Policy, order: int) -> CompiledPolicy:
+    w = policy.when
+    prompt = w.prompt
+
+    return CompiledPolicy(
+        name=policy.name,
+        order=order,
+        priority=policy.priority,
+        action=Action(policy.action),
+        message=policy.message,
+        quota=policy.quota,
+        devices=frozenset(w.devices),
+        people=frozenset(w.people),
+        groups=frozenset(w.groups),
+        providers=frozenset(p.lower() for p in w.providers),
+        hosts=tuple(h.lower() for h in w.hosts),
+        endpoints=frozenset(Endpoint(e) for e in w.endpoints),
+        models=_globs(w.models),
+        models_not=_globs(w.models_not),
+        pii=tuple(prompt.pii) if prompt else (),
+        keywords=tuple(k.lower() for k in prompt.keywords if k) if prompt else (),
+        regexes=tuple(compile_prompt_regex(r) for r in (prompt.regex if prompt else [])),
+        max_prompt_chars=w.max_prompt_chars,
+    )
+
+
+def matches(policy: CompiledPolicy, facts: RequestFacts) -> tuple[bool, str]:
+    """Whether every condition holds, and a short account of what matched."""
+    if not concerns_request(policy, facts):
+        return False, ""
+    return body_matches(policy, facts) if policy.needs_body else (True, "")
+
+
+def concerns_request(policy: CompiledPolicy, facts: RequestFacts) -> bool:
+    """The conditions readable without the body hold: who, provider, host, endpoint; and a
+    device that is not decrypted (``inspect: sni``) is never held to body conditions."""
+    ident = facts.identity
+    return (
+        policy.concerns(ident)
+        and (not policy.providers or (facts.provider or "") in policy.providers)
+        and (not policy.hosts or _host_matches(facts.host, policy.hosts))
+        and (not policy.endpoints or facts.endpoint in policy.endpoints)
+        and not (policy.needs_body and ident.inspect is Inspect.SNI)
+    )
+
+
+def body_matches(policy: CompiledPolicy, facts: RequestFacts) -> tuple[bool, str]:
+    model = facts.model
+    notes = []
+    if policy.models is not None:
+        if model is None or not policy.models.match(model):
+            return False, ""
+        notes.append(f"model {model}")
+    if policy.models_not is not None:
+        if model is None:
+            if facts.endpoint not in _MODEL_ENDPOINTS:
+                return False, ""
+            notes.append("model could not be read")
+        elif policy.models_not.match(model):
+            return False, ""
+        else:
+            notes.append(f"model {model} is not on the allowed list")
+    if policy.max_prompt_chars is not None:
+        if facts.prompt_chars <= policy.max_prompt_chars:
+            return False, ""
+        notes.append(f"prompt of {facts.prompt_chars} characters")
+    if policy.pii or policy.keywords or policy.regexes:
+        found = _prompt_finding(policy, facts.prompt or "")
+        if not found:
+            return False, ""
+        notes.append(found)
+    return True, "; ".join(notes)
+
+
+def _prompt_finding(policy: CompiledPolicy, text: str) -> str:
+    keywords, regexes = _memo(text)
+    if policy.keywords:
+        lower = lowered(text)
+        for keyword in policy.keywords:
+            hit = keywords.get(keyword)
+            if hit is None:
+                hit = keywords[keyword] = keyword in lower
+            if hit:
+                return f"prompt contains {keyword[:40]!r}"
+    for regex in policy.regexes:
+        source = regex.fallback.pattern
+        if source in regexes:
+            found = regexes[source]
+        else:
+            found = regexes[source] = regex.search(text, lowered(text))
+        if found is not None:
+            return f"prompt contains {found[:40]!r}"
+    kinds = find_pii(text, policy.pii, first=True)
+    return f"prompt contains personal data ({', '.join(kinds)})" if kinds else ""
+
+
+@lru_cache(maxsize=4)
+def _memo(text: str) -> tuple[dict[str, bool], dict[str, str | None]]:
+    """What one prompt has been found to contain, by keyword and by regex source, filled as
+    policies ask: however many policies share a keyword or a regex, it is searched once."""
+    return {}, {}
+
+
+def _globs(patterns: list[str]) -> re.Pattern[str] | None:
+    if not patterns:
+        return None
+    return re.compile("|".join(fnmatch.translate(p.lower()) for p in patterns), re.IGNORECASE)
+
+
+def _host_matches(host: str, patterns: tuple[str, ...]) -> bool:
+    host = host.lower().rstrip(".")
+    for pattern in patterns:
+        if pattern.startswith("*."):
+            if host.endswith(pattern[1:]):
+                return True
+        elif host == pattern:
+            return True
+    return False

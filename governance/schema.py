@@ -1,0 +1,285 @@
+"""The rules file as parents write it: a pydantic model of SPEC section 3.
+
+Structure and value checks live here; names that refer to other entries (a device's person,
+a rule's groups ...) are checked in ``references.py``. ``snapshot.compile_rules`` turns a
+validated ``Rules`` into the immutable snapshot the pipeline reads.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import time
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from governance.addresses import normalize_mac
+
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAY_NAMES: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+EndpointName = Literal[
+    "chat",
+    "completions",
+    "responses",
+    "embeddings",
+    "images",
+    "audio",
+    "realtime",
+    "files",
+    "other",
+    "web-app",
+]
+PiiKind = Literal["email", "phone", "card", "address", "national_id"]
+Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_HOST = re.compile(rf"^(\*\.)?{_LABEL}(\.{_LABEL})*$")
+_HHMM = re.compile(r"^([01]?\d|2[0-3]):[0-5]\d$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class UnknownDevices(Strict):
+    groups: list[Name] = []
+
+
+class Settings(Strict):
+    mode: Literal["enforce", "observe"] = "enforce"
+    timezone: str = "UTC"
+    fail: Literal["closed", "open"] = "closed"
+    default: Literal["allow", "block"] = "allow"
+    inspect: Literal["tls", "sni"] = "tls"
+    log_prompts: bool = False
+    retention_days: int = Field(default=90, ge=1, le=3650)
+    unknown_devices: UnknownDevices = UnknownDevices()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as "
+                "Europe/Berlin or America/New_York)"
+            ) from None
+        return value
+
+
+class Group(Strict):
+    description: str | None = None
+
+
+class Person(Strict):
+    groups: list[Name] = []
+
+
+class Device(Strict):
+    person: Name | None = None
+    groups: list[Name] = []
+    ips: list[str] = []
+    macs: list[str] = []
+    inspect: Literal["tls", "sni"] | None = None
+
+    @field_validator("ips")
+    @classmethod
+    def _valid_ips(cls, values: list[str]) -> list[str]:
+        return [_normalize_network(v) for v in values]
+
+    @field_validator("macs")
+    @classmethod
+    def _valid_macs(cls, values: list[str]) -> list[str]:
+        return [normalize_mac(v) for v in values]
+
+
+class AllowEntry(Strict):
+    device: Name | None = None
+    cidr: str | None = None
+    ip: str | None = None
+    mac: str | None = None
+    user: str | None = None
+    reason: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> AllowEntry:
+        chosen = [k for k in ("device", "cidr", "ip", "mac", "user") if getattr(self, k)]
+        if len(chosen) != 1:
+            raise ValueError(
+                "an allowlist entry names exactly one of device, cidr, ip, mac, "
+                f"user (found {', '.join(chosen) or 'none'})"
+            )
+        return self
+
+    @field_validator("cidr", "ip")
+    @classmethod
+    def _valid_network(cls, value: str | None) -> str | None:
+        return None if value is None else _normalize_network(value)
+
+    @field_validator("mac")
+    @classmethod
+    def _valid_mac(cls, value: str | None) -> str | None:
+        return None if value is None else normalize_mac(value)
+
+
+class AppliesTo(Strict):
+    groups: list[Name] = []
+    people: list[Name] = []
+    devices: list[Name] = []
+
+
+class TimeRule(Strict):
+    name: Name
+    start: str
+    end: str
+    days: list[Day] = list(DAY_NAMES)
+    action: Literal["block", "alert", "log"] = "block"
+    applies_to: AppliesTo | None = None
+    priority: int = 100
+    message: str | None = None
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _hhmm(cls, value: object) -> str:
+        if isinstance(value, int) and not isinstance(value, bool):
+            # YAML 1.1 reads an unquoted 21:00 as the sexagesimal number 1260
+            value = f"{value // 60:02d}:{value % 60:02d}"
+        if not isinstance(value, str) or not _HHMM.match(value):
+            raise ValueError(f'expected a time like "21:00" (24-hour HH:MM), got {value!r}')
+        return value.zfill(5)
+
+    def start_time(self) -> time:
+        return time.fromisoformat(self.start)
+
+    def end_time(self) -> time:
+        return time.fromisoformat(self.end)
+
+
+class PromptCheck(Strict):
+    pii: list[PiiKind] = []
+    keywords: list[str] = []
+    regex: list[str] = []
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, values: list[str]) -> list[str]:
+        for pattern in values:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"regex {pattern!r} does not compile: {exc}") from None
+        return values
+
+
+class When(Strict):
+    devices: list[Name] = []
+    people: list[Name] = []
+    groups: list[Name] = []
+    providers: list[str] = []
+    hosts: list[str] = []
+    endpoints: list[EndpointName] = []
+    models: list[str] = []
+    models_not: list[str] = []
+    prompt: PromptCheck | None = None
+    max_prompt_chars: int | None = Field(default=None, ge=0)
+
+
+class Quota(Strict):
+    per: Literal["person", "device"] = "person"
+    requests_per_day: int | None = Field(default=None, ge=0)
+    tokens_per_day: int | None = Field(default=None, ge=0)
+    requests_per_week: int | None = Field(default=None, ge=0)
+    tokens_per_week: int | None = Field(default=None, ge=0)
+    cost_per_day: float | None = Field(default=None, ge=0)
+    cost_per_week: float | None = Field(default=None, ge=0)
+
+
+class Policy(Strict):
+    name: Name
+    priority: int = 100
+    when: When = When()
+    action: Literal["allow", "alert", "block", "log"] = "block"
+    quota: Quota | None = None
+    message: str | None = None
+
+
+class Overrides(Strict):
+    master_pin: str | None = None
+    unlock_minutes: int = Field(default=15, ge=1, le=1440)
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    lockout_minutes: int = Field(default=15, ge=1, le=1440)
+
+    @field_validator("master_pin")
+    @classmethod
+    def _hashed(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("scrypt$"):
+            raise ValueError(
+                "master_pin must be a hash made by `hearthgate pin hash` "
+                "(it starts with scrypt$); never write the PIN itself here"
+            )
+        return value
+
+
+class Consent(Strict):
+    approvers: int = Field(default=1, ge=1, le=10)
+    actions: list[Literal["emergency", "allowlist", "unlock", "time_rule"]] = []
+    expire_hours: int = Field(default=24, ge=1, le=720)
+
+
+class ProviderDef(Strict):
+    name: Name
+    hosts: list[str] = Field(min_length=1)
+    api: Literal["openai", "anthropic", "gemini", "cohere", "web"] = "openai"
+
+    @field_validator("hosts")
+    @classmethod
+    def _host_names(cls, values: list[str]) -> list[str]:
+        for host in values:
+            if not _HOST.match(host):
+                raise ValueError(
+                    f"{host!r} is not a host name; write just the name, such as "
+                    "ollama.lan or *.example.com (no scheme, port or path)"
+                )
+        return [h.lower() for h in values]
+
+
+class Notification(Strict):
+    url: str = Field(pattern=r"^https?://[^\s]+$")
+    format: Literal["json", "ntfy", "gotify"] = "json"
+    token: str | None = None  # ntfy access token (Bearer) or Gotify application token
+    on: list[Literal["alert", "block"]] = ["alert"]
+    throttle_minutes: int = Field(default=10, ge=0, le=1440)
+
+
+class PriceDef(Strict):
+    models: list[str] = Field(min_length=1)
+    input: float = Field(ge=0, description="US dollars per million input tokens")
+    output: float = Field(ge=0, description="US dollars per million output tokens")
+
+
+class Rules(Strict):
+    version: Literal[1]
+    settings: Settings = Settings()
+    groups: dict[Name, Group | None] = {}
+    people: dict[Name, Person] = {}
+    devices: dict[Name, Device] = {}
+    allowlist: list[AllowEntry] = []
+    time_rules: list[TimeRule] = []
+    policies: list[Policy] = []
+    overrides: Overrides = Overrides()
+    consent: Consent = Consent()
+    providers: list[ProviderDef] = []
+    prices: list[PriceDef] = []
+    notifications: list[Notification] = []
+
+
+def _normalize_network(value: str) -> str:
+    """An IP or CIDR in canonical form (IPv6 compressed, host bits rejected)."""
+    try:
+        if "/" in value:
+            return str(ipaddress.ip_network(value.strip(), strict=True))
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not an IP address or CIDR network ({exc})") from None

@@ -1,1 +1,0 @@
-"""The edges: everything that touches the wire, a person or a process."""

@@ -1,0 +1,295 @@
+"""The mitmproxy addon: flow -> facts -> pipeline -> forward or answer. Never raises.
+
+mitmproxy logs an exception from a hook and lets the flow carry on — it fails open. Every
+hook here catches its own errors and answers with ``settings.fail`` (closed by default).
+Decided flows carry a ``FlowRecord`` in ``flow.metadata``; the decision-log row is queued
+when the response ends (so it carries status and tokens) or when the flow fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+from mitmproxy import connection, http
+
+from governance import pipeline
+from governance.facts import Action, Identity
+from governance.snapshot import Snapshot
+from proxy import flowfacts, responses
+from proxy.catalog.providers import StreamUsage, Usage, parse_usage
+from proxy.catalog.usage_filter import InjectedUsageFilter, add_include_usage
+from proxy.decoding import chunk_decoder
+from proxy.flowfacts import FlowRecord
+from proxy.gate import Gate
+from proxy.sni_gate import SniGate
+
+log = logging.getLogger(__name__)
+RECORD = "hearthgate"
+_LOOPBACK = re.compile(r"^(127\.|::1$|::ffff:127\.)")
+_HEARTHGATE_HEADERS = ("x-hearthgate-pin", "x-hearthgate-request-id")
+
+
+class GateAddon(SniGate):
+    """Hooks in the order mitmproxy calls them for one request."""
+
+    def __init__(self, gate: Gate) -> None:
+        super().__init__()
+        self.gate = gate
+        self._identities: dict[str, tuple[str, Identity]] = {}
+
+    # --- connections -------------------------------------------------------------------
+
+    def client_connected(self, client: connection.Client) -> None:
+        peer = client.peername
+        ip = str(peer[0]) if peer else ""
+        if ip and ip not in self.gate.neighbours.macs and not _LOOPBACK.match(ip):
+            self.gate.neighbours.poke()
+
+    def client_disconnected(self, client: connection.Client) -> None:
+        self._identities.pop(client.id, None)
+        self._forget_connection(client)
+
+    # --- requests ----------------------------------------------------------------------
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        """Bodies too large to inspect are decided on their headers and streamed."""
+        try:
+            if RECORD in flow.metadata or not flowfacts.oversize(flow):
+                return
+            record = self._decide(flow, with_body=False)
+            if record is not None and record.decision.allowed:
+                flow.request.stream = True
+        except Exception as exc:  # noqa: BLE001 - a hook must never let an error open the gate
+            self._fail(flow, exc)
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        try:
+            record = flow.metadata.get(RECORD)
+            if record is None:
+                if flow.request.path.split("?", 1)[0] == responses.OVERRIDE_PATH:
+                    await self._pin_form(flow)
+                    return
+                record = self._decide(flow, with_body=True)
+            if record is None:
+                return  # not an LLM service: pass through untouched
+            self._strip_own_headers(flow)
+            if not record.decision.allowed and record.facts.pin:
+                record = await self._retry_with_pin(flow, record)
+            if not record.decision.allowed:
+                self._answer_block(flow, record)
+            else:
+                self._ask_for_usage(flow, record)
+        except Exception as exc:  # noqa: BLE001 - a hook must never let an error open the gate
+            self._fail(flow, exc)
+
+    @staticmethod
+    def _ask_for_usage(flow: http.HTTPFlow, record: FlowRecord) -> None:
+        """An OpenAI-shaped stream that does not ask for usage is made to (see usage_filter)."""
+        parsed = record.parsed
+        if (
+            record.api != "openai"
+            or parsed is None
+            or not parsed.stream
+            or parsed.stream_usage_requested
+            or flow.request.stream
+        ):
+            return
+        try:
+            body = flow.request.json()
+        except ValueError:
+            return
+        injected = add_include_usage(body)
+        if injected is not None:
+            flow.request.content = injected
+            flow.request.headers["accept-encoding"] = "identity"  # the filter reads plain SSE
+            record.usage_filter = InjectedUsageFilter()
+
+    async def _retry_with_pin(self, flow: http.HTTPFlow, record: FlowRecord) -> FlowRecord:
+        """A blocked request carrying X-Hearthgate-Pin: a valid PIN unlocks, then re-decide."""
+        facts = record.facts
+        pin = facts.pin or ""
+        outcome = await self.gate.redeem_pin(facts.device, facts.pin_request_id, pin)
+        if outcome.result != "ok":
+            record.decision = replace(
+                record.decision, reason=f"{record.decision.reason}; PIN: {outcome.message}"
+            )
+            return record
+        flow.metadata.pop(RECORD, None)
+        return self._decide(flow, with_body=True) or record
+
+    async def _pin_form(self, flow: http.HTTPFlow) -> None:
+        """The block page's form: check the PIN, answer with a page, never go upstream."""
+        if flowfacts.llm_target(flow, self.gate.catalog.match) is None:
+            return
+        form = flow.request.urlencoded_form if flow.request.method == "POST" else None
+        pin = (form.get("pin") if form else None) or ""
+        request_id = (form.get("request_id") if form else None) or None
+        ident = self._identity(flow, self.gate.rules.snapshot)
+        if not pin:
+            ok = False
+            body = responses.html_notice("No PIN", "Type the PIN a parent gave you.", ok)
+        else:
+            outcome = await self.gate.redeem_pin(ident.device, request_id, pin)
+            ok = outcome.result == "ok"
+            text = (
+                f"{ident.device} is unlocked until {self.gate.local_clock(outcome.until)}. "
+                "Go back and try again."
+                if ok
+                else f"Not unlocked: {outcome.message}."
+            )
+            body = responses.html_notice("Unlocked" if ok else "Not unlocked", text, ok)
+        flow.response = http.Response.make(
+            200 if ok else 403,
+            body,
+            {"content-type": "text/html; charset=utf-8", "cache-control": "no-store"},
+        )
+
+    def _decide(self, flow: http.HTTPFlow, *, with_body: bool) -> FlowRecord | None:
+        gate = self.gate
+        snap = gate.rules.snapshot
+        target = flowfacts.llm_target(flow, gate.catalog.match)
+        if target is None:
+            return None
+        provider, host = target
+        ident = self._identity(flow, snap)
+        facts, parsed = flowfacts.build_facts(
+            flow, ident, provider, host, flowfacts.new_request_id(), with_body=with_body
+        )
+        now = gate.clock()
+        started = time.perf_counter_ns()
+        try:
+            decision = pipeline.decide(facts, snap, gate.cache.state, now)
+        except Exception as exc:  # noqa: BLE001 - a bug in a stage must not open the gate
+            gate.metrics.errors.labels("pipeline").inc()
+            log.exception("pipeline error for %s", facts.request_id)
+            decision = pipeline.error_decision(snap, exc)
+        duration_us = (time.perf_counter_ns() - started) // 1000
+        gate.metrics.duration.observe(duration_us / 1e6)
+        record = FlowRecord(facts, decision, provider.api, time.time(), duration_us, parsed)
+        flow.metadata[RECORD] = record
+        gate.count_decision(facts, decision)
+        return record
+
+    def _identity(self, flow: http.HTTPFlow, snap: Snapshot) -> Identity:
+        key = flow.client_conn.id
+        cached = self._identities.get(key)
+        version = self.gate.rules.snapshot.version
+        auth = flow.metadata.get("proxyauth")
+        if cached is not None and cached[0] == version and not auth:
+            return cached[1]
+        ident = flowfacts.identify(flow, self.gate.rules.snapshot, self.gate.neighbours)
+        self._identities[key] = (version, ident)
+        return ident
+
+    @staticmethod
+    def _strip_own_headers(flow: http.HTTPFlow) -> None:
+        for name in _HEARTHGATE_HEADERS:
+            flow.request.headers.pop(name, None)
+
+    def _answer_block(self, flow: http.HTTPFlow, record: FlowRecord) -> None:
+        facts, decision = record.facts, record.decision
+        if responses.wants_html(flow.request.method, flow.request.headers.get("accept")):
+            body, headers = responses.html_block(decision, facts.request_id, facts.host)
+        else:
+            body, headers = responses.json_block(record.api, decision, facts.request_id)
+        flow.response = http.Response.make(decision.status, body, headers)
+
+    # --- responses ---------------------------------------------------------------------
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        """Stream what is not JSON (SSE above all) chunk by chunk, reading usage on the way."""
+        try:
+            record = flow.metadata.get(RECORD)
+            if record is None or flow.response is None or record.logged:
+                return
+            ctype = flow.response.headers.get("content-type", "").lower()
+            if "text/event-stream" in ctype:
+                flow.response.stream = self._relay(flow.response, record)
+            elif "json" not in ctype:
+                flow.response.stream = True
+        except Exception as exc:  # noqa: BLE001
+            self.gate.metrics.errors.labels("response").inc()
+            log.warning("responseheaders: %s", exc)
+
+    def _relay(self, response: http.Response, record: FlowRecord) -> Callable[[bytes], bytes]:
+        """Pass each chunk on unchanged; feed a decoded copy to the usage reader."""
+        usage = StreamUsage(record.api)
+        record.stream_usage = usage
+        decode = chunk_decoder(response.headers.get("content-encoding"))
+        errors = self.gate.metrics.errors.labels("response")
+
+        strip = record.usage_filter
+
+        def relay(chunk: bytes) -> bytes:
+            nonlocal decode
+            if decode is not None and chunk:
+                try:
+                    usage.feed(decode(chunk))
+                except Exception:  # noqa: BLE001 - counting must never break a stream
+                    errors.inc()
+                    decode = None
+            return strip(chunk) if strip is not None else chunk
+
+        return relay
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        record = flow.metadata.get(RECORD)
+        if record is None or record.logged:
+            return
+        try:
+            usage = self._usage(flow, record)
+        except Exception as exc:  # noqa: BLE001
+            self.gate.metrics.errors.labels("response").inc()
+            log.warning("usage not read for %s: %s", record.facts.request_id, exc)
+            usage = Usage()
+        status = flow.response.status_code if flow.response else None
+        self.gate.finish(record, status, usage)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        record = flow.metadata.get(RECORD)
+        if record is None or record.logged:
+            return
+        usage = record.stream_usage.usage if record.stream_usage else Usage()
+        status = flow.response.status_code if flow.response else 502  # what the client sees
+        self.gate.finish(record, status, usage)
+
+    def _usage(self, flow: http.HTTPFlow, record: FlowRecord) -> Usage:
+        if record.stream_usage is not None:
+            return record.stream_usage.usage
+        if flow.response is None or not record.decision.allowed or flow.response.stream:
+            return Usage()
+        body = flow.response.get_content(strict=False) or b""
+        return parse_usage(record.api, flow.response.headers.get("content-type"), body)
+
+    def websocket_message(self, flow: http.HTTPFlow) -> None:
+        """Keep only the newest message: mitmproxy would otherwise hold every message of a
+        long realtime (voice) session in memory for the connection's lifetime."""
+        if flow.websocket is not None and len(flow.websocket.messages) > 1:
+            del flow.websocket.messages[:-1]
+
+    # --- errors ------------------------------------------------------------------------
+
+    def _fail(self, flow: http.HTTPFlow, exc: BaseException) -> None:
+        """An internal error decides by ``settings.fail``; logged, counted, never re-raised."""
+        gate = self.gate
+        gate.metrics.errors.labels("addon").inc()
+        log.exception("hearthgate addon error")
+        try:
+            snap = gate.rules.snapshot
+            decision = pipeline.error_decision(snap, exc)
+            record = flow.metadata.get(RECORD)
+            if isinstance(record, FlowRecord):
+                record.decision = decision
+            else:
+                flow.metadata[RECORD] = gate.error_record(flow, decision)
+            if decision.action is Action.BLOCK:
+                body, headers = responses.json_block(None, decision, "error")
+                flow.response = http.Response.make(503, body, headers)
+        except Exception:  # noqa: BLE001 - last resort: refuse the request outright
+            log.exception("hearthgate: could not answer the failed request; killing it")
+            if flow.killable:
+                flow.kill()

@@ -1,0 +1,163 @@
+"""The dashboard's decision log: filters, pages of 50, and why each request went as it did.
+
+Filters are plain GET parameters (``device``, ``person``, ``provider``, ``blocked=1``,
+``period`` of 1h/24h/7d/30d/all, ``page``), so a filtered view can be bookmarked.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from proxy.admin.dashboard import data
+from proxy.admin.dashboard.html import (
+    Html,
+    badge,
+    checkbox,
+    field,
+    form,
+    h,
+    hidden,
+    join,
+    section,
+    select,
+    table,
+    when,
+)
+from proxy.store import queries
+
+PAGE_SIZE = 50
+PERIODS = (
+    ("1h", "last hour"),
+    ("24h", "last 24 hours"),
+    ("7d", "last 7 days"),
+    ("30d", "last 30 days"),
+    ("all", "everything"),
+)
+SPANS = {
+    "1h": timedelta(hours=1),
+    "24h": timedelta(days=1),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
+FILTERS = ("device", "person", "provider", "blocked", "period")
+
+
+def page_number(text: str | None) -> int:
+    try:
+        return min(max(1, int(text or 1)), 100_000)
+    except ValueError:
+        return 1
+
+
+async def render(view: data.View, query: dict[str, str]) -> tuple[str, Html]:
+    chosen = {k: query.get(k, "") for k in FILTERS}
+    chosen["period"] = chosen["period"] if chosen["period"] in dict(PERIODS) else "24h"
+    page = page_number(query.get("page"))
+    span = SPANS.get(chosen["period"])
+    flt = queries.LogFilter(
+        device=chosen["device"] or None,
+        person=chosen["person"] or None,
+        provider=chosen["provider"] or None,
+        blocked=chosen["blocked"] == "1",
+        since=view.gate.clock() - span if span else None,
+        limit=PAGE_SIZE + 1,
+        offset=(page - 1) * PAGE_SIZE,
+    )
+    rows = await view.store.read(lambda db: queries.decisions(db, flt))
+    more, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE]
+    body = join(
+        [
+            section("Filter", _filters(view, chosen), cls="filters"),
+            section(f"Page {page}", _rows(view, rows) + _pager(chosen, page, more)),
+        ]
+    )
+    return "Decisions", body
+
+
+def _options(names: Any, current: str) -> list[tuple[str, str]]:
+    found = sorted(set(names) | ({current} if current else set()))
+    return [("", "any")] + [(n, n) for n in found]
+
+
+def _filters(view: data.View, chosen: dict[str, str]) -> Html:
+    snap = view.snap
+    providers = (p.name for p in view.gate.catalog.providers)
+    controls = join(
+        [
+            field(
+                "Device",
+                select("device", _options(snap.devices, chosen["device"]), chosen["device"]),
+            ),
+            field(
+                "Person",
+                select("person", _options(snap.person_groups, chosen["person"]), chosen["person"]),
+            ),
+            field(
+                "Service",
+                select("provider", _options(providers, chosen["provider"]), chosen["provider"]),
+            ),
+            field("Period", select("period", PERIODS, chosen["period"])),
+            checkbox("blocked only", "blocked", chosen["blocked"] == "1"),
+        ]
+    )
+    return h(
+        '<form method="get" action="/dashboard/decisions" class="grid auto">{}'
+        '<button type="submit">Show</button></form>',
+        controls,
+    )
+
+
+def _rows(view: data.View, rows: list[dict[str, Any]]) -> Html:
+    zone = view.snap.zone
+    shown = []
+    for r in rows:
+        why = h(
+            "<strong>{}</strong>{} — {}",
+            r["stage"],
+            h(" · {}", r["rule"]) if r["rule"] else "",
+            r["reason"],
+        )
+        service = h("{}<br><small>{}</small>", r["provider"] or "–", r["host"])
+        tokens = (
+            f"{r['tokens_in'] or 0} in / {r['tokens_out'] or 0} out"
+            if r["tokens_in"] is not None or r["tokens_out"] is not None
+            else "–"
+        )
+        shown.append(
+            (
+                when(r["ts"], zone, "%d %b %H:%M:%S"),
+                h("{}<br><small>{}</small>", r["device"], r["person"] or ""),
+                service,
+                r["model"] or "–",
+                badge(r["allowed"], r["action"], r["enforced"]),
+                why,
+                h("{} · {}", r["status"] if r["status"] is not None else "–", tokens),
+                _request_cell(view, r),
+            )
+        )
+    headers = ("Time", "Device", "Service", "Model", "Decision", "Why", "Status", "Request")
+    return table(headers, shown, cls="log")
+
+
+def _request_cell(view: data.View, row: dict[str, Any]) -> Html:
+    rid = h("<code>{}</code>", row["request_id"])
+    if not view.can_write or row["allowed"] or not row["request_id"]:
+        return rid
+    fields = (
+        hidden("request_id", row["request_id"])
+        + hidden("minutes", 15)
+        + hidden("back", "/dashboard/decisions")
+    )
+    return rid + form("/dashboard/override", view.csrf, fields, "Make a PIN", cls="inline")
+
+
+def _pager(chosen: dict[str, str], page: int, more: bool) -> Html:
+    def link(number: int, text: str, rel: str) -> Html:
+        params = {k: v for k, v in chosen.items() if v} | {"page": str(number)}
+        return h('<a rel="{}" href="/dashboard/decisions?{}">{}</a>', rel, urlencode(params), text)
+
+    parts = [link(page - 1, "← newer", "prev") if page > 1 else Html("")]
+    parts.append(link(page + 1, "older →", "next") if more else Html(""))
+    return h('<nav class="pager">{}</nav>', join(parts))

@@ -1,0 +1,107 @@
+"""The admin HTTP server: health and metrics now; the governance API and dashboard mount here.
+
+Served by uvicorn inside the proxy's own event loop, bound to 127.0.0.1 by default.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from proxy.admin import api as admin_api
+from proxy.admin.auth import Authenticator
+from proxy.admin.dashboard import routes as dashboard
+from proxy.catalog.pac import CONTENT_TYPE as PAC_TYPE
+from proxy.catalog.pac import render_pac
+from proxy.gate import Gate
+
+
+def create_app(gate: Gate, listen_port: int = 8080) -> FastAPI:
+    """The admin app; ``listen_port`` is the proxy port named in /proxy.pac until the
+    proxy reports the port it really bound."""
+    app = FastAPI(
+        title="hearthgate admin API",
+        version="1",
+        description="Household LLM gate administration. Every /api call needs "
+        "`Authorization: Bearer <token>` (`hearthgate admin add`).",
+    )
+    auth = Authenticator(str(gate.cache.state_dir))
+    gate.cache.listeners.append(auth.forget)
+    admin_api.mount(app, gate, auth)
+    dashboard.mount(app, gate, auth)
+    app.state.auth = auth
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        writer = gate.writer.stats
+        return {
+            "status": "ok" if writer.last_ok else "degraded",
+            "rules_version": gate.rules.snapshot.version,
+            "rules_loaded_at": gate.rules.loaded_at.isoformat(),
+            "rules_error": gate.rules.last_error,
+            "database_writable": writer.last_ok,
+            "decision_log_queue_depth": gate.writer.depth,
+        }
+
+    @app.get("/proxy.pac", include_in_schema=False)
+    @app.get("/wpad.dat", include_in_schema=False)
+    async def proxy_pac(request: Request) -> Response:
+        host = (request.url.hostname or "127.0.0.1").strip("[]")
+        port = gate.proxy_port or listen_port
+        proxy = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        return Response(render_pac(gate.catalog.providers, proxy), media_type=PAC_TYPE)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(gate.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+class EmbeddedServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the proxy owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    def bound_address(self) -> tuple[str, int] | None:
+        for server in getattr(self, "servers", []):
+            for sock in server.sockets:
+                host, port = sock.getsockname()[:2]
+                return str(host), int(port)
+        return None
+
+
+def make_server(app: FastAPI, host: str, port: int) -> EmbeddedServer:
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+        server_header=False,
+    )
+    return EmbeddedServer(config)
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening socket for the admin server; OSError (in use, no such address) at once."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock

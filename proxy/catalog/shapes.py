@@ -1,0 +1,424 @@
+"""The bodies LLM APIs send and answer: prompt text, token usage, server-sent event streams.
+
+Pure functions over bytes and parsed JSON, used by the catalog in ``providers.py``: it
+decides which *shape* a request has (openai, anthropic, gemini, cohere, or a consumer web
+app), and this module reads the text and the token counts out of it. Nothing here raises on
+bad input: wrong types are skipped, broken JSON reads as nothing, and a stream is read
+incrementally in bounded memory.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from governance.facts import Endpoint
+
+JsonObject = dict[str, object]
+
+TEXT_PART_TYPES = frozenset({"text", "input_text", "output_text"})
+LINE_CAP = 1024 * 1024  # bytes of one SSE line / event kept; longer ones are salvaged, not kept
+SALVAGE_KEEP = 64 * 1024  # bytes of head and tail kept from an oversized line or body
+JSON_CAP = 8 * 1024 * 1024  # larger JSON answers (images) are salvaged, not parsed whole
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    model: str | None = None
+
+
+def load_json(data: bytes | str) -> object:
+    """The JSON value in *data*; None when it is not JSON. Bad UTF-8 is replaced, not fatal."""
+    try:
+        return json.loads(data)
+    except UnicodeDecodeError:
+        if isinstance(data, bytes):
+            return load_json(data.decode("utf-8", "replace"))
+        return None
+    except (ValueError, RecursionError):
+        return None
+
+
+# --- prompt text -------------------------------------------------------------------------
+
+
+def _strings(value: object) -> list[str]:
+    """A string, or the strings in a list (token-id lists and other items are skipped)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [item for item in value if isinstance(item, str)]
+    return []
+
+
+def _each(value: object, key: str) -> list[object]:
+    """``item[key]`` of every object in a list; nothing when *value* is not a list."""
+    if not isinstance(value, list):
+        return []
+    return [item.get(key) for item in value if isinstance(item, dict)]
+
+
+def _part_texts(content: object, nested: bool = False) -> list[str]:
+    """Text of a message content: a string or a list of parts of any of the API shapes."""
+    if isinstance(content, str):
+        return [content]
+    if not isinstance(content, list):
+        return []
+    texts: list[str] = []
+    for part in content:
+        if isinstance(part, str):
+            texts.append(part)
+        elif isinstance(part, dict):
+            texts += _one_part(part, nested)
+    return texts
+
+
+def _one_part(part: JsonObject, nested: bool) -> list[str]:
+    kind = part.get("type")
+    if kind == "tool_result" and not nested:  # Anthropic: its content is blocks once more
+        return _part_texts(part.get("content"), nested=True)
+    text = part.get("text")
+    if isinstance(text, str) and (kind is None or kind in TEXT_PART_TYPES):
+        return [text]
+    return []
+
+
+def _messages(value: object) -> list[str]:
+    """Text of chat messages / Responses input items (content, tool output)."""
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list):
+        return []
+    texts: list[str] = []
+    for item in value:
+        if isinstance(item, str):
+            texts.append(item)
+        elif isinstance(item, dict):
+            texts += _part_texts(item.get("content")) + _strings(item.get("output"))
+    return texts
+
+
+def _gemini_contents(value: object) -> list[str]:
+    """Text of a Gemini ``Content`` ({role, parts}), a list of them, or a bare string."""
+    items = value if isinstance(value, list) else [value]
+    texts: list[str] = []
+    for item in items:
+        if isinstance(item, str):
+            texts.append(item)
+        elif isinstance(item, dict):
+            texts += _part_texts(item.get("parts"))
+    return texts
+
+
+def _gemini_chat(body: JsonObject) -> list[str]:
+    system = body.get("systemInstruction", body.get("system_instruction"))
+    return _gemini_contents(system) + _gemini_contents(body.get("contents"))
+
+
+def _gemini_embed(body: JsonObject) -> list[str]:
+    requests = _each(body.get("requests"), "content")  # batchEmbedContents
+    return _gemini_contents(body.get("content")) + _gemini_contents(requests)
+
+
+def _cohere_chat(body: JsonObject) -> list[str]:
+    """v2 ``messages`` like OpenAI; v1 ``preamble``, ``chat_history`` and ``message``."""
+    return (
+        _strings(body.get("preamble"))
+        + _strings(_each(body.get("chat_history"), "message"))
+        + _messages(body.get("messages"))
+        + _strings(body.get("message"))
+    )
+
+
+def _chatgpt(body: JsonObject) -> list[str]:
+    """chatgpt.com conversation posts: ``messages[].content.parts`` (strings)."""
+    contents = _each(body.get("messages"), "content")
+    return [text for parts in _each(contents, "parts") for text in _strings(parts)]
+
+
+def _claude_web(body: JsonObject) -> list[str]:
+    """claude.ai completion posts: ``prompt`` plus the text of pasted attachments."""
+    pasted = _each(body.get("attachments"), "extracted_content")
+    return _strings(body.get("prompt")) + _strings(pasted)
+
+
+PromptReader = Callable[[JsonObject], list[str]]
+
+_OPENAI: dict[Endpoint, PromptReader] = {
+    Endpoint.CHAT: lambda b: _messages(b.get("messages")),
+    Endpoint.RESPONSES: lambda b: _strings(b.get("instructions")) + _messages(b.get("input")),
+    Endpoint.COMPLETIONS: lambda b: _strings(b.get("prompt")),
+    Endpoint.EMBEDDINGS: lambda b: _strings(b.get("input")),
+    Endpoint.IMAGES: lambda b: _strings(b.get("prompt")),
+    Endpoint.AUDIO: lambda b: _strings(b.get("input")),  # text to speech
+}
+
+PROMPT_READERS: dict[str, dict[Endpoint, PromptReader]] = {
+    "openai": _OPENAI,
+    "anthropic": {
+        Endpoint.CHAT: lambda b: _part_texts(b.get("system")) + _messages(b.get("messages")),
+        Endpoint.COMPLETIONS: lambda b: _strings(b.get("prompt")),
+    },
+    "gemini": {Endpoint.CHAT: _gemini_chat, Endpoint.EMBEDDINGS: _gemini_embed},
+    "cohere": {
+        Endpoint.CHAT: _cohere_chat,
+        Endpoint.COMPLETIONS: lambda b: _strings(b.get("prompt")),
+        Endpoint.EMBEDDINGS: lambda b: _strings(b.get("texts")),
+    },
+    "chatgpt": {Endpoint.WEB_APP: _chatgpt},
+    "claude": {Endpoint.WEB_APP: _claude_web},
+}
+
+
+def prompt_texts(shape: str, endpoint: Endpoint, body: JsonObject) -> list[str] | None:
+    """The non-empty texts of a request body; None when the shape/endpoint is not known."""
+    reader = PROMPT_READERS.get(shape, {}).get(endpoint)
+    if reader is None:
+        return None
+    return [text for text in reader(body) if text]
+
+
+# --- token usage -------------------------------------------------------------------------
+
+_IN_KEYS = ("prompt_tokens", "input_tokens", "promptTokenCount")
+_OUT_KEYS = ("completion_tokens", "output_tokens", "candidatesTokenCount")
+# Anthropic counts cached input apart from input_tokens; OpenAI's prompt_tokens includes it.
+_IN_EXTRA = ("cache_creation_input_tokens", "cache_read_input_tokens")
+_OUT_EXTRA = ("thoughtsTokenCount",)  # Gemini bills thinking as output, outside candidates
+
+
+def _count(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
+
+
+def _first_count(counts: JsonObject, keys: Iterable[str]) -> int | None:
+    for key in keys:
+        if (found := _count(counts.get(key))) is not None:
+            return found
+    return None
+
+
+def _total(counts: JsonObject, keys: tuple[str, ...], extra: tuple[str, ...]) -> int | None:
+    """The first of *keys* present, plus any *extra* counts; None when none is present."""
+    base = _first_count(counts, keys)
+    extras = [c for c in (_count(counts.get(key)) for key in extra) if c is not None]
+    if base is None and not extras:
+        return None
+    return (base or 0) + sum(extras)
+
+
+def _counts_usage(counts: object) -> Usage:
+    """Token counts of one usage object; Cohere nests them in billed_units or tokens."""
+    if not isinstance(counts, dict):
+        return Usage()
+    for inner in (_child(counts, "billed_units"), _child(counts, "tokens"), counts):
+        usage = Usage(_total(inner, _IN_KEYS, _IN_EXTRA), _total(inner, _OUT_KEYS, _OUT_EXTRA))
+        if usage.tokens_in is not None or usage.tokens_out is not None:
+            return usage
+    return Usage()
+
+
+def _child(obj: JsonObject, key: str) -> JsonObject:
+    value = obj.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _model(obj: JsonObject) -> str | None:
+    for key in ("model", "modelVersion"):
+        value = obj.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def usage_of(obj: object) -> Usage:
+    """The usage one response object or stream event carries, whatever the API shape."""
+    if not isinstance(obj, dict):
+        return Usage()
+    holders = [obj] + [_child(obj, key) for key in ("response", "message", "delta", "x_groq")]
+    usage = Usage()
+    for holder in filter(None, holders):
+        usage = merge_usage(usage, _counts_usage(holder.get("usage")))
+        usage = merge_usage(usage, _counts_usage(holder.get("meta")))  # Cohere v1
+        usage = merge_usage(usage, _counts_usage(holder.get("usageMetadata")))  # Gemini
+        usage = merge_usage(usage, Usage(model=_model(holder)))
+    return usage
+
+
+def merge_usage(old: Usage, new: Usage) -> Usage:
+    """Later counts replace earlier ones field by field (stream counts are cumulative)."""
+    return Usage(
+        new.tokens_in if new.tokens_in is not None else old.tokens_in,
+        new.tokens_out if new.tokens_out is not None else old.tokens_out,
+        new.model if new.model is not None else old.model,
+    )
+
+
+def usage_of_json(value: object) -> Usage:
+    """Usage of a parsed body: one object, or a list of them (a collected Gemini stream)."""
+    usage = Usage()
+    for item in value if isinstance(value, list) else [value]:
+        usage = merge_usage(usage, usage_of(item))
+    return usage
+
+
+_SALVAGE_COUNT = re.compile(
+    rb'"(prompt_tokens|completion_tokens|input_tokens|output_tokens|promptTokenCount'
+    rb'|candidatesTokenCount)"\s*:\s*(\d{1,12})\b'
+)
+_SALVAGE_MODEL = re.compile(rb'"(?:model|modelVersion)"\s*:\s*"([^"\\]{1,200})"')
+
+
+def salvage_usage(head: bytes, tail: bytes) -> Usage:
+    """Usage from the two ends of JSON too big to keep, such as a response with an image.
+
+    The counts sit at the end of such objects, the model usually near the start.
+    """
+    counts: JsonObject = {k.decode(): int(v) for k, v in _SALVAGE_COUNT.findall(tail)}
+    models = _SALVAGE_MODEL.findall(head) or _SALVAGE_MODEL.findall(tail)[-1:]
+    model = models[0].decode("utf-8", "replace") if models else None
+    return Usage(_first_count(counts, _IN_KEYS), _first_count(counts, _OUT_KEYS), model)
+
+
+_SSE_STARTS = (b"data:", b"event:", b":")
+
+
+def parse_usage(api: str, content_type: str | None, body: bytes) -> Usage:
+    """Usage of a complete response body: JSON, or SSE when it is an event stream."""
+    if api == "web" or not body:
+        return Usage()
+    start = body[:64].lstrip()
+    if _media_type(content_type) == "text/event-stream" or start.startswith(_SSE_STARTS):
+        reader = StreamUsage(api)
+        reader.feed(body)
+        return reader.usage
+    if len(body) > JSON_CAP:  # parsing it whole would stall the proxy; read its ends
+        return salvage_usage(body[:SALVAGE_KEEP], body[-SALVAGE_KEEP:])
+    return usage_of_json(load_json(body))
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").partition(";")[0].strip().lower()
+
+
+# --- server-sent events ------------------------------------------------------------------
+
+
+class StreamUsage:
+    """Incremental SSE reader: feed the response body chunk by chunk, then read ``usage``.
+
+    Chunks may split lines, events and UTF-8 sequences anywhere: bytes are kept until a
+    newline and decoded per line. Memory is bounded: only the current line (at most
+    ``LINE_CAP`` bytes; a longer one keeps head and tail for ``salvage_usage``) and the data
+    lines of the current event (at most ``LINE_CAP`` characters) are held. Lines end with LF
+    or CRLF; a lone CR is not a line end here. ``data:`` lines that are bare JSON (NDJSON
+    streams) are read too.
+    """
+
+    __slots__ = (
+        "_enabled",
+        "_line",
+        "_head",
+        "_oversized",
+        "_data",
+        "_data_size",
+        "_broken",
+        "_usage",
+    )
+
+    def __init__(self, api: str) -> None:
+        self._enabled = api != "web"
+        self._line = bytearray()  # the current partial line (or the tail of an oversized one)
+        self._head = b""  # the start of an oversized line
+        self._oversized = False
+        self._data: list[str] = []  # data lines of the current event
+        self._data_size = 0
+        self._broken = False  # the current event outgrew LINE_CAP: its data is dropped
+        self._usage = Usage()
+
+    def feed(self, chunk: bytes) -> None:
+        if not self._enabled or not chunk:
+            return
+        start = 0
+        while (end := chunk.find(b"\n", start)) != -1:
+            self._append(chunk[start:end])
+            self._end_line()
+            start = end + 1
+        self._append(chunk[start:])
+
+    @property
+    def usage(self) -> Usage:
+        """Usage so far, counting an event the stream has not closed with a blank line."""
+        if self._broken:
+            return self._usage
+        partial = "" if self._oversized else self._line.decode("utf-8", "replace")
+        if partial.startswith("{"):
+            return merge_usage(self._usage, _event_usage(partial))
+        field, value = _field(partial)
+        data = self._data + [value] if field == "data" else self._data
+        return merge_usage(self._usage, _event_usage("\n".join(data))) if data else self._usage
+
+    def _append(self, piece: bytes) -> None:
+        if not self._oversized and len(self._line) + len(piece) <= LINE_CAP:
+            self._line += piece
+            return
+        if not self._oversized:
+            self._oversized = True
+            self._head = (bytes(self._line[:SALVAGE_KEEP]) + piece[:SALVAGE_KEEP])[:SALVAGE_KEEP]
+        tail = bytes(self._line[-SALVAGE_KEEP:]) + piece[-SALVAGE_KEEP:]
+        self._line = bytearray(tail[-SALVAGE_KEEP:])
+
+    def _end_line(self) -> None:
+        line, self._line = bytes(self._line), bytearray()
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if self._oversized:
+            self._end_oversized(line)
+            return
+        text = line.decode("utf-8", "replace").removeprefix("\ufeff")
+        if not text:
+            self._dispatch()
+        elif text.startswith("{"):
+            self._usage = merge_usage(self._usage, _event_usage(text))
+        else:
+            self._add_field(*_field(text))
+
+    def _end_oversized(self, tail: bytes) -> None:
+        if self._head.lstrip().startswith((b"data", b"{")):
+            self._usage = merge_usage(self._usage, salvage_usage(self._head, tail))
+        self._oversized, self._head = False, b""
+        self._broken, self._data, self._data_size = True, [], 0
+
+    def _add_field(self, field: str, value: str) -> None:
+        if field != "data" or self._broken:
+            return  # comments, event names, ids and retry hints carry no usage
+        self._data_size += len(value) + 1
+        if self._data_size > LINE_CAP:
+            self._broken, self._data = True, []
+        else:
+            self._data.append(value)
+
+    def _dispatch(self) -> None:
+        if self._data and not self._broken:
+            self._usage = merge_usage(self._usage, _event_usage("\n".join(self._data)))
+        self._data, self._data_size, self._broken = [], 0, False
+
+
+def _field(line: str) -> tuple[str, str]:
+    """An SSE line as (field, value); comments give an empty field."""
+    if line.startswith(":"):
+        return "", ""
+    field, _, value = line.partition(":")
+    return field, value.removeprefix(" ")
+
+
+def _event_usage(data: str) -> Usage:
+    if data.strip() == "[DONE]":
+        return Usage()
+    return usage_of_json(load_json(data))

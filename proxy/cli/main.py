@@ -1,0 +1,167 @@
+"""The ``hearthgate`` command: run the gate and administer it.
+
+Every subcommand takes ``--state-dir`` and ``--rules`` (defaults as for ``run``, also from
+``HEARTHGATE_STATE_DIR`` / ``HEARTHGATE_RULES``). Exit codes: 0 ok, 1 refused or not found,
+2 bad input (usage, invalid rules).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from proxy.cli import log as cli_log
+from proxy.cli import rules as cli_rules
+from proxy.cli import state as cli_state
+from proxy.service import RunConfig, run
+from proxy.store.writer import queue_limit
+
+DEFAULT_RULES = "rules/household.yaml"
+DEFAULT_STATE = "./var"
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hearthgate", description="A household gate for LLM services."
+    )
+    sub = parser.add_subparsers(metavar="COMMAND")
+    _add_run(sub)
+    _add_ca(sub)
+    cli_rules.add(sub, common)
+    cli_state.add(sub, common)
+    cli_log.add(sub, common)
+    return parser
+
+
+def common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--rules",
+        type=Path,
+        default=Path(os.environ.get("HEARTHGATE_RULES", DEFAULT_RULES)),
+        help=f"the rules file (default: $HEARTHGATE_RULES or {DEFAULT_RULES})",
+    )
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(os.environ.get("HEARTHGATE_STATE_DIR", DEFAULT_STATE)),
+        help=f"database and CA directory (default: $HEARTHGATE_STATE_DIR or {DEFAULT_STATE})",
+    )
+
+
+def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "run", help="start the gate", description="Start the proxy, the gate and the admin server."
+    )
+    common(p)
+    p.add_argument("--listen-host", default="0.0.0.0", help="proxy address (default 0.0.0.0)")
+    p.add_argument(
+        "--listen-port",
+        type=int,
+        default=8080,
+        help="proxy port (default 8080; 0 picks a free one, see run.json)",
+    )
+    p.add_argument(
+        "--mode",
+        action="append",
+        metavar="SPEC",
+        help="mitmproxy mode: regular, transparent, wireguard[:conf][@port] ... "
+        "(repeatable; default regular)",
+    )
+    p.add_argument(
+        "--admin",
+        default="127.0.0.1:8090",
+        metavar="HOST:PORT",
+        help="admin API, dashboard, /metrics and /healthz (default 127.0.0.1:8090)",
+    )
+    p.add_argument(
+        "-s",
+        dest="scripts",
+        action="append",
+        default=[],
+        metavar="SCRIPT",
+        help="extra mitmproxy addon script, as mitmdump -s (repeatable)",
+    )
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="any mitmproxy option, as mitmdump --set (repeatable)",
+    )
+    p.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        admin = parse_hostport(args.admin)
+    except ValueError as exc:
+        print(f"hearthgate: --admin: {exc}", file=sys.stderr)
+        return 2
+    try:
+        queue_limit()
+    except ValueError as exc:
+        print(f"hearthgate: {exc}", file=sys.stderr)
+        return 2
+    return run(
+        RunConfig(
+            rules=args.rules,
+            state_dir=args.state_dir,
+            listen_host=args.listen_host,
+            listen_port=args.listen_port,
+            modes=args.mode or ["regular"],
+            admin=admin,
+            scripts=args.scripts,
+            sets=args.sets,
+        )
+    )
+
+
+def parse_hostport(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _add_ca(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "ca",
+        help="where the CA certificate is and how to install it",
+        description="Print the path of the CA certificate devices must trust "
+        "for full inspection, with per-OS install steps.",
+    )
+    common(p)
+    p.add_argument("--path-only", action="store_true", help="print only the path")
+    p.set_defaults(handler=_ca)
+
+
+def _ca(args: argparse.Namespace) -> int:
+    from proxy.ca import ensure_ca, instructions
+
+    cert = ensure_ca(args.state_dir / "mitmproxy")
+    print(cert if args.path_only else instructions(cert))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

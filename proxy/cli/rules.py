@@ -1,0 +1,134 @@
+"""``hearthgate rules check|show|schema``: the rules file from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from governance.schema import Rules
+from proxy.cli.common import json_option
+from proxy.rules.lint import warnings_for
+from proxy.rules.loader import RulesFileError, load_rules_file
+
+Common = Callable[[argparse.ArgumentParser], None]
+
+
+def add(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: Common) -> None:
+    rules = sub.add_parser(
+        "rules",
+        help="check, show or describe the rules file",
+        description="Work with the rules file.",
+    )
+    rsub = rules.add_subparsers(metavar="ACTION")
+    check = rsub.add_parser(
+        "check",
+        help="validate a rules file without running",
+        description="Validate a rules file. Exit 0 when usable, 2 when "
+        "not; problems are printed as file:line:column.",
+    )
+    common(check)
+    check.add_argument("path", nargs="?", type=Path, help="file to check (default --rules)")
+    check.set_defaults(handler=_check)
+    show = rsub.add_parser(
+        "show",
+        help="print the rules as loaded, with every default",
+        description="Print the effective rules (defaults filled in).",
+    )
+    common(show)
+    json_option(show)
+    show.set_defaults(handler=_show)
+    schema = rsub.add_parser(
+        "schema",
+        help="print the JSON Schema of the rules file",
+        description="Print the JSON Schema editors use to check the "
+        "rules file (kept in rules/schema.json).",
+    )
+    schema.set_defaults(handler=_schema)
+    providers = rsub.add_parser(
+        "providers",
+        help="list the LLM services the gate recognises",
+        description="The built-in provider catalog plus the rules "
+        "file's `providers`: name, API shape, hosts.",
+    )
+    common(providers)
+    json_option(providers)
+    providers.set_defaults(handler=_providers)
+    from proxy.cli.log import add_explain
+
+    add_explain(rsub, common)
+
+    def _help(_args: argparse.Namespace) -> int:
+        rules.print_help()
+        return 2
+
+    rules.set_defaults(handler=_help)
+
+
+def _check(args: argparse.Namespace) -> int:
+    path = args.path or args.rules
+    try:
+        snap = load_rules_file(path)
+    except RulesFileError as exc:
+        print(exc, file=sys.stderr)
+        print(
+            f"{path}: {len(exc.file_problems)} problem(s); the file cannot be used", file=sys.stderr
+        )
+        return 2
+    for warning in warnings_for(snap):
+        print(f"{path}: warning: {warning}", file=sys.stderr)
+    r = snap.rules
+    print(
+        f"{path}: ok — {len(r.devices)} devices, {len(r.people)} people, {len(r.groups)} "
+        f"groups, {len(r.time_rules)} time rules, {len(r.policies)} policies, "
+        f"{len(r.allowlist)} allowlist entries; mode {r.settings.mode}, zone "
+        f"{r.settings.timezone}"
+    )
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    try:
+        snap = load_rules_file(args.rules)
+    except RulesFileError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    data = snap.rules.model_dump(mode="json")
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), end="")
+    return 0
+
+
+def _providers(args: argparse.Namespace) -> int:
+    from proxy.catalog.providers import catalog_for
+
+    try:
+        catalog = catalog_for(load_rules_file(args.rules))
+    except RulesFileError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    items = [{"name": p.name, "api": p.api, "hosts": list(p.hosts)} for p in catalog.providers]
+    if args.json:
+        print(json.dumps(items, indent=2))
+        return 0
+    for item in items:
+        print(f"{item['name']:<16} {item['api']:<10} {', '.join(item['hosts'])}")
+    return 0
+
+
+def _schema(_args: argparse.Namespace) -> int:
+    print(json.dumps(schema_document(), indent=2))
+    return 0
+
+
+def schema_document() -> dict[str, object]:
+    doc = Rules.model_json_schema()
+    doc["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    doc["title"] = "hearthgate rules file"
+    return doc

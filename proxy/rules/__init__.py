@@ -1,0 +1,9 @@
+"""The rules file on disk: YAML in, a compiled ``governance`` snapshot out.
+
+``loader`` reads and validates the file, reporting errors with line and column; ``lint``
+warns about rules that cannot work as written; ``explain`` runs the pipeline for a
+hypothetical request, stage by stage (``rules explain``, the API, the dashboard).
+
+May import: ``governance``, ``proxy.catalog``, ``proxy.identity`` and each other; never the
+addon, ``store``, ``admin`` or ``cli``.
+"""

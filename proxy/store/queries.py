@@ -1,0 +1,110 @@
+"""Reading the decision log and the audit trail: filters, statistics by SQL aggregation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from proxy.store.db import Db
+from proxy.store.state import iso
+
+LOG_COLUMNS = (
+    "id, ts, request_id, client_ip, device, person, provider, host, method, path, "
+    "endpoint, model, stage, rule, action, allowed, enforced, reason, duration_us, "
+    "status, tokens_in, tokens_out, prompt_excerpt"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LogFilter:
+    device: str | None = None
+    person: str | None = None
+    provider: str | None = None
+    blocked: bool = False
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 100
+    offset: int = 0
+
+    def where(self) -> tuple[str, tuple[Any, ...]]:
+        clauses, params = ["1 = 1"], []
+        for column in ("device", "person", "provider"):
+            value = getattr(self, column)
+            if value:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if self.blocked:
+            clauses.append("action = 'block'")
+        if self.since:
+            clauses.append("ts >= ?")
+            params.append(iso(self.since))
+        if self.until:
+            clauses.append("ts < ?")
+            params.append(iso(self.until))
+        return " AND ".join(clauses), tuple(params)
+
+
+def decisions(db: Db, flt: LogFilter) -> list[dict[str, Any]]:
+    where, params = flt.where()
+    limit = max(1, min(flt.limit, 10_000))
+    return db.rows(
+        f"SELECT {LOG_COLUMNS} FROM decisions WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?",
+        (*params, limit, max(0, flt.offset)),
+    )
+
+
+def audit(db: Db, since: datetime | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    return db.rows(
+        "SELECT id, ts, actor, action, target, before, after FROM audit "
+        "WHERE ts >= ? ORDER BY id DESC LIMIT ?",
+        (iso(since) if since else "", max(1, min(limit, 10_000))),
+    )
+
+
+def statistics(db: Db, since: datetime | None = None) -> dict[str, Any]:
+    """Totals, allow rate, breakdowns by stage/device/provider, mean and p95 decision time.
+
+    Two queries: one grouped by every dimension at once (UNION ALL of GROUP BYs), one window
+    query for the 95th percentile.
+    """
+    start = iso(since) if since else ""
+    grouped = db.rows(
+        "WITH d AS (SELECT * FROM decisions WHERE ts >= ?) "
+        "SELECT 'total' AS dim, '' AS key, count(*) AS n, sum(allowed) AS allowed, "
+        "  avg(duration_us) AS avg_us FROM d "
+        "UNION ALL SELECT 'stage', stage, count(*), sum(allowed), NULL FROM d GROUP BY stage "
+        "UNION ALL SELECT 'device', device, count(*), sum(allowed), NULL FROM d GROUP BY device "
+        "UNION ALL SELECT 'provider', coalesce(provider, 'none'), count(*), sum(allowed), NULL "
+        "  FROM d GROUP BY provider",
+        (start,),
+    )
+    p95 = db.row(
+        "SELECT duration_us FROM (SELECT duration_us, ntile(100) OVER (ORDER BY duration_us) "
+        "AS pct FROM decisions WHERE ts >= ? AND duration_us IS NOT NULL) WHERE pct <= 95 "
+        "ORDER BY duration_us DESC LIMIT 1",
+        (start,),
+    )
+    total = next(r for r in grouped if r["dim"] == "total")
+    n, allowed = total["n"], total["allowed"] or 0
+    return {
+        "since": start or None,
+        "total": n,
+        "allowed": allowed,
+        "blocked": n - allowed,
+        "allow_rate": round(allowed / n, 4) if n else None,
+        "avg_decision_us": round(total["avg_us"], 1) if total["avg_us"] is not None else None,
+        "p95_decision_us": p95["duration_us"] if p95 else None,
+        **{
+            f"by_{dim}": {
+                r["key"]: {
+                    "total": r["n"],
+                    "allowed": r["allowed"] or 0,
+                    "blocked": r["n"] - (r["allowed"] or 0),
+                }
+                for r in grouped
+                if r["dim"] == dim
+            }
+            for dim in ("stage", "device", "provider")
+        },
+    }

@@ -1,0 +1,267 @@
+"""The batched writer: hooks ``submit`` rows, one background task writes them.
+
+A bounded queue sits between the request path and the disk. ``submit`` never blocks: when
+``limit`` rows already wait in memory the row is dropped and counted. A batch is written in
+one worker-thread call and one transaction — writes grouped by statement, decision rows as
+multi-row INSERTs — so the busy event loop pays one round trip per batch, not one per row.
+A lone row waits up to 50 ms for company, so a steady trickle of requests costs a few
+transactions a second rather than one per request (a SIGKILL loses at most those 50 ms). On
+a write error (disk full, read-only file, locked database) the batch is kept and retried
+with back-off; rows are lost only when the limit is reached meanwhile, and every loss is
+counted. A database file deleted or replaced under the writer is noticed and recreated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from proxy.store.schema import PRAGMAS, connect, db_path
+
+log = logging.getLogger(__name__)
+
+QUEUE_LIMIT = 100_000  # rows waiting in memory; HEARTHGATE_LOG_QUEUE changes it
+BATCH_LIMIT = 5_000
+LINGER_SECONDS = 0.05  # a row waits at most this long for company before it is written
+LINGER_BELOW = 500  # rows already waiting: enough company, write at once
+ROWS_PER_INSERT = 400  # 23 columns x 400 rows stays far below SQLite's variable limit
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    sql: str
+    params: Sequence[Any]
+
+
+DECISION_COLUMNS = (
+    "ts",
+    "request_id",
+    "client_ip",
+    "device",
+    "person",
+    "provider",
+    "host",
+    "method",
+    "path",
+    "endpoint",
+    "model",
+    "stage",
+    "rule",
+    "action",
+    "allowed",
+    "enforced",
+    "reason",
+    "duration_us",
+    "status",
+    "tokens_in",
+    "tokens_out",
+    "prompt_excerpt",
+    "usage_source",
+)
+_INTO = f"INSERT INTO decisions ({', '.join(DECISION_COLUMNS)}) VALUES "
+_ROW = f"({', '.join('?' * len(DECISION_COLUMNS))})"
+INSERT_DECISION = _INTO + _ROW
+
+
+@dataclass
+class WriterStats:
+    written: int = 0  # decision rows
+    dropped: int = 0
+    errors: int = 0
+    last_error: str | None = None
+    last_ok: bool = True
+
+
+def queue_limit(environ: Any = os.environ) -> int:
+    """The memory bound from ``HEARTHGATE_LOG_QUEUE``: a whole number of rows, at least 1."""
+    text = environ.get("HEARTHGATE_LOG_QUEUE", "").strip()
+    if not text:
+        return QUEUE_LIMIT
+    try:
+        limit = int(text)
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise ValueError(
+            f"HEARTHGATE_LOG_QUEUE must be a whole number of rows, at least 1 "
+            f"(default {QUEUE_LIMIT}); got {text!r}"
+        )
+    return limit
+
+
+@dataclass
+class Writer:
+    state_dir: Path
+    limit: int = field(default_factory=queue_limit)
+    linger: float = LINGER_SECONDS
+    stats: WriterStats = field(default_factory=WriterStats)
+
+    def __post_init__(self) -> None:
+        if self.limit < 1:  # asyncio.Queue(0) would be unbounded; below 1 nothing fits
+            raise ValueError(f"the decision log's queue limit must be at least 1, not {self.limit}")
+        self._queue: asyncio.Queue[Write] = asyncio.Queue(self.limit)
+        self._task: asyncio.Task[None] | None = None
+        self._conn: sqlite3.Connection | None = None  # used only inside the worker thread
+        self._inode: int | None = None
+        self._held = 0  # rows taken from the queue and not yet written
+        self._batch: list[Write] = []  # the batch being written or retried
+        self._committed: list[Write] | None = None  # the last batch committed (worker thread)
+        self._lock = threading.RLock()  # one thread at a time on the connection
+        self._stopped = False  # set under the lock by stop(): nothing may open it again
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def depth(self) -> int:
+        """Rows waiting in memory: queued, or in the batch being written."""
+        return self._queue.qsize() + self._held
+
+    def submit(self, write: Write) -> bool:
+        """Queue a write without waiting; False (and counted) when ``limit`` rows already
+        wait in memory (queued, or in a batch that is being written or retried)."""
+        if self._queue.qsize() + self._held >= self.limit:
+            self.stats.dropped += 1
+            return False
+        self._queue.put_nowait(write)
+        self._idle.clear()
+        return True
+
+    def submit_decision(self, row: Sequence[Any]) -> bool:
+        return self.submit(Write(INSERT_DECISION, row))
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="hearthgate-writer")
+
+    async def flush(self, timeout: float = 10) -> None:
+        """Wait until everything queued so far is written (for shutdown and tests)."""
+        if self._task is None:
+            return
+        await asyncio.wait_for(self._idle.wait(), timeout)
+
+    async def stop(self, timeout: float = 5) -> None:
+        """Write what is queued (waiting at most ``timeout``), then close. Rows still not
+        written are counted as dropped."""
+        try:
+            await self.flush(timeout)
+        except TimeoutError:
+            pass
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await asyncio.to_thread(self._close, final=True)  # after a write still in progress
+        lost = self._queue.qsize() + (0 if self._committed is self._batch else self._held)
+        if lost:
+            self.stats.dropped += lost
+            log.warning("decision log: %d rows not written at shutdown", lost)
+
+    async def _run(self) -> None:
+        backoff = 0.2
+        batch: list[Write] = []
+        while True:
+            if not batch:
+                if self._queue.empty():
+                    self._idle.set()
+                batch = [await self._queue.get()]
+                self._held = 1
+                self._batch = batch
+                if self.linger and self._queue.qsize() < LINGER_BELOW:
+                    # a quiet moment: let a few more rows arrive so one transaction
+                    # carries them all instead of one thread hand-off and commit per request
+                    await asyncio.sleep(self.linger)
+                while len(batch) < BATCH_LIMIT and not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                self._held = len(batch)
+            try:
+                await asyncio.to_thread(self._write, batch)
+            except Exception as exc:  # disk full, read-only, locked: keep the batch, retry
+                self._record_failure(exc)
+                await asyncio.to_thread(self._close)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            self.stats.last_ok = True
+            backoff = 0.2
+            batch = []
+            self._held = 0
+
+    # --- in the worker thread ---------------------------------------------------------
+
+    def _write(self, batch: list[Write]) -> None:
+        """One transaction for the whole batch; counted as written when it commits (even if
+        the writer is being stopped meanwhile)."""
+        groups: dict[str, list[Sequence[Any]]] = {}
+        for write in batch:  # statements are independent: grouping keeps each table's order
+            groups.setdefault(write.sql, []).append(write.params)
+        with self._lock:
+            if self._stopped:  # stop() closed the log while this batch waited for a thread
+                raise RuntimeError("the decision log is stopped")
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, rows in groups.items():
+                    if sql == INSERT_DECISION:
+                        _insert_rows(conn, rows)
+                    else:
+                        conn.executemany(sql, rows)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            self._committed = batch
+            self.stats.written += len(groups.get(INSERT_DECISION, ()))
+
+    def _connection(self) -> sqlite3.Connection:
+        path = db_path(self.state_dir)
+        if self._conn is not None and self._inode != _inode(path):
+            # the file was deleted or replaced under us: writing on would go nowhere
+            log.error("decision log: %s disappeared; creating a new one", path)
+            self._close()
+        if self._conn is None:
+            connect(self.state_dir).close()  # create or migrate the schema
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            for pragma in PRAGMAS:
+                conn.execute(pragma)
+            self._conn, self._inode = conn, _inode(path)
+        return self._conn
+
+    def _close(self, final: bool = False) -> None:
+        with self._lock:
+            self._stopped = self._stopped or final
+            if self._conn is not None:
+                try:
+                    self._conn.close()
+                except sqlite3.Error:
+                    pass
+                self._conn = None
+
+    def _record_failure(self, exc: Exception) -> None:
+        self.stats.errors += 1
+        message = f"{type(exc).__name__}: {exc}"
+        if self.stats.last_ok or message != self.stats.last_error:
+            log.error(
+                "decision log: cannot write (%s); retrying, %d rows waiting", message, self.depth
+            )
+        self.stats.last_error = message
+        self.stats.last_ok = False
+
+
+def _insert_rows(conn: sqlite3.Connection, rows: list[Sequence[Any]]) -> None:
+    """Decision rows as multi-row INSERT statements: one SQLite step per 400 rows."""
+    for start in range(0, len(rows), ROWS_PER_INSERT):
+        chunk = rows[start : start + ROWS_PER_INSERT]
+        params = [value for row in chunk for value in row]
+        conn.execute(_INTO + ", ".join([_ROW] * len(chunk)), params)
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return path.stat().st_ino
+    except OSError:
+        return None

@@ -1,0 +1,214 @@
+"""The batched writer against a real SQLite file: written, dropped, retried."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from proxy.store.schema import connect
+from proxy.store.writer import DECISION_COLUMNS, Write, Writer, queue_limit
+
+
+def row(i: int) -> tuple[object, ...]:
+    values: dict[str, object] = {c: None for c in DECISION_COLUMNS}
+    values.update(
+        ts="2026-11-22T04:00:00.000Z",
+        request_id=f"r{i}",
+        stage="default",
+        action="allow",
+        allowed=1,
+        enforced=1,
+    )
+    return tuple(values[c] for c in DECISION_COLUMNS)
+
+
+def count(state: Path) -> int:
+    with sqlite3.connect(state / "hearthgate.db") as conn:
+        return int(conn.execute("SELECT count(*) FROM decisions").fetchone()[0])
+
+
+async def test_rows_are_written_in_batches(tmp_path: Path) -> None:
+    connect(tmp_path).close()
+    writer = Writer(tmp_path)
+    writer.start()
+    for i in range(5000):
+        assert writer.submit_decision(row(i))
+    await writer.flush()
+    assert count(tmp_path) == 5000 and writer.stats.written == 5000
+    await writer.stop()
+
+
+async def test_a_trickle_of_rows_shares_transactions(tmp_path: Path) -> None:
+    """One row every 5 ms (a busy household) is written in a few batches, not row by row."""
+    connect(tmp_path).close()
+    writer = Writer(tmp_path)
+    batches: list[int] = []
+    write = writer._write
+
+    def counting(batch: list) -> int:  # type: ignore[type-arg]
+        batches.append(len(batch))
+        return write(batch)
+
+    writer._write = counting  # type: ignore[method-assign]
+    writer.start()
+    for i in range(40):
+        writer.submit_decision(row(i))
+        await asyncio.sleep(0.005)
+    await writer.flush()
+    assert count(tmp_path) == 40
+    assert len(batches) <= 15, batches  # row by row would be 40
+    await writer.stop()
+
+
+async def test_full_queue_drops_and_counts(tmp_path: Path) -> None:
+    connect(tmp_path).close()
+    writer = Writer(tmp_path, limit=10)
+    accepted = sum(writer.submit_decision(row(i)) for i in range(25))
+    assert accepted == 10 and writer.stats.dropped == 15
+    writer.start()
+    await writer.flush()
+    assert count(tmp_path) == 10
+    await writer.stop()
+
+
+async def test_rows_in_a_batch_being_retried_count_against_the_limit(tmp_path: Path) -> None:
+    connect(tmp_path).close()
+    blocker = sqlite3.connect(tmp_path / "hearthgate.db", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # the writer's batch waits on this lock
+    writer = Writer(tmp_path, limit=10)
+    writer.start()
+    for i in range(5):
+        assert writer.submit_decision(row(i))
+    await asyncio.sleep(0.3)  # the five are taken as one batch, now stuck
+    accepted = sum(writer.submit_decision(row(100 + i)) for i in range(20))
+    assert accepted == 5 and writer.stats.dropped == 15 and writer.depth == 10
+    blocker.execute("COMMIT")
+    blocker.close()
+    await writer.flush(20)
+    assert count(tmp_path) == 10 and writer.depth == 0
+    await writer.stop()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+async def test_read_only_database_is_retried_until_writable(tmp_path: Path) -> None:
+    connect(tmp_path).close()
+    db = tmp_path / "hearthgate.db"
+    db.chmod(0o444)
+    writer = Writer(tmp_path)
+    writer.start()
+    writer.submit_decision(row(1))
+    await asyncio.sleep(0.5)
+    assert writer.stats.errors >= 1 and not writer.stats.last_ok
+    db.chmod(0o644)
+    await writer.flush(15)
+    assert count(tmp_path) == 1 and writer.stats.last_ok
+    await writer.stop()
+
+
+async def test_locked_database_is_retried(tmp_path: Path) -> None:
+    connect(tmp_path).close()
+    blocker = sqlite3.connect(tmp_path / "hearthgate.db", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    writer = Writer(tmp_path)
+    writer.start()
+    writer.submit_decision(row(1))
+    await asyncio.sleep(0.3)
+    assert count_safe(tmp_path) == 0  # WAL readers still read; the write waits
+    blocker.execute("COMMIT")
+    blocker.close()
+    await writer.flush(20)
+    assert count(tmp_path) == 1
+    await writer.stop()
+
+
+def count_safe(state: Path) -> int | None:
+    try:
+        conn = sqlite3.connect(state / "hearthgate.db", timeout=0.01)
+        return int(conn.execute("SELECT count(*) FROM decisions").fetchone()[0])
+    except sqlite3.OperationalError:
+        return None
+
+
+@pytest.mark.parametrize(
+    ("value", "limit"), [(None, 100_000), ("", 100_000), ("40", 40), (" 40 ", 40), ("1_000", 1000)]
+)
+def test_queue_limit_from_the_environment(value: str | None, limit: int) -> None:
+    environ = {} if value is None else {"HEARTHGATE_LOG_QUEUE": value}
+    assert queue_limit(environ) == limit
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "lots", "1.5", "1_", "_5"])
+def test_a_queue_limit_that_would_drop_everything_or_mean_nothing_is_refused(value: str) -> None:
+    with pytest.raises(ValueError, match="HEARTHGATE_LOG_QUEUE must be a whole number"):
+        queue_limit({"HEARTHGATE_LOG_QUEUE": value})
+
+
+async def test_a_writer_with_no_room_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        Writer(tmp_path, limit=0)
+
+
+@pytest.mark.parametrize("released", [True, False])
+async def test_stop_counts_what_it_could_not_write(tmp_path: Path, released: bool) -> None:
+    """Stopping while a write waits on a lock: the connection is closed only after that
+    write ends; rows it committed count as written, rows it could not as dropped."""
+    connect(tmp_path).close()
+    blocker = sqlite3.connect(tmp_path / "hearthgate.db", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    writer = Writer(tmp_path, linger=0)
+    writer.start()
+    for i in range(10):
+        writer.submit_decision(row(i))
+    await asyncio.sleep(0.1)  # the batch is in the worker thread, waiting for the lock
+    for i in range(10, 13):
+        writer.submit_decision(row(i))  # still queued when stop gives up
+    if released:
+        asyncio.get_running_loop().call_later(0.5, blocker.execute, "COMMIT")
+    await writer.stop(timeout=0.2)
+    if not released:
+        blocker.execute("COMMIT")
+    blocker.close()
+    written = 10 if released else 0
+    assert (writer.stats.written, writer.stats.dropped) == (written, 13 - written)
+    assert count(tmp_path) == written
+
+
+async def test_stop_during_the_linger_counts_the_row_in_hand(tmp_path: Path) -> None:
+    writer = Writer(tmp_path, linger=0)
+    writer.start()
+    writer.submit_decision(row(1))
+    await writer.flush(5)
+    writer.linger = 5  # the next row waits for company, in hand, when stop comes
+    writer.submit_decision(row(2))
+    await asyncio.sleep(0.05)
+    await writer.stop(timeout=0.1)
+    assert (writer.stats.written, writer.stats.dropped) == (1, 1)
+    assert count(tmp_path) == 1
+
+
+class LateThread(Writer):
+    """A worker thread that starts its write only after stop() has closed the log, as a
+    busy machine may schedule it."""
+
+    def _write(self, batch: list[Write]) -> None:
+        time.sleep(0.3)
+        super()._write(batch)
+
+
+async def test_a_write_that_starts_after_stop_does_not_reopen_the_database(
+    tmp_path: Path,
+) -> None:
+    writer = LateThread(tmp_path, linger=0)
+    writer.start()
+    writer.submit_decision(row(1))
+    await asyncio.sleep(0.05)  # the batch is in the worker thread, not yet writing
+    await writer.stop(timeout=0.01)
+    await asyncio.sleep(0.5)  # the thread has woken up and given up
+    assert (writer.stats.written, writer.stats.dropped) == (0, 1)
+    assert writer._conn is None
+    assert not (tmp_path / "hearthgate.db").exists() or count(tmp_path) == 0
