@@ -14,6 +14,8 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 
+from governance.textnorm import lowered, normalised
+
 _DIGIT_MASK = bytes(0 if chr(i).isdigit() and i < 128 else 1 for i in range(256))
 _UPPER = frozenset(i for i in range(256) if chr(i).isupper())
 _STREET_END = frozenset(b"eEgGzZ.")  # last characters of the German street words below
@@ -60,6 +62,11 @@ def _maybe_digit() -> re.Pattern[str]:
 _OTHER_DIGIT = re.compile(r"(?![0-9])\d")
 _GAP_CARD = frozenset({" ", "-"})
 _GAP_PHONE = frozenset({" ", "-", ".", ") ", ")", " (", "(", ")-", ").", "-(", ". "})
+_GAP_JOIN = _GAP_PHONE | {"/"}  # "/" joins a card's groups; a phone is never split by one
+# a card split by dots or slashes only counts in the grouping cards are printed with, one
+# separator throughout: decimals ("3.14159265358979") and dates stay what they are
+_GAP_CARD_PRINTED = frozenset({".", "/"})
+_CARD_GROUPS = frozenset({(4, 4, 4, 4), (4, 6, 5), (4, 6, 4), (4, 4, 4, 4, 3), (4, 4, 5)})
 
 
 def _digits(text: str, group: list[tuple[int, int]]) -> str:
@@ -152,7 +159,7 @@ def _ascii_digits(text: str) -> str:
 
 def _joined(text: str, end: int, nxt: int) -> bool:
     """Whether the digit run at ``nxt`` continues the number that ends at ``end``."""
-    return nxt != -1 and nxt - end <= 2 and text[end:nxt] in _GAP_PHONE
+    return nxt != -1 and nxt - end <= 2 and text[end:nxt] in _GAP_JOIN
 
 
 def _id_word_before(text: str, before: int, start: int) -> bool:
@@ -175,9 +182,9 @@ def _group_kinds(text: str, group: list[tuple[int, int]]) -> set[str]:
     total = sum(sizes)
     start, end = group[0][0], group[-1][1]
     gaps = [text[group[i][1] : group[i + 1][0]] for i in range(len(group) - 1)]
-    if 13 <= total <= 19 and all(g in _GAP_CARD for g in gaps) and _is_card(_digits(text, group)):
+    if 13 <= total <= 19 and _card_gaps(gaps, sizes) and _is_card(_digits(text, group)):
         kinds.add("card")
-    elif 8 <= total <= 15 and _phone_shaped(text, group, sizes, start, end):
+    elif 8 <= total <= 15 and "/" not in gaps and _phone_shaped(text, group, sizes, start, end):
         kinds.add("phone")
     if sizes == [3, 2, 4] and gaps == ["-", "-"] and _valid_ssn(_digits(text, group)):
         kinds.add("national_id")
@@ -191,6 +198,12 @@ def _group_kinds(text: str, group: list[tuple[int, int]]) -> set[str]:
     if any(_address_at(text, s, e) for s, e in group if e - s <= 5):
         kinds.add("address")
     return kinds
+
+
+def _card_gaps(gaps: list[str], sizes: list[int]) -> bool:
+    if all(g in _GAP_CARD for g in gaps):
+        return True
+    return len(set(gaps)) == 1 and gaps[0] in _GAP_CARD_PRINTED and tuple(sizes) in _CARD_GROUPS
 
 
 def _phone_shaped(
@@ -249,12 +262,6 @@ def _valid_ssn(digits: str) -> bool:
     return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
 
 
-@lru_cache(maxsize=4)
-def lowered(text: str) -> str:
-    """``text.lower()``, computed once per text for every detector and keyword check."""
-    return text.lower()
-
-
 _lower = lowered
 
 
@@ -269,9 +276,12 @@ _DETECTORS: dict[str, Callable[[str], bool]] = {
 
 def find_pii(text: str, kinds: Iterable[str], *, first: bool = False) -> list[str]:
     """The kinds of personal data found in ``text``, out of those asked for; with ``first``
-    only the first one found (a policy needs to know whether, not everything)."""
+    only the first one found (a policy needs to know whether, not everything). The text is
+    read normalised (``textnorm``): full-width ``＠`` and digits, zero-width characters and
+    soft hyphens inside a number or an address do not hide it."""
     if not text:
         return []
+    text = normalised(text)
     found = []
     for kind in kinds:
         if _found(text, kind):

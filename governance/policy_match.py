@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from governance.facts import Action, Endpoint, Identity, Inspect, RequestFacts
-from governance.pii import find_pii, lowered
+from governance.pii import find_pii
 from governance.prompt_regex import PromptRegex, compile_prompt_regex
 from governance.schema import Policy, Quota
+from governance.textnorm import fold_keyword, folded, lowered, normalised, warm
 
 # endpoints whose requests name a model; an unknown model there fails `models_not` safe
 _MODEL_ENDPOINTS = frozenset(
@@ -47,9 +48,11 @@ class CompiledPolicy:
     models: re.Pattern[str] | None
     models_not: re.Pattern[str] | None
     pii: tuple[str, ...]
-    keywords: tuple[str, ...]  # lower-cased; found by substring search
+    keywords: tuple[str, ...]  # lower-cased as written, for the reason
     regexes: tuple[PromptRegex, ...]
     max_prompt_chars: int | None
+    # each keyword folded (textnorm): found by substring search in the prompt's folded view
+    folded_keywords: tuple[bytes, ...] = ()
     needs_body: bool = False  # set from the conditions below; see __post_init__
 
     def __post_init__(self) -> None:
@@ -77,6 +80,10 @@ class CompiledPolicy:
 def compile_policy(policy: Policy, order: int) -> CompiledPolicy:
     w = policy.when
     prompt = w.prompt
+    # a keyword that folds to nothing (only invisible characters) would match every prompt
+    keywords = [k for k in (prompt.keywords if prompt else []) if k and fold_keyword(k)]
+    if prompt is not None:
+        warm()
 
     return CompiledPolicy(
         name=policy.name,
@@ -94,9 +101,10 @@ def compile_policy(policy: Policy, order: int) -> CompiledPolicy:
         models=_globs(w.models),
         models_not=_globs(w.models_not),
         pii=tuple(prompt.pii) if prompt else (),
-        keywords=tuple(k.lower() for k in prompt.keywords if k) if prompt else (),
+        keywords=tuple(k.lower() for k in keywords),
         regexes=tuple(compile_prompt_regex(r) for r in (prompt.regex if prompt else [])),
         max_prompt_chars=w.max_prompt_chars,
+        folded_keywords=tuple(fold_keyword(k) for k in keywords),
     )
 
 
@@ -149,29 +157,33 @@ def body_matches(policy: CompiledPolicy, facts: RequestFacts) -> tuple[bool, str
 
 
 def _prompt_finding(policy: CompiledPolicy, text: str) -> str:
+    """What the prompt holds of the policy's keywords, regexes and personal data, read as
+    the model reads it: normalised for regexes and PII, folded for keywords (textnorm)."""
     keywords, regexes = _memo(text)
     if policy.keywords:
-        lower = lowered(text)
-        for keyword in policy.keywords:
-            hit = keywords.get(keyword)
+        view = folded(text)
+        for keyword, folded_keyword in zip(policy.keywords, policy.folded_keywords, strict=True):
+            hit = keywords.get(folded_keyword)
             if hit is None:
-                hit = keywords[keyword] = keyword in lower
+                hit = keywords[folded_keyword] = folded_keyword in view
             if hit:
                 return f"prompt contains {keyword[:40]!r}"
-    for regex in policy.regexes:
-        source = regex.fallback.pattern
-        if source in regexes:
-            found = regexes[source]
-        else:
-            found = regexes[source] = regex.search(text, lowered(text))
-        if found is not None:
-            return f"prompt contains {found[:40]!r}"
+    if policy.regexes:
+        clean = normalised(text)
+        for regex in policy.regexes:
+            source = regex.fallback.pattern
+            if source in regexes:
+                found = regexes[source]
+            else:
+                found = regexes[source] = regex.search(clean, lowered(clean))
+            if found is not None:
+                return f"prompt contains {found[:40]!r}"
     kinds = find_pii(text, policy.pii, first=True)
     return f"prompt contains personal data ({', '.join(kinds)})" if kinds else ""
 
 
 @lru_cache(maxsize=4)
-def _memo(text: str) -> tuple[dict[str, bool], dict[str, str | None]]:
+def _memo(text: str) -> tuple[dict[bytes, bool], dict[str, str | None]]:
     """What one prompt has been found to contain, by keyword and by regex source, filled as
     policies ask: however many policies share a keyword or a regex, it is searched once."""
     return {}, {}

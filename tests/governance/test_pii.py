@@ -43,6 +43,16 @@ FOUND = [
     ("national_id", "my SSN is ١٢٣-٤٥-٦٧٨٩"),  # Arabic-Indic
     ("national_id", "passport 𝟏𝟐𝟑𝟒 𝟓𝟔𝟕𝟖 🛂"),  # mathematical bold, beyond the BMP
     ("address", "I live at ４２ Maple Street"),
+    # written to slip past: full-width @, invisible characters, cards split another way
+    ("email", "write to kid123＠gmail．com"),
+    ("email", "kid\u200b123@gmail.com"),
+    ("email", "kid123@gm\u00adail.com"),
+    ("card", "4111.1111.1111.1111"),
+    ("card", "4111/1111/1111/1111"),
+    ("card", "3782.822463.10005"),
+    ("card", "4111\u200b1111\u200b1111\u200b1111"),
+    ("phone", "call +49\u2060170\u20601234567"),
+    ("national_id", "my SSN is １２３－４５－６７８９"),
 ]
 NOT_FOUND = [
     ("email", "the @ sign and example.com are fine apart"),
@@ -59,6 +69,13 @@ NOT_FOUND = [
     ("national_id", "the range 000-12-3456 is never issued"),
     ("phone", "🙂 12 🙂 34 🙂 56 🙂 78"),
     ("address", "42 Дом street"),  # not a capitalised Latin word before the street word
+    # dots and slashes split a card only the way cards are printed
+    ("card", "pi is 3.14159265358979 to 15 digits"),
+    ("card", "version 4111.1111.1111.111.1"),
+    ("card", "4111.1111/1111.1111"),
+    ("phone", "the date 12/05/2024 was sunny"),
+    ("phone", "ratio 1234/5678 of the whole"),
+    ("national_id", "the year ２０２６ had 365 days"),
 ]
 
 
