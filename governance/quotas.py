@@ -2,14 +2,21 @@
 
 Counters are kept per local day in the rules' zone and reset at local midnight; the weekly
 ones at Monday 00:00. A request is over quota when the counter has already reached the limit.
+
+A request is counted when it is allowed (the edge reserves it with ``added(..., requests=1)``
+right after the decision, before anything is awaited), so requests decided at the same time
+never pass a request limit together; its tokens and cost are added when it ends (and the
+reservation taken back when the service refused it). Token and cost limits can therefore be
+overshot by the requests in flight, never request limits. Requests let through by an
+emergency or the allowlist are not counted (``COUNTED_STAGES``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 
-from governance.facts import Identity
+from governance.facts import Decision, Identity, Stage
 from governance.schema import Quota
 from governance.state import RuntimeState, UsageCount
 
@@ -33,6 +40,44 @@ def usage_keys(ident: Identity) -> tuple[str, ...]:
     if ident.person is not None:
         keys.append(f"person:{ident.person}")
     return tuple(keys)
+
+
+# stages whose allowed requests count against quotas: not an emergency or the allowlist
+UNCOUNTED_STAGES = frozenset({Stage.EMERGENCY, Stage.ALLOWLIST})
+
+
+def counts(decision: Decision) -> bool:
+    """Whether an allowed request with this decision is counted against its quotas."""
+    return decision.allowed and decision.stage not in UNCOUNTED_STAGES
+
+
+def added(
+    count: UsageCount | None, day: date, requests: int, tokens: int, cost: float
+) -> UsageCount:
+    """``count`` with one request's use on local ``day`` added (or, negative, taken back).
+
+    Use reconciled late for an earlier day than the counter has rolled to (a request that
+    ran past midnight) only changes the week's totals, and only when it is the same week.
+    """
+    if count is not None and count.day > day:
+        if count.day.isocalendar()[:2] != day.isocalendar()[:2]:
+            return count
+        return replace(
+            count,
+            week_requests=count.week_requests + requests,
+            week_tokens=count.week_tokens + tokens,
+            week_cost=count.week_cost + cost,
+        )
+    count = rolled(count, day)
+    return replace(
+        count,
+        requests=count.requests + requests,
+        tokens=count.tokens + tokens,
+        cost=count.cost + cost,
+        week_requests=count.week_requests + requests,
+        week_tokens=count.week_tokens + tokens,
+        week_cost=count.week_cost + cost,
+    )
 
 
 def today_of(state: RuntimeState, key: str, local_day: date) -> UsageCount:

@@ -172,6 +172,7 @@ class GateAddon(SniGate):
         record = FlowRecord(facts, decision, provider.api, time.time(), duration_us, parsed)
         flow.metadata[RECORD] = record
         gate.count_decision(facts, decision)
+        gate.reserve(record)  # in the same step as the decision: no await in between
         return record
 
     def _identity(self, flow: http.HTTPFlow, snap: Snapshot) -> Identity:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from mitmproxy import connection, http
@@ -46,6 +47,8 @@ class FlowRecord:
     stream_usage: StreamUsage | None = None
     usage_filter: InjectedUsageFilter | None = None
     logged: bool = False
+    # the quota counters this request was counted in when it was allowed, and the local day
+    reserved: tuple[tuple[str, ...], date] | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
 

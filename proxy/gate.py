@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mitmproxy import http
 
+from governance import quotas
 from governance.facts import Action, Decision, Identity, RequestFacts, Stage
 from governance.prices import estimate_cost
 from governance.quotas import usage_keys
@@ -86,12 +87,7 @@ class Gate:
             self.metrics.tokens.labels(provider, label, "in").inc(tokens_in or 0)
             self.metrics.tokens.labels(provider, label, "out").inc(tokens_out or 0)
         decided_at = datetime.fromtimestamp(record.decided_at, UTC)
-        if decision.allowed and status is not None and status < 400:
-            local_day = decided_at.astimezone(snap.zone).date()
-            cost = estimate_cost(snap.prices, model, tokens_in or 0, tokens_out or 0)
-            self.cache.add_usage(
-                usage_keys(facts.identity), local_day, 1, tokens_in or 0, tokens_out or 0, cost
-            )
+        self._reconcile(record, model, status, tokens_in or 0, tokens_out or 0)
         excerpt = (
             facts.prompt[:PROMPT_EXCERPT]
             if snap.rules.settings.log_prompts and facts.prompt
@@ -126,6 +122,37 @@ class Gate:
             )
         )
         self._queue_alerts(facts, decision, decided_at)
+
+    def reserve(self, record: FlowRecord) -> None:
+        """Count an allowed request against its quotas the moment it is decided.
+
+        Called in the same synchronous step as the decision, so concurrent requests see each
+        other's reservations and never pass a request limit together. Emergency and
+        allowlist requests are not counted.
+        """
+        if record.reserved is not None or not quotas.counts(record.decision):
+            return
+        snap = self.rules.snapshot
+        day = datetime.fromtimestamp(record.decided_at, UTC).astimezone(snap.zone).date()
+        keys = usage_keys(record.facts.identity)
+        self.cache.add_usage(keys, day, 1, 0, 0)
+        record.reserved = (keys, day)
+
+    def _reconcile(
+        self, record: FlowRecord, model: str | None, status: int | None, t_in: int, t_out: int
+    ) -> None:
+        """Add a finished request's tokens and cost to the counters it reserved; a request
+        the service refused (no status, or 400 and above) gives its reservation back."""
+        if record.reserved is None:
+            return
+        keys, day = record.reserved
+        record.reserved = None
+        if status is None or status >= 400:
+            self.cache.add_usage(keys, day, -1, 0, 0)
+            return
+        cost = estimate_cost(self.rules.snapshot.prices, model, t_in, t_out)
+        if t_in or t_out or cost:
+            self.cache.add_usage(keys, day, 0, t_in, t_out, cost)
 
     def _queue_alerts(self, facts: RequestFacts, decision: Decision, at: datetime) -> None:
         notes = [n for n in decision.notes if n.action is Action.ALERT]

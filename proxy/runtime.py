@@ -14,7 +14,6 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -23,7 +22,7 @@ from typing import Any
 import aiosqlite
 from cachetools import TTLCache
 
-from governance.quotas import rolled
+from governance.quotas import added
 from governance.snapshot import Snapshot
 from governance.state import EMPTY_STATE, RuntimeState, UsageCount
 from proxy.metrics import Metrics
@@ -201,19 +200,11 @@ class StateCache:
         tokens_out: int,
         cost: float = 0.0,
     ) -> None:
-        """Count one request's use in memory at once; SQLite gets it within a second."""
+        """Count use in memory at once (negative to take a reservation back); SQLite gets it
+        within a second."""
         tokens = tokens_in + tokens_out
         for key in keys:
-            count = rolled(self.usage.get(key), local_day)
-            self.usage[key] = replace(
-                count,
-                requests=count.requests + requests,
-                tokens=count.tokens + tokens,
-                cost=count.cost + cost,
-                week_requests=count.week_requests + requests,
-                week_tokens=count.week_tokens + tokens,
-                week_cost=count.week_cost + cost,
-            )
+            self.usage[key] = added(self.usage.get(key), local_day, requests, tokens, cost)
             pending = self._unsaved.setdefault((key, local_day.isoformat()), [0, 0, 0, 0.0])
             pending[0] += requests
             pending[1] += tokens_in

@@ -3,8 +3,9 @@
 An override is made by a parent for one blocked request (its ``request_id``) and is bound to
 the device that made it. The PIN is stored as a slow salted hash; using it is a single
 ``UPDATE ... WHERE used_at IS NULL``, so two requests racing with the same PIN cannot both
-win. A valid PIN opens an unlock window for the device. Wrong PINs are counted per device;
-``max_attempts`` of them within ``lockout_minutes`` lock the device out for that long.
+win. A valid PIN opens an unlock window for the device. Attempts are counted per device
+before the PIN is checked; ``max_attempts`` wrong ones within ``lockout_minutes`` lock the
+device out for that long, however many are sent at once.
 """
 
 from __future__ import annotations
@@ -142,21 +143,26 @@ def lockout_until(
 def redeem(
     db: Db, device: str, request_id: str | None, pin: str, settings: OverrideSettings, now: datetime
 ) -> Redeemed:
-    """Check a PIN presented by ``device``; on success open its unlock window."""
-    locked = lockout_until(db, device, settings, now)
-    if locked is not None:
-        return Redeemed("locked_out", f"too many wrong PINs; try again after {locked:%H:%M} UTC")
+    """Check a PIN presented by ``device``; on success open its unlock window.
+
+    The attempt is counted before the PIN is checked, in one write transaction with the
+    lockout test: concurrent guesses (threads, or gates sharing the database) queue on the
+    database's write lock, so no more than ``max_attempts`` of them are ever checked. A
+    right PIN clears the count; a used or expired one does not count as a wrong guess.
+    """
+    attempt = _claim_attempt(db, device, settings, now)
+    if isinstance(attempt, datetime):
+        return Redeemed("locked_out", f"too many wrong PINs; try again after {attempt:%H:%M} UTC")
     for override in _candidates(db, device, request_id, now):
         if not pins.verify_pin(pin, override["pin_hash"]):
             continue
         usable = override["used_at"] is None and override["expires_at"] > iso(now)
         if usable and _use(db, override["id"], device, now):
             return _opened(db, override["created_by"], device, settings, now, "pin")
+        _forget_attempt(db, attempt)
         return Redeemed("expired", "this PIN was already used or has expired")
     if settings.master_pin_hash and pins.verify_pin(pin, settings.master_pin_hash):
         return _opened(db, "master-pin", device, settings, now, "master_pin")
-    with db.transaction() as conn:
-        conn.execute("INSERT INTO pin_failures (device, ts) VALUES (?, ?)", (device, iso(now)))
     left = settings.max_attempts - len(
         db.rows(
             "SELECT 1 FROM pin_failures WHERE device = ? AND ts > ?",
@@ -164,6 +170,26 @@ def redeem(
         )
     )
     return Redeemed("wrong_pin", f"wrong PIN; {max(left, 0)} attempt(s) left")
+
+
+def _claim_attempt(
+    db: Db, device: str, settings: OverrideSettings, now: datetime
+) -> int | datetime:
+    """Count one attempt for ``device`` (a ``pin_failures`` row, its id returned) unless the
+    device is locked out (the time the lockout ends returned), atomically."""
+    with db.transaction() as conn:
+        locked = lockout_until(db, device, settings, now)
+        if locked is not None:
+            return locked
+        cur = conn.execute(
+            "INSERT INTO pin_failures (device, ts) VALUES (?, ?)", (device, iso(now))
+        )
+        return int(cur.lastrowid or 0)
+
+
+def _forget_attempt(db: Db, attempt: int) -> None:
+    with db.transaction() as conn:
+        conn.execute("DELETE FROM pin_failures WHERE id = ?", (attempt,))
 
 
 def _candidates(db: Db, device: str, request_id: str | None, now: datetime) -> list[dict[str, Any]]:

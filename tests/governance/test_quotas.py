@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import pytest
 
 from governance import pipeline, quotas
-from governance.facts import Stage
+from governance.facts import Action, Stage
 from governance.prices import compile_prices, estimate_cost
 from governance.schema import Quota
 from governance.state import RuntimeState, UsageCount
@@ -91,3 +92,33 @@ def test_cost_quota_and_prices() -> None:
     local = at("2026-11-20T12:00")
     assert quotas.check(quota, UsageCount(date(2026, 11, 20), cost=0.49), local) is None
     assert quotas.check(quota, UsageCount(date(2026, 11, 20), cost=0.5), local) is not None
+
+
+def test_added_counts_rolls_to_a_new_day_and_takes_a_reservation_back() -> None:
+    fri, sat = date(2026, 11, 20), date(2026, 11, 21)
+    count = quotas.added(None, fri, 1, 0, 0.0)
+    assert (count.day, count.requests, count.week_requests) == (fri, 1, 1)
+    count = quotas.added(count, fri, 0, 120, 0.01)  # the tokens when it ends
+    assert (count.requests, count.tokens, count.week_tokens) == (1, 120, 120)
+    count = quotas.added(count, sat, 1, 0, 0.0)
+    assert (count.day, count.requests, count.week_requests, count.tokens) == (sat, 1, 2, 0)
+    count = quotas.added(count, sat, -1, 0, 0.0)  # the service refused it
+    assert (count.requests, count.week_requests) == (0, 1)
+
+
+def test_use_reconciled_after_midnight_only_changes_its_week() -> None:
+    fri, sat, mon = date(2026, 11, 20), date(2026, 11, 21), date(2026, 11, 23)
+    today = UsageCount(sat, requests=2, tokens=50, week_requests=5, week_tokens=500)
+    late = quotas.added(today, fri, 0, 100, 0.0)  # a stream that started on Friday
+    assert (late.day, late.requests, late.tokens, late.week_tokens) == (sat, 2, 50, 600)
+    monday = UsageCount(mon, requests=1, week_requests=1)
+    assert quotas.added(monday, sat, 0, 100, 0.0) == monday  # last week's: nothing today
+
+
+def test_emergency_and_allowlist_requests_are_not_counted() -> None:
+    snap = snapshot(RULES)
+    decision = pipeline.decide(facts(snap), snap, RuntimeState(), at("2026-11-20T10:00"))
+    assert decision.allowed and quotas.counts(decision)
+    for stage in (Stage.EMERGENCY, Stage.ALLOWLIST):
+        assert not quotas.counts(replace(decision, stage=stage))
+    assert not quotas.counts(replace(decision, action=Action.BLOCK))

@@ -92,6 +92,46 @@ def test_lockout_after_max_attempts(tmp_path: Path) -> None:
         assert overrides.redeem(db, "alice-laptop", "req2", pin2, SETTINGS, later).result == "ok"
 
 
+def test_concurrent_wrong_pins_are_checked_at_most_max_attempts_times(tmp_path: Path) -> None:
+    """20 guesses at once (a script firing in parallel): the lockout test and the count are
+    one transaction, so exactly ``max_attempts`` guesses are checked; the rest are refused
+    unchecked, and a right PIN sent with them cannot slip in once the count is full."""
+    with Db(tmp_path) as db:
+        blocked_request(db, "req1")
+        overrides.create(db, "mom", "req1", NOW, pin="2468")
+    results: list[str] = []
+    barrier = threading.Barrier(20)
+
+    def guess(n: int) -> None:
+        with Db(tmp_path) as db:
+            barrier.wait()
+            outcome = overrides.redeem(db, "alice-laptop", "req1", f"{1000 + n}", SETTINGS, NOW)
+            results.append(outcome.result)
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count("wrong_pin") == SETTINGS.max_attempts
+    assert results.count("locked_out") == 20 - SETTINGS.max_attempts
+    with Db(tmp_path) as db:
+        late = overrides.redeem(db, "alice-laptop", "req1", "2468", SETTINGS, NOW)
+        assert late.result == "locked_out"
+        assert overrides.redeem(db, "bob-tablet", None, "1234", SETTINGS, NOW).result == "wrong_pin"
+
+
+def test_a_used_pin_is_not_counted_as_a_wrong_guess(tmp_path: Path) -> None:
+    with Db(tmp_path) as db:
+        blocked_request(db, "req1")
+        _, pin = overrides.create(db, "mom", "req1", NOW, pin="2468")
+        assert overrides.redeem(db, "alice-laptop", "req1", pin, SETTINGS, NOW).result == "ok"
+        for _ in range(SETTINGS.max_attempts + 1):
+            again = overrides.redeem(db, "alice-laptop", "req1", pin, SETTINGS, NOW)
+            assert again.result == "expired"
+        assert db.rows("SELECT * FROM pin_failures") == []
+
+
 def test_master_pin_works_for_any_device(tmp_path: Path) -> None:
     settings = OverrideSettings(pins.hash_pin("98765"), 15, 5, 15)
     with Db(tmp_path) as db:
