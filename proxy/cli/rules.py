@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from governance.facts import Category
 from governance.schema import Rules
 from proxy.cli.common import json_option
 from proxy.rules.lint import warnings_for
@@ -52,11 +53,17 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: Common
     providers = rsub.add_parser(
         "providers",
         help="list the LLM services the gate recognises",
-        description="The built-in provider catalog plus the rules "
-        "file's `providers`: name, API shape, hosts.",
+        description="The built-in catalog of AI services plus the rules file's "
+        "`providers`: name, category, API shape, hosts; with --json also the display name, "
+        "the note on what a host-level rule covers and the documentation checked.",
     )
     common(providers)
     json_option(providers)
+    providers.add_argument(
+        "--category",
+        choices=[c.value for c in Category],
+        help="only the services of this category",
+    )
     providers.set_defaults(handler=_providers)
     from proxy.cli.log import add_explain
 
@@ -113,12 +120,27 @@ def _providers(args: argparse.Namespace) -> int:
     except RulesFileError as exc:
         print(exc, file=sys.stderr)
         return 2
-    items = [{"name": p.name, "api": p.api, "hosts": list(p.hosts)} for p in catalog.providers]
+    chosen = [p for p in catalog.providers if args.category in (None, p.category)]
     if args.json:
+        items = [
+            {
+                "name": p.name,
+                "display": p.title,
+                "category": p.category,
+                "api": p.api,
+                "hosts": list(p.hosts),
+                "dns_names": list(p.dns_names),
+                "note": p.note,
+                "docs": list(p.docs),
+            }
+            for p in chosen
+        ]
         print(json.dumps(items, indent=2))
         return 0
-    for item in items:
-        print(f"{item['name']:<16} {item['api']:<10} {', '.join(item['hosts'])}")
+    width = max((len(p.name) for p in chosen), default=4)
+    for p in chosen:
+        hosts = ", ".join(p.hosts) or "(no host of its own: see --json note)"
+        print(f"{p.name:<{width}}  {p.category:<9}  {p.api:<9}  {hosts}")
     return 0
 
 
@@ -128,7 +150,19 @@ def _schema(_args: argparse.Namespace) -> int:
 
 
 def schema_document() -> dict[str, object]:
+    """The rules file's JSON Schema, with the built-in catalog's service names as the
+    suggestions for ``when.providers`` and ``providers[].name`` (from services.yaml)."""
+    from proxy.catalog.services import builtin_providers
+
     doc = Rules.model_json_schema()
     doc["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     doc["title"] = "hearthgate rules file"
+    names = [p.name for p in builtin_providers()]
+    defs = doc["$defs"]
+    defs["When"]["properties"]["providers"]["items"]["examples"] = names
+    defs["When"]["properties"]["providers"]["description"] = (
+        "Service names: the built-in catalog (`hearthgate rules providers`) or this file's "
+        "`providers`."
+    )
+    defs["ProviderDef"]["properties"]["name"]["examples"] = names
     return doc
