@@ -5,21 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
-import yaml
-
 from governance.facts import Category
-from governance.schema import Rules
-from proxy.cli.common import json_option
-from proxy.rules.lint import warnings_for
-from proxy.rules.loader import RulesFileError, load_rules_file
-
-Common = Callable[[argparse.ArgumentParser], None]
+from proxy.cli.common import Common, Sub, json_option
 
 
-def add(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: Common) -> None:
+def add(sub: Sub, common: Common) -> None:
     rules = sub.add_parser(
         "rules",
         help="check, show or describe the rules file",
@@ -77,6 +69,9 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: Common
 
 
 def _check(args: argparse.Namespace) -> int:
+    from proxy.rules.lint import warnings_for
+    from proxy.rules.loader import RulesFileError, load_rules_file
+
     path = args.path or args.rules
     try:
         snap = load_rules_file(path)
@@ -99,6 +94,10 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    import yaml
+
+    from proxy.rules.loader import RulesFileError, load_rules_file
+
     try:
         snap = load_rules_file(args.rules)
     except RulesFileError as exc:
@@ -114,6 +113,7 @@ def _show(args: argparse.Namespace) -> int:
 
 def _providers(args: argparse.Namespace) -> int:
     from proxy.catalog.providers import catalog_for
+    from proxy.rules.loader import RulesFileError, load_rules_file
 
     try:
         catalog = catalog_for(load_rules_file(args.rules))
@@ -152,6 +152,7 @@ def _schema(_args: argparse.Namespace) -> int:
 def schema_document() -> dict[str, object]:
     """The rules file's JSON Schema, with the built-in catalog's service names as the
     suggestions for ``when.providers`` and ``providers[].name`` (from services.yaml)."""
+    from governance.schema import Rules
     from proxy.catalog.services import builtin_providers
 
     doc = Rules.model_json_schema()
