@@ -50,13 +50,38 @@ SENTENCES = (
 )
 
 
-def prose(chars: int, seed: int = 0) -> str:
+# prose beyond ASCII: each takes another path through normalisation (textnorm)
+OTHER_PROSE = {
+    "English with typographic quotes": tuple(
+        s.replace(" the ", " “the” ").replace("'", "’") + " — 🙂" for s in SENTENCES[:10]
+    ),
+    "German": (
+        "Die Photosynthese wandelt Licht, Wasser und Kohlendioxid in Zucker und Sauerstoff um.",
+        "Meine Hausaufgabe handelt von der Französischen Revolution und ihren Ursachen.",
+        "Warum färben sich die Blätter im Herbst, bevor sie von den Bäumen fallen?",
+        "Die Schülerinnen maßen jeden Morgen, wie groß ihre Bohnen gewachsen waren.",
+    ),
+    "Russian": (
+        "Фотосинтез — это процесс, с помощью которого растения превращают свет в энергию.",
+        "Почему небо днём голубое, а на закате становится красным?",
+        "Мой учитель попросил написать сочинение о причинах Французской революции.",
+        "Сколько спутников у Юпитера и какой из них самый большой?",
+    ),
+    "Japanese": (
+        "光合成は、植物が太陽の光と水と二酸化炭素からブドウ糖と酸素を作る仕組みです。",
+        "空が昼間は青く、夕方は赤く見えるのはなぜですか。",
+        "先生にフランス革命の原因について短い作文を書くように言われました。",
+    ),
+}
+
+
+def prose(chars: int, seed: int = 0, sentences: tuple[str, ...] = SENTENCES) -> str:
     """``chars`` characters of sentences in paragraphs, the same for the same seed."""
     rng = random.Random(seed)
     parts: list[str] = []
     size = 0
     while size < chars:
-        sentence = rng.choice(SENTENCES)
+        sentence = rng.choice(sentences)
         sep = "\n\n" if parts and rng.random() < 0.2 else " "
         parts.append(sep + sentence if parts else sentence)
         size += len(parts[-1])

@@ -23,16 +23,16 @@ The confusables come from the ``confusable_homoglyphs`` package (the data of Uni
 on first use (about 0.1 s; the rules loader does it while compiling keywords, off the event
 loop).
 
-Cost: an ASCII prompt is returned as it is (``str.isascii`` is O(1)); other prompts pay one
-NFKC pass and one search for ignorables at C speed. Folding a mostly-ASCII prompt maps only
-its non-ASCII runs (a codec error handler); a prompt mostly in another script is mapped
-character by character through a table (about 6-8 ms per 100 KB, 0.1 ms for a 1-2 KB
-prompt: the one slow case).
+Cost: an ASCII prompt is returned as it is (``str.isascii`` is O(1)). Other prompts pay an
+NFKC pass and a search for ignorables at C speed; for keywords then: Latin-1 text (German,
+French ...) a ``bytes.translate``; mostly ASCII text (typographic quotes, an emoji) a search
+for characters that fold and a ``str.replace`` for each one found; text mostly in another
+script a ``str.translate`` through a table, character by character: about 5-10 ms per
+100 KB, 0.1 ms for a 1-2 KB prompt, the one slow case.
 """
 
 from __future__ import annotations
 
-import codecs
 import json
 import re
 import unicodedata
@@ -58,7 +58,10 @@ _SHOWN_FORMAT = frozenset(
 )
 _ASCII_BYTES = bytes(range(128))
 _HIGH_BYTE = re.compile(rb"[\x80-\xff]")
-_DENSE = 8  # more than one non-ASCII byte in this many: mapped by table, not run by run
+_ASTRAL = re.compile(r"[\U00010000-\U0010ffff]")
+# typographic punctuation typed by phones and word processors, folded up front
+_COMMON = "\u2019\u2018\u201c\u201d\u2013\u2014\u2026\u2022\u00b7\u00ab\u00bb\u201e\u2212"
+_DENSE = 4  # more than one character in this many beyond ASCII: folded by table
 
 
 def normalised(text: str) -> str:
@@ -86,6 +89,8 @@ def warm() -> None:
     """Build the tables now (the rules loader calls this off the event loop), not on the
     first prompt beyond ASCII."""
     _latin1_tables()
+    _foldable()
+    _common_folds()
 
 
 @lru_cache(maxsize=4)
@@ -104,33 +109,24 @@ def _normalised(text: str) -> str:
     clean = unicodedata.normalize("NFKC", text)
     if _latin1(clean) is not None:
         return clean.replace("\xad", "")  # the soft hyphen: Latin-1's one ignorable
-    if _dense(clean):
-        if _ignorable().search(clean) is None:
-            return clean
-        return _ignorable().sub(_unignore, clean)
-    # mostly ASCII: the codec hands each run of non-ASCII characters to _unignore_run
-    return clean.encode("ascii", "hearthgate-unignore").decode("utf-8")
+    if _ignorable().search(clean) is None:
+        return clean
+    return _ignorable().sub(_unignore, clean)
 
 
 def _dense(text: str) -> bool:
-    """More than one non-ASCII byte in ``_DENSE``: mostly another script than Latin, where
-    mapping run by run (a Python call per word) would cost more than a table."""
-    return (len(text.encode("utf-8", "surrogatepass")) - len(text)) * _DENSE > len(text)
+    """More than one character in ``_DENSE`` beyond ASCII: mostly another script, where
+    a search and a ``str.replace`` per distinct character would cost more than a table."""
+    return (len(text) - len(text.encode("ascii", "ignore"))) * _DENSE > len(text)
 
 
 def _unignore(found: re.Match[str]) -> str:
-    code = ord(found.group())
+    return _unignored(found.group())
+
+
+def _unignored(char: str) -> str:
+    code = ord(char)
     return chr(code - 0xE0000) if _TAGS[0] <= code <= _TAGS[1] else ""
-
-
-def _unignore_run(error: UnicodeError) -> tuple[bytes, int]:
-    if not isinstance(error, UnicodeEncodeError):
-        raise error
-    run = error.object[error.start : error.end]
-    return _ignorable().sub(_unignore, run).encode("utf-8", "surrogatepass"), error.end
-
-
-codecs.register_error("hearthgate-unignore", _unignore_run)
 
 
 def _latin1(text: str) -> bytes | None:
@@ -155,21 +151,30 @@ def _folded(clean: str) -> bytes:
         if any(not wide[byte].isascii() for byte in left):
             out = _HIGH_BYTE.sub(lambda found: wide[found.group()[0]], out)
         return out
-    if _dense(clean):
-        return clean.translate(_fold_table()).encode("utf-8", "surrogatepass")
-    # mostly ASCII: the codec hands each run of non-ASCII characters to _fold_run, and
-    # bytes.lower() lower-cases the ASCII letters only (UTF-8 sequences are >= 0x80)
-    return clean.encode("ascii", "hearthgate-fold").lower()
+    if not _dense(clean):
+        # mostly ASCII: fold the common punctuation, then the rest only if any is left
+        for char, fold in _common_folds():
+            if char in clean:
+                clean = clean.replace(char, fold)
+        found = set(_foldable().findall(clean))
+        found.update(c for c in set(_ASTRAL.findall(clean)) if _fold_of(c) != c)
+        folds = {char: _fold_of(char) for char in found}
+        # one replace per character equals one translate when no fold holds a character
+        # that is replaced itself (folds are ASCII, or letters that stay as they are)
+        if not any(other in fold for fold in folds.values() for other in folds):
+            for char, fold in folds.items():
+                clean = clean.replace(char, fold)
+            # bytes.lower() lower-cases the ASCII letters only (UTF-8 sequences are >= 0x80)
+            return clean.encode("utf-8", "surrogatepass").lower()
+    return clean.translate(_fold_table()).encode("utf-8", "surrogatepass")
 
 
-def _fold_run(error: UnicodeError) -> tuple[bytes, int]:
-    if not isinstance(error, UnicodeEncodeError):
-        raise error
-    run = error.object[error.start : error.end]
-    return run.translate(_fold_table()).encode("utf-8", "surrogatepass"), error.end
-
-
-codecs.register_error("hearthgate-fold", _fold_run)
+def _fold_of(char: str) -> str:
+    code = ord(char)
+    if code >= _TABLE_END:
+        return char
+    mapped = _fold_table()[code]
+    return chr(mapped) if isinstance(mapped, int) else mapped or ""
 
 
 # --- the tables --------------------------------------------------------------------------
@@ -252,6 +257,20 @@ def _fold_char(char: str, protos: dict[str, str]) -> str:
             proto = "i"  # an upper-case letter that looks like "l" looks like an "I"
         out.append(_strip_marks(proto).casefold())
     return "".join(out)
+
+
+@lru_cache(maxsize=1)
+def _common_folds() -> tuple[tuple[str, str], ...]:
+    return tuple((c, _fold_of(c)) for c in _COMMON if _fold_of(c) != c)
+
+
+@lru_cache(maxsize=1)
+def _foldable() -> re.Pattern[str]:
+    """The characters of the BMP beyond ASCII that fold to something else, as one class
+    (one BMP class is a bitmap to the regex engine: a quick scan)."""
+    table = _fold_table()
+    codes = [c for c in range(0x80, 0x10000) if table[c] != c and not 0xD800 <= c < 0xE000]
+    return re.compile("[" + _ranges(codes) + "]")
 
 
 @lru_cache(maxsize=1)

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, unquote
 
 from governance.facts import Endpoint
 from proxy.catalog.hosts import normalize_host
+from proxy.catalog.prompt_text import prompt_strings
 from proxy.catalog.services import Catalog, Provider, builtin_providers, catalog_for
 from proxy.catalog.shapes import (
     JsonObject,
@@ -23,12 +24,10 @@ from proxy.catalog.shapes import (
     Usage,
     load_json,
     parse_usage,
-    prompt_texts,
 )
 
 __all__ = [
     "BODY_CAP",
-    "PROMPT_CAP",
     "Catalog",
     "ParsedRequest",
     "Provider",
@@ -41,7 +40,6 @@ __all__ = [
     "parse_usage",
 ]
 
-PROMPT_CAP = 100_000  # chars
 BODY_CAP = 2 * 1024 * 1024  # bytes; larger bodies are decided from the path alone
 
 
@@ -49,7 +47,7 @@ BODY_CAP = 2 * 1024 * 1024  # bytes; larger bodies are decided from the path alo
 class ParsedRequest:
     endpoint: Endpoint
     model: str | None
-    prompt: str | None  # every message's text, "\n"-joined, capped; None when not parsed
+    prompt: str | None  # every string the model reads, "\n"-joined, whole; None: not parsed
     prompt_chars: int  # length before the cap
     stream: bool  # the client asked for a streamed (SSE) answer
     inspected: bool  # the body was parsed as a known shape
@@ -225,7 +223,7 @@ def parse_request(
     """Endpoint, model, prompt and streaming of one request; best effort, never raises."""
     route = _route(provider, method, path)
     data = _json_body(content_type, body) if route.shape else None
-    texts = prompt_texts(route.shape, route.endpoint, data) if route.shape and data else None
+    texts = prompt_strings(data) if route.shape and data else None
     path_first = route.model if route.shape == "gemini" else None  # Gemini: the path names it
     model = path_first or (_body_model(data) if data else None) or route.model
     stream = route.stream or (data is not None and data.get("stream") is True)
@@ -235,7 +233,7 @@ def parse_request(
     return ParsedRequest(
         endpoint=route.endpoint,
         model=model,
-        prompt=prompt[:PROMPT_CAP],
+        prompt=prompt,
         prompt_chars=len(prompt),
         stream=stream,
         inspected=True,

@@ -16,7 +16,6 @@ from governance.facts import Endpoint
 from proxy.catalog.providers import (
     BODY_CAP,
     BUILTIN_PROVIDERS,
-    PROMPT_CAP,
     Catalog,
     ParsedRequest,
     Provider,
@@ -391,7 +390,7 @@ OPENAI_CHAT = {
                 {"type": "output_text", "text": "Salut"}]},
             {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
             {"type": "function_call_output", "call_id": "c1", "output": "sunny"},
-        ]}, "o4-mini", "Only French.\nBonjour\nSalut\nsunny"),
+        ]}, "o4-mini", "Only French.\nBonjour\nSalut\nf\n{}\nsunny"),
         ("openai", "/v1/completions", {"model": "gpt-3.5-turbo-instruct", "prompt": "Once"},
          "gpt-3.5-turbo-instruct", "Once"),
         ("openai", "/v1/completions", {"model": "m", "prompt": ["a", "b", [1, 2]]}, "m", "a\nb"),
@@ -427,7 +426,8 @@ OPENAI_CHAT = {
                     {"type": "image", "source": {"type": "base64", "data": "AA"}},
                     {"type": "text", "text": "And tomorrow?"}]},
             ]}, "claude-sonnet-4-20250514",
-         "You are kind.\nAnswer in English.\nHello\nHi!\nRainy\nWindy\nAnd tomorrow?"),
+         "You are kind.\nAnswer in English.\nHello\nhmm\nHi!\nweather\nRainy\nWindy\n"
+         "And tomorrow?"),
         ("anthropic", "/v1/messages", {"model": "claude-3-5-haiku-latest", "system": "Be nice.",
                                        "messages": [{"role": "user", "content": "Yo"}]},
          "claude-3-5-haiku-latest", "Be nice.\nYo"),
@@ -447,7 +447,7 @@ OPENAI_CHAT = {
             "model": "ignored-body-model",
             "system_instruction": {"parts": {"text": "not a list"}},
             "contents": {"parts": [{"text": "single content"}]},
-        }, "gemini-2.0-flash", "single content"),
+        }, "gemini-2.0-flash", "not a list\nsingle content"),
         ("gemini", "/v1beta/models/text-embedding-004:embedContent",
          {"content": {"parts": [{"text": "embed me"}]}}, "text-embedding-004", "embed me"),
         ("gemini", "/v1beta/models/text-embedding-004:batchEmbedContents",
@@ -486,7 +486,7 @@ OPENAI_CHAT = {
         ("claude", "/api/organizations/org-1/chat_conversations/conv-2/completion", {
             "prompt": "Write a poem", "model": "claude-opus-4-1", "timezone": "Europe/Paris",
             "attachments": [{"file_name": "notes.txt", "extracted_content": "pasted notes"}]},
-         "claude-opus-4-1", "Write a poem\npasted notes"),
+         "claude-opus-4-1", "Write a poem\nnotes.txt\npasted notes"),
     ],
 )  # fmt: skip
 def test_prompt_and_model_from_body(
@@ -562,7 +562,6 @@ def test_unparseable_body_is_decided_from_the_path(
         {"model": "m", "messages": [None, 3, "", {"role": "user", "content": None}]},
         {"model": "m", "messages": [{"content": 7}, {"content": [None, 1, {"type": "text"}]}]},
         {"model": "m", "messages": [{"content": [{"type": "text", "text": 5}]}]},
-        {"model": "m", "messages": {"content": "not a list"}},
         {"model": "m"},
     ],
 )
@@ -583,9 +582,9 @@ def test_wrong_types_give_empty_prompt(body: object) -> None:
         ("gemini", "/v1beta/models/g:generateContent", {"contents": [{"parts": 7}, 3, None]}),
         ("gemini", "/v1beta/models/g:batchEmbedContents", {"requests": {"content": 1}}),
         ("cohere", "/v1/chat", {"chat_history": 5, "preamble": [], "message": None}),
-        ("chatgpt", "/backend-api/conversation", {"messages": [{"content": "x"}, 4]}),
+        ("chatgpt", "/backend-api/conversation", {"messages": [{"content": 5}, 4]}),
         ("claude", "/api/organizations/o/chat_conversations/c/completion", {"prompt": 12}),
-        ("openai", "/v1/responses", {"input": [{"content": {"text": "dict"}}], "instructions": 1}),
+        ("openai", "/v1/responses", {"input": [{"content": {"text": 5}}], "instructions": 1}),
     ],
 )
 def test_wrong_types_never_raise(provider: str, path: str, body: object) -> None:
@@ -638,15 +637,16 @@ def test_body_over_cap_is_decided_from_the_path() -> None:
     assert (big.model, big.inspected, big.endpoint) == ("d1", False, Endpoint.CHAT)
 
 
-def test_prompt_is_capped_but_counted() -> None:
-    text = "b" * (PROMPT_CAP + 500)
+def test_the_whole_prompt_is_kept_and_counted() -> None:
+    """Text after any cap would be text no rule reads: padding must not hide a keyword."""
+    text = "b" * 300_000 + " casino"
     parsed = _post(
         "openai",
         "/v1/chat/completions",
         {"model": "m", "messages": [{"content": "a"}, {"content": text}]},
     )
-    assert parsed.prompt_chars == PROMPT_CAP + 502
-    assert parsed.prompt is not None and len(parsed.prompt) == PROMPT_CAP
+    assert parsed.prompt_chars == len(text) + 2
+    assert parsed.prompt is not None and parsed.prompt.endswith(" casino")
     assert parsed.prompt.startswith("a\nbbb")
 
 
