@@ -17,6 +17,7 @@ from governance.errors import ConsentRequired, StateError
 from governance.snapshot import Snapshot
 from proxy.rules.loader import RulesFileError, load_rules_file
 from proxy.store.db import Db
+from proxy.store.sql.target import Target, parse_url
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -77,7 +78,12 @@ def guarded(body: Callable[[argparse.Namespace, Db, Snapshot], int]) -> Handler:
             return 2
         show_times_in(snap.zone)
         try:
-            with Db(args.state_dir) as db:
+            database = database_of(args)
+        except ValueError as exc:
+            print(f"hearthgate: --database: {exc}", file=sys.stderr)
+            return 2
+        try:
+            with Db(database) as db:
                 return body(args, db, snap)
         except ConsentRequired as exc:
             print(f"waiting for approval: {exc}")
@@ -87,6 +93,11 @@ def guarded(body: Callable[[argparse.Namespace, Db, Snapshot], int]) -> Handler:
             return 1
 
     return run
+
+
+def database_of(args: argparse.Namespace) -> Target:
+    """``--database`` (or ``$HEARTHGATE_DATABASE``), else the state directory's SQLite file."""
+    return parse_url(getattr(args, "database", None) or "", args.state_dir)
 
 
 def emit(args: argparse.Namespace, data: Any, text: Callable[[], str] | None = None) -> int:

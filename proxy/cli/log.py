@@ -8,7 +8,14 @@ from collections.abc import Callable
 
 from governance.facts import Endpoint
 from governance.snapshot import Snapshot
-from proxy.cli.common import emit, guarded, json_option, parse_when, table, write_csv
+from proxy.cli.common import (
+    emit,
+    guarded,
+    json_option,
+    parse_when,
+    table,
+    write_csv,
+)
 from proxy.rules import explain
 from proxy.runtime import utc_now
 from proxy.store import queries
@@ -123,7 +130,7 @@ def add_explain(rsub: Sub, common: Common) -> None:
 def _explain(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
     now = utc_now()
     at = parse_when(args.at, snap.zone, now) if args.at else now
-    state = asyncio.run(load_runtime_state(args.state_dir, now))
+    state = asyncio.run(load_runtime_state(db.target, now))
     facts = explain.hypothetical(
         snap, args.device, args.host, args.model, args.prompt, args.endpoint, args.user
     )
