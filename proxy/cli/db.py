@@ -9,14 +9,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 
-from proxy.cli.common import database_of, emit, json_option
-from proxy.store import schema
-from proxy.store.sql import connection
-
-type Sub = argparse._SubParsersAction[argparse.ArgumentParser]
-Common = Callable[[argparse.ArgumentParser], None]
+from proxy.cli.common import Common, Sub, database_of, emit, json_option
 
 
 def add(sub: Sub, common: Common) -> None:
@@ -35,6 +29,9 @@ def add(sub: Sub, common: Common) -> None:
 
 
 def _migrate(args: argparse.Namespace) -> int:
+    from proxy.store import schema
+    from proxy.store.sql import connection
+
     try:
         target = database_of(args)
     except ValueError as exc:

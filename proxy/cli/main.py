@@ -17,13 +17,10 @@ from proxy.cli import db as cli_db
 from proxy.cli import log as cli_log
 from proxy.cli import rules as cli_rules
 from proxy.cli import state as cli_state
-from proxy.service import RunConfig, run
-from proxy.store.sql.target import ENV as DATABASE_ENV
-from proxy.store.sql.target import parse_url
-from proxy.store.writer import queue_limit
 
 DEFAULT_RULES = "rules/household.yaml"
 DEFAULT_STATE = "./var"
+DATABASE_ENV = "HEARTHGATE_DATABASE"  # proxy.store.sql.target.ENV, not imported to parse
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -124,6 +121,10 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from proxy.service import RunConfig, run
+    from proxy.store.sql.target import parse_url
+    from proxy.store.writer import queue_limit
+
     try:
         admin = parse_hostport(args.admin)
     except ValueError as exc:
