@@ -45,11 +45,11 @@ def unlock(
         raise StateError(str(exc)) from None
     until = now + timedelta(minutes=minutes)
     with db.change(actor, f"unlock.{source}", device, now) as change:
-        unlock_id = change.execute(
+        unlock_id = change.insert(
             "INSERT INTO unlocks (device, provider, until, source, created_at, created_by) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             (device, provider, iso(until), source, iso(now), change.actor),
-        ).lastrowid
+        )
         change.after = change.row("SELECT * FROM unlocks WHERE id = ?", (unlock_id,))
         return change.after or {}
 
@@ -89,7 +89,7 @@ def create(
             "used_at IS NULL AND expires_at > ?",
             (iso(now), request_id, iso(now)),
         )
-        override_id = change.execute(
+        override_id = change.insert(
             "INSERT INTO overrides (request_id, device, pin_hash, created_at, created_by, "
             "expires_at) VALUES (?, ?, ?, ?, ?, ?)",
             (
@@ -100,7 +100,7 @@ def create(
                 change.actor,
                 iso(now + timedelta(minutes=minutes)),
             ),
-        ).lastrowid
+        )
         change.after = change.row(f"SELECT {_PUBLIC} FROM overrides WHERE id = ?", (override_id,))
         return change.after or {}, pin
 
@@ -147,7 +147,8 @@ def redeem(
 
     The attempt is counted before the PIN is checked, in one write transaction with the
     lockout test: concurrent guesses (threads, or gates sharing the database) queue on the
-    database's write lock, so no more than ``max_attempts`` of them are ever checked. A
+    database's write lock (an advisory lock per device on PostgreSQL), so no more than
+    ``max_attempts`` of them are ever checked. A
     right PIN clears the count; a used or expired one does not count as a wrong guess.
     """
     attempt = _claim_attempt(db, device, settings, now)
@@ -178,13 +179,13 @@ def _claim_attempt(
     """Count one attempt for ``device`` (a ``pin_failures`` row, its id returned) unless the
     device is locked out (the time the lockout ends returned), atomically."""
     with db.transaction() as conn:
+        conn.lock(f"pin_attempts:{device}")  # PostgreSQL; SQLite's BEGIN IMMEDIATE suffices
         locked = lockout_until(db, device, settings, now)
         if locked is not None:
             return locked
-        cur = conn.execute(
+        return conn.insert(
             "INSERT INTO pin_failures (device, ts) VALUES (?, ?)", (device, iso(now))
         )
-        return int(cur.lastrowid or 0)
 
 
 def _forget_attempt(db: Db, attempt: int) -> None:
@@ -208,7 +209,7 @@ def _use(db: Db, override_id: int, device: str, now: datetime) -> bool:
             "used_at IS NULL AND expires_at > ?",
             (iso(now), device, override_id, iso(now)),
         )
-        return cur.rowcount == 1
+        return bool(cur.rowcount == 1)
 
 
 def _opened(
