@@ -28,6 +28,7 @@ from governance.snapshot import Snapshot
 from governance.state import EMPTY_STATE, RuntimeState, UsageCount
 from proxy.metrics import Metrics
 from proxy.rules.loader import RulesFileError, load_rules_file
+from proxy.store import family
 from proxy.store import state as store_state
 from proxy.store.schema import PRAGMAS, connect, db_path
 from proxy.store.writer import Write, Writer
@@ -93,7 +94,14 @@ class RulesHolder:
 class StateCache:
     """Runtime state in memory; the request path reads ``.state`` and never awaits."""
 
-    TTLS = {"emergency": 10.0, "allowlist": 60.0, "unlocks": 10.0, "time_rules": 300.0}
+    TTLS = {
+        "emergency": 10.0,
+        "allowlist": 60.0,
+        "unlocks": 10.0,
+        "time_rules": 300.0,
+        "pauses": 10.0,
+        "bonuses": 60.0,
+    }
 
     def __init__(
         self,
@@ -109,6 +117,9 @@ class StateCache:
         self.usage: dict[str, UsageCount] = {}
         # (counter, local day) -> [requests, tokens in, tokens out, cost] not yet in SQLite
         self._unsaved: dict[tuple[str, str], list[float]] = {}
+        # counter -> (local day, the minutes since the epoch already counted that day)
+        self._minutes_seen: dict[str, tuple[date, set[int]]] = {}
+        self._unsaved_minutes: dict[tuple[str, str], list[int]] = {}  # -> [minutes, last]
         self._caches = {
             k: TTLCache[str, Any](maxsize=1, ttl=v, timer=time.monotonic)
             for k, v in self.TTLS.items()
@@ -123,6 +134,11 @@ class StateCache:
         await self._reconnect_if_replaced()  # creates / migrates the database
         assert self._db is not None
         self.usage = await store_state.load_usage(self._db, self._today())
+        today = self._today()
+        for key, last in (await store_state.load_last_minutes(self._db, today)).items():
+            self._minutes_seen[key] = (today, {last})  # that minute was counted before a restart
+            if key in self.usage:
+                self.usage[key] = replace(self.usage[key], last_minute=last)
         await self.refresh(force=True)
 
     async def stop(self) -> None:
@@ -174,6 +190,8 @@ class StateCache:
                 "allowlist": lambda: store_state.load_allowlist(self._db, now),  # type: ignore[arg-type]
                 "unlocks": lambda: store_state.load_unlocks(self._db, now),  # type: ignore[arg-type]
                 "time_rules": lambda: store_state.load_time_rules(self._db),  # type: ignore[arg-type]
+                "pauses": lambda: family.load_pauses(self._db, now),  # type: ignore[arg-type]
+                "bonuses": lambda: family.load_bonuses(self._db, self._today()),  # type: ignore[arg-type]
             }
             for name, load in loaders.items():
                 if force or name not in self._caches[name]:
@@ -184,6 +202,8 @@ class StateCache:
                 unlocks=MappingProxyType(self._cached("unlocks", {})),
                 usage=MappingProxyType(self.usage),
                 time_rules=self._cached("time_rules", ()),
+                pauses=self._cached("pauses", ()),
+                bonuses=MappingProxyType(self._cached("bonuses", {})),
             )
 
     def _cached(self, name: str, default: Any) -> Any:
@@ -220,6 +240,29 @@ class StateCache:
             pending[2] += tokens_out
             pending[3] += cost
 
+    def add_minutes(self, keys: tuple[str, ...], first: int, last: int, local_day: date) -> None:
+        """Count the minutes ``first``..``last`` (minutes since the epoch) as minutes of use,
+        each at most once per counter, however many requests or streams share it."""
+        first = max(first, last - 1440)  # a day holds no more
+        for key in keys:
+            seen = self._minutes_seen.get(key)
+            if seen is None or seen[0] != local_day:
+                seen = self._minutes_seen[key] = (local_day, set())
+            new = [m for m in range(first, last + 1) if m not in seen[1]]
+            if not new:
+                continue
+            seen[1].update(new)
+            count = rolled(self.usage.get(key), local_day)
+            self.usage[key] = replace(
+                count,
+                minutes=count.minutes + len(new),
+                week_minutes=count.week_minutes + len(new),
+                last_minute=max(count.last_minute, last),
+            )
+            pending = self._unsaved_minutes.setdefault((key, local_day.isoformat()), [0, 0])
+            pending[0] += len(new)
+            pending[1] = max(pending[1], last)
+
     def save_usage(self) -> None:
         """Queue the counters changed since the last call: one upsert per counter (called
         every second, and at shutdown), instead of two writes per request."""
@@ -228,3 +271,6 @@ class StateCache:
             self.writer.submit(
                 Write(store_state.UPSERT_USAGE, (key, day, requests, tokens_in, tokens_out, cost))
             )
+        minutes, self._unsaved_minutes = self._unsaved_minutes, {}
+        for (key, day), (count, last) in minutes.items():
+            self.writer.submit(Write(store_state.UPSERT_MINUTES, (key, day, count, last)))

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from proxy.cli import family as cli_family
 from proxy.cli import log as cli_log
 from proxy.cli import rules as cli_rules
 from proxy.cli import state as cli_state
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_rules.add(sub, common)
     cli_state.add(sub, common)
     cli_log.add(sub, common)
+    cli_family.add(sub, common)
     return parser
 
 

@@ -352,7 +352,7 @@ def _consent(sub: Sub, common: Common) -> None:
     req = _parser(
         csub, common, "request", "ask for a change that needs approval", actor=True, json=True
     )
-    req.add_argument("change_type", choices=("emergency", "allowlist", "unlock", "time_rule"))
+    req.add_argument("change_type", choices=consent.CHANGE_TYPES)
     req.add_argument(
         "--set",
         dest="fields",

@@ -95,30 +95,45 @@ async def load_usage(db: aiosqlite.Connection, today: date) -> dict[str, UsageCo
     """Today's counters with this ISO week's totals, per key."""
     monday = today - timedelta(days=today.weekday())
     async with db.execute(
-        "SELECT key, day, requests, tokens_in + tokens_out, cost FROM usage "
+        "SELECT key, day, requests, tokens_in + tokens_out, cost, minutes FROM usage "
         "WHERE day >= ? AND day <= ?",
         (monday.isoformat(), today.isoformat()),
     ) as cur:
         rows = await cur.fetchall()
     week: dict[str, list[float]] = {}
-    day: dict[str, tuple[int, int, float]] = {}
-    for key, d, requests, tokens, cost in rows:
-        totals = week.setdefault(key, [0, 0, 0.0])
+    day: dict[str, tuple[int, int, float, int]] = {}
+    for key, d, requests, tokens, cost, minutes in rows:
+        totals = week.setdefault(key, [0, 0, 0.0, 0])
         totals[0] += requests
         totals[1] += tokens
         totals[2] += cost
+        totals[3] += minutes
         if d == today.isoformat():
-            day[key] = (requests, tokens, cost)
-    return {
-        key: UsageCount(
+            day[key] = (requests, tokens, cost, minutes)
+    counts = {}
+    for key, t in week.items():
+        requests, tokens, cost, minutes = day.get(key, (0, 0, 0.0, 0))
+        counts[key] = UsageCount(
             today,
-            *day.get(key, (0, 0, 0.0)),
+            requests,
+            tokens,
+            cost,
             week_requests=int(t[0]),
             week_tokens=int(t[1]),
             week_cost=t[2],
+            minutes=minutes,
+            week_minutes=int(t[3]),
         )
-        for key, t in week.items()
-    }
+    return counts
+
+
+async def load_last_minutes(db: aiosqlite.Connection, today: date) -> dict[str, int]:
+    """The last minute counted today per counter, so a restart does not count it twice."""
+    async with db.execute(
+        "SELECT key, last_minute FROM usage WHERE day = ? AND last_minute > 0",
+        (today.isoformat(),),
+    ) as cur:
+        return {r[0]: int(r[1]) for r in await cur.fetchall()}
 
 
 UPSERT_USAGE = (
@@ -126,6 +141,11 @@ UPSERT_USAGE = (
     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key, day) DO UPDATE SET "
     "requests = requests + excluded.requests, tokens_in = tokens_in + excluded.tokens_in, "
     "tokens_out = tokens_out + excluded.tokens_out, cost = cost + excluded.cost"
+)
+UPSERT_MINUTES = (
+    "INSERT INTO usage (key, day, minutes, last_minute) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (key, day) DO UPDATE SET minutes = minutes + excluded.minutes, "
+    "last_minute = max(last_minute, excluded.last_minute)"
 )
 INSERT_ALERT = (
     "INSERT INTO alerts (ts, request_id, device, person, stage, rule, action, reason) "
