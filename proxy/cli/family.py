@@ -9,18 +9,23 @@ for today; ``report --week`` is the weekly report per child. Changes are audited
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from governance.errors import StateError
-from governance.snapshot import Snapshot
-from proxy.cli.common import actor_of, actor_option, emit, guarded, json_option
-from proxy.runtime import utc_now
-from proxy.store import changes
-from proxy.store.db import Db
+from proxy.cli.common import (
+    Common,
+    Sub,
+    actor_of,
+    actor_option,
+    emit,
+    guarded,
+    json_option,
+    utc_now,
+)
 
-type Sub = argparse._SubParsersAction[argparse.ArgumentParser]
-Common = Callable[[argparse.ArgumentParser], None]
+if TYPE_CHECKING:
+    from governance.snapshot import Snapshot
+    from proxy.store.db import Db
 
 
 def add(sub: Sub, common: Common) -> None:
@@ -52,6 +57,8 @@ def _parser(sub: Sub, common: Common, name: str, text: str) -> argparse.Argument
 
 def until_of(text: str, snap: Snapshot, now: datetime) -> datetime:
     """The next local HH:MM after ``now`` (today, or tomorrow when it has passed)."""
+    from governance.errors import StateError
+
     try:
         hh, mm = (int(x) for x in text.strip().split(":"))
         local = now.astimezone(snap.zone).replace(hour=hh, minute=mm, second=0, microsecond=0)
@@ -63,6 +70,8 @@ def until_of(text: str, snap: Snapshot, now: datetime) -> datetime:
 
 
 def _pause(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
+    from proxy.store import changes
+
     now = utc_now()
     payload: dict[str, object] = {"op": "pause", "target": args.target, "reason": args.reason}
     if args.until:
@@ -82,12 +91,16 @@ def _pause(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
 
 
 def _resume(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
+    from proxy.store import changes
+
     payload = {"op": "resume", "target": args.target}
     row = changes.perform(db, snap, actor_of(args), "pause", payload, utc_now())
     return emit(args, row, lambda: f"{row['target']} is no longer paused")
 
 
 def _bonus(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
+    from proxy.store import changes
+
     payload = {
         "op": "bonus",
         "person": args.person,
