@@ -11,13 +11,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-import aiosqlite
-
 from governance.errors import StateError
 from governance.pause import check_pause_minutes
 from governance.snapshot import Snapshot
 from governance.state import Bonus, Pause
 from proxy.store.db import Db
+from proxy.store.sql.connection import Connection
 from proxy.store.state import iso, parse_ts
 
 KINDS = ("person", "device", "group")
@@ -83,11 +82,11 @@ def pause(
         raise StateError(str(exc)) from None
     devices = covered_devices(snap, kind, name)
     with db.change(actor, "pause", f"{kind}:{name}", now) as change:
-        pause_id = change.execute(
+        pause_id = change.insert(
             "INSERT INTO pauses (kind, target, until, reason, created_at, created_by) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             (kind, name, iso(until), reason, iso(now), change.actor),
-        ).lastrowid
+        )
         marks = ",".join("?" * len(devices))
         ended = (
             change.execute(
@@ -150,11 +149,11 @@ def bonus(
     if not any(given.values()):
         raise StateError("say how much extra: --minutes, --requests or --tokens")
     with db.change(actor, "bonus", f"person:{person}", now) as change:
-        bonus_id = change.execute(
+        bonus_id = change.insert(
             "INSERT INTO bonuses (person, day, minutes, requests, tokens, created_at, "
             "created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (person, day.isoformat(), *given.values(), iso(now), change.actor),
-        ).lastrowid
+        )
         change.after = change.row("SELECT * FROM bonuses WHERE id = ?", (bonus_id,))
         return change.after or {}
 
@@ -168,21 +167,19 @@ def bonuses_on(db: Db, day: date) -> dict[str, dict[str, int]]:
     return {r["person"]: {k: int(r[k]) for k in MAX_BONUS} for r in rows}
 
 
-async def load_pauses(adb: aiosqlite.Connection, now: datetime) -> tuple[Pause, ...]:
-    async with adb.execute(
+def load_pauses(db: Connection, now: datetime) -> tuple[Pause, ...]:
+    rows = db.execute(
         "SELECT kind, target, until, created_by FROM pauses "
         "WHERE ended_at IS NULL AND until > ? ORDER BY id",
         (iso(now),),
-    ) as cur:
-        rows = await cur.fetchall()
+    ).fetchall()
     return tuple(Pause(r[0], r[1], parse_ts(r[2]) or now, r[3]) for r in rows)
 
 
-async def load_bonuses(adb: aiosqlite.Connection, day: date) -> dict[str, Bonus]:
-    async with adb.execute(
+def load_bonuses(db: Connection, day: date) -> dict[str, Bonus]:
+    rows = db.execute(
         "SELECT person, sum(minutes), sum(requests), sum(tokens) FROM bonuses "
         "WHERE day = ? GROUP BY person",
         (day.isoformat(),),
-    ) as cur:
-        rows = await cur.fetchall()
+    ).fetchall()
     return {r[0]: Bonus(day, int(r[1]), int(r[2]), int(r[3])) for r in rows}

@@ -11,7 +11,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from proxy.store.schema import connect
+from proxy.store.db import Db
 from tests.e2e.conftest import KID, PARENT, Gate, cli, household
 from tests.support.proxyproc import wait_until
 
@@ -70,7 +70,7 @@ def test_minutes_run_out_a_bonus_gives_more_and_the_emergency_is_not_counted(  #
 ) -> None:
     state = tmp_path / "state"
     today = datetime.now(UTC).date().isoformat()  # the household's zone is UTC
-    with connect(state) as conn:  # a minute used earlier today, before a restart
+    with Db(state) as db, db.transaction() as conn:  # a minute used today, before a restart
         conn.execute(
             "INSERT INTO usage (key, day, minutes, last_minute) VALUES ('person:alice', ?, 1, 5)",
             (today,),

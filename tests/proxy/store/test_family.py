@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date, timedelta
 from pathlib import Path
 
-import aiosqlite
 import pytest
 
 from governance.errors import ConsentRequired, StateError
 from proxy.store import changes, family, overrides
 from proxy.store.db import Db
-from proxy.store.schema import db_path
+from proxy.store.schema import connect
 from tests.governance.helpers import BASE, snapshot
 from tests.proxy.store.helpers import NOW, audit_actions
 
@@ -76,12 +74,12 @@ def test_bonuses_add_up_per_person_and_day(tmp_path: Path) -> None:
         with pytest.raises(StateError, match="0 to 720"):
             family.bonus(db, SNAP, "mom", "alice", today, NOW, {"minutes": -1})
 
-    async def read() -> tuple[object, object]:
-        async with aiosqlite.connect(db_path(tmp_path)) as adb:
-            return await family.load_bonuses(adb, today), await family.load_pauses(adb, NOW)
-
-    bonuses, pauses = asyncio.run(read())
-    assert bonuses["alice"].minutes == 30 and bonuses["alice"].requests == 20  # type: ignore[index]
+    conn = connect(tmp_path)
+    try:
+        bonuses, pauses = family.load_bonuses(conn, today), family.load_pauses(conn, NOW)
+    finally:
+        conn.close()
+    assert bonuses["alice"].minutes == 30 and bonuses["alice"].requests == 20
     assert pauses == ()
 
 
