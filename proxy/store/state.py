@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
-
-import aiosqlite
+from typing import TYPE_CHECKING, Any
 
 from governance.facts import Action
 from governance.schema import DAY_NAMES, TimeRule
 from governance.snapshot import CompiledTimeRule, Selector
 from governance.state import ActiveEmergency, RuntimeAllow, Unlock, UsageCount
+
+if TYPE_CHECKING:  # the CLI's synchronous commands read iso() from here without asyncio
+    import aiosqlite
 
 
 def iso(ts: datetime) -> str:
