@@ -13,12 +13,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from governance.schema import Notification
 from proxy.metrics import Metrics
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 RETRY_DELAYS = (1.0, 3.0, 9.0)
@@ -94,12 +95,15 @@ class Notifier:
             self.dropped += 1
 
     async def run(self) -> None:
+        event = await self._queue.get()
+        import httpx  # on the first alert: a household without notifications never loads it
+
         async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
             while True:
-                event = await self._queue.get()
                 for target in self._targets():
                     if event.action in target.on and not self._throttled(target, event):
                         await self._send(client, target, event)
+                event = await self._queue.get()
 
     def _throttled(self, target: Notification, event: Event) -> bool:
         key = (target.url, event.device, event.stage, event.rule, event.action)
@@ -111,6 +115,8 @@ class Notifier:
         return False
 
     async def _send(self, client: httpx.AsyncClient, target: Notification, event: Event) -> None:
+        import httpx
+
         request = build_request(target, event)
         for attempt, delay in enumerate((*RETRY_DELAYS, None)):
             try:

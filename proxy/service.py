@@ -1,15 +1,20 @@
 """``hearthgate run``: the proxy, the gate addon, the background tasks and the admin server.
 
 Start-up order: rules (refuse to start on a broken file — there is no last good one yet),
-database (created or migrated), runtime state, writer, admin server, then the proxy. The
-listening addresses are written to ``<state-dir>/run.json`` once they are bound, which is
-how scripts and tests find a proxy started with ``--listen-port 0``.
+database (created or migrated), runtime state, writer, the admin socket (bound, so a port in
+use stops the start at once), then the proxy; once the proxy listens, the admin app (FastAPI
+and uvicorn, a third of the start-up's imports) is loaded in a worker thread and served on
+that socket, so devices are let through while it loads. The listening addresses are written
+to ``<state-dir>/run.json`` once both are serving, which is how scripts and tests find a
+proxy started with ``--listen-port 0``. An admin app that cannot start stops the proxy
+(exit status 2).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -23,7 +28,7 @@ from mitmproxy import ctx, options
 from mitmproxy.master import Master
 
 from proxy.addon import GateAddon
-from proxy.admin.server import bind_socket, create_app, make_server
+from proxy.admin.sockets import bind_socket
 from proxy.chain import addons_for_options, lean_addons
 from proxy.gate import Gate
 from proxy.hook_table import HearthgateMaster
@@ -91,7 +96,6 @@ async def serve(cfg: RunConfig) -> int:
         await writer.stop()
         await cache.stop()
         return 2
-    admin = make_server(create_app(gate, cfg.listen_port), *cfg.admin)
     tasks = [
         asyncio.create_task(coro)
         for coro in (
@@ -104,34 +108,32 @@ async def serve(cfg: RunConfig) -> int:
             ),
         )
     ]
-    admin_task = asyncio.create_task(admin.serve(sockets=[sock]))
+    announce = _Announce(cfg, gate, sock)
     try:
-        if not await _started(admin, admin_task):
-            print("hearthgate: the admin server did not start", file=sys.stderr)
-            return 2
-        master = _build_master(cfg, gate, admin)
+        master = _build_master(cfg, gate, announce)
         _install_signals(master)
         await master.run()
-        return 0
+        return 2 if announce.failed else 0
     finally:
-        admin.should_exit = True
+        await announce.stop()
         for task in tasks:
             task.cancel()
-        await asyncio.gather(admin_task, *tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         await cache.stop()  # queues the last usage counters for the writer
         await writer.stop()
+        sock.close()
         with contextlib.suppress(OSError):
             (cfg.state_dir / RUN_FILE).unlink()
 
 
-def _build_master(cfg: RunConfig, gate: Gate, admin: Any) -> Master:
+def _build_master(cfg: RunConfig, gate: Gate, announce: _Announce) -> Master:
     opts = options.Options()
     master = HearthgateMaster(opts, with_termlog=True)
     chain = lean_addons()
     master.addons.add(*chain)
     set_names = {item.split("=", 1)[0] for item in cfg.sets}
     master.addons.add(*addons_for_options(set_names, {type(a).__name__ for a in chain}))
-    master.addons.add(GateAddon(gate), _Announce(cfg, admin, gate))
+    master.addons.add(GateAddon(gate), announce)
     opts.update(
         listen_host=cfg.listen_host,
         listen_port=cfg.listen_port,
@@ -151,16 +153,33 @@ def _build_master(cfg: RunConfig, gate: Gate, admin: Any) -> Master:
 
 
 class _Announce:
-    """Writes run.json and a start-up line once the proxy is listening."""
+    """Once the proxy listens: loads and starts the admin server, then writes run.json."""
 
-    def __init__(self, cfg: RunConfig, admin: Any, gate: Gate) -> None:
-        self.cfg, self.admin, self.gate = cfg, admin, gate
+    def __init__(self, cfg: RunConfig, gate: Gate, sock: Any) -> None:
+        self.cfg, self.gate, self.sock = cfg, gate, sock
+        self.admin: Any = None
+        self.master: Any = None
+        self.admin_task: asyncio.Task[Any] | None = None
+        self.starting: asyncio.Task[None] | None = None
+        self.failed = False
 
     def running(self) -> None:
         server = ctx.master.addons.get("proxyserver")
         proxy = [list(addr[:2]) for addr in server.listen_addrs()]
         if proxy:
             self.gate.proxy_port = int(proxy[0][1])
+        self.master = ctx.master
+        self.starting = asyncio.get_running_loop().create_task(self._start_admin(proxy))
+
+    async def _start_admin(self, proxy: list[list[Any]]) -> None:
+        # FastAPI, uvicorn and the app's routes load in a thread: the event loop keeps serving
+        self.admin = await asyncio.to_thread(_make_admin, self.gate, self.cfg)
+        self.admin_task = asyncio.create_task(self.admin.serve(sockets=[self.sock]))
+        if not await _started(self.admin, self.admin_task):
+            print("hearthgate: the admin server did not start", file=sys.stderr)
+            self.failed = True
+            self.master.shutdown()
+            return
         admin = self.admin.bound_address()
         info = {
             "pid": os.getpid(),
@@ -178,6 +197,20 @@ class _Announce:
             *(admin or ("-", "-")),
             info["ca_cert"],
         )
+
+    async def stop(self) -> None:
+        if self.starting is not None and not self.starting.done():
+            self.starting.cancel()
+            await asyncio.gather(self.starting, return_exceptions=True)
+        if self.admin is not None:
+            self.admin.should_exit = True
+        if self.admin_task is not None:
+            await asyncio.gather(self.admin_task, return_exceptions=True)
+
+
+def _make_admin(gate: Gate, cfg: RunConfig) -> Any:
+    server = importlib.import_module("proxy.admin.server")
+    return server.make_server(server.create_app(gate, cfg.listen_port), *cfg.admin)
 
 
 async def _started(admin: Any, task: asyncio.Task[Any], timeout: float = 15) -> bool:

@@ -6,7 +6,6 @@ Served by uvicorn inside the proxy's own event loop, bound to 127.0.0.1 by defau
 from __future__ import annotations
 
 import contextlib
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -90,18 +89,3 @@ def make_server(app: FastAPI, host: str, port: int) -> EmbeddedServer:
         server_header=False,
     )
     return EmbeddedServer(config)
-
-
-def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening socket for the admin server; OSError (in use, no such address) at once."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError:
-        sock.close()
-        raise
-    sock.setblocking(False)
-    return sock
