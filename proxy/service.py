@@ -2,19 +2,18 @@
 
 Start-up order: rules (refuse to start on a broken file — there is no last good one yet),
 database (created or migrated), runtime state, writer, the admin socket (bound, so a port in
-use stops the start at once), then the proxy; once the proxy listens, the admin app (FastAPI
-and uvicorn, a third of the start-up's imports) is loaded in a worker thread and served on
-that socket, so devices are let through while it loads. The listening addresses are written
-to ``<state-dir>/run.json`` once both are serving, which is how scripts and tests find a
-proxy started with ``--listen-port 0``. An admin app that cannot start stops the proxy
-(exit status 2).
+use stops the start at once), then the proxy; once the proxy listens, uvicorn serves that
+socket, and the admin app itself (FastAPI and its routes: a third of what the gate would
+import, a tenth of its memory) is built on the first admin request (``admin.front.LazyApp``).
+The listening addresses are written to ``<state-dir>/run.json`` once both are serving, which
+is how scripts and tests find a proxy started with ``--listen-port 0``. An admin server that
+cannot start stops the proxy (exit status 2).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
 import logging
 import os
@@ -28,7 +27,7 @@ from mitmproxy import ctx, options
 from mitmproxy.master import Master
 
 from proxy.addon import GateAddon
-from proxy.admin.sockets import bind_socket
+from proxy.admin.front import LazyApp, bind_socket, make_server
 from proxy.chain import addons_for_options, lean_addons
 from proxy.gate import Gate
 from proxy.hook_table import HearthgateMaster
@@ -172,8 +171,9 @@ class _Announce:
         self.starting = asyncio.get_running_loop().create_task(self._start_admin(proxy))
 
     async def _start_admin(self, proxy: list[list[Any]]) -> None:
-        # FastAPI, uvicorn and the app's routes load in a thread: the event loop keeps serving
-        self.admin = await asyncio.to_thread(_make_admin, self.gate, self.cfg)
+        app = LazyApp(lambda: _build_admin_app(self.gate, self.cfg))
+        # uvicorn loads in a thread: the event loop keeps serving the proxy meanwhile
+        self.admin = await asyncio.to_thread(make_server, app, *self.cfg.admin)
         self.admin_task = asyncio.create_task(self.admin.serve(sockets=[self.sock]))
         if not await _started(self.admin, self.admin_task):
             print("hearthgate: the admin server did not start", file=sys.stderr)
@@ -208,9 +208,11 @@ class _Announce:
             await asyncio.gather(self.admin_task, return_exceptions=True)
 
 
-def _make_admin(gate: Gate, cfg: RunConfig) -> Any:
-    server = importlib.import_module("proxy.admin.server")
-    return server.make_server(server.create_app(gate, cfg.listen_port), *cfg.admin)
+def _build_admin_app(gate: Gate, cfg: RunConfig) -> Any:
+    """The FastAPI app, built in a worker thread on the first admin request."""
+    from proxy.admin.server import create_app
+
+    return create_app(gate, cfg.listen_port)
 
 
 async def _started(admin: Any, task: asyncio.Task[Any], timeout: float = 15) -> bool:

@@ -5,11 +5,8 @@ Served by uvicorn inside the proxy's own event loop, bound to 127.0.0.1 by defau
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -61,31 +58,3 @@ def create_app(gate: Gate, listen_port: int = 8080) -> FastAPI:
         return Response(generate_latest(gate.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
-
-
-class EmbeddedServer(uvicorn.Server):
-    """uvicorn without its own signal handling: the proxy owns SIGINT/SIGTERM."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-    def bound_address(self) -> tuple[str, int] | None:
-        for server in getattr(self, "servers", []):
-            for sock in server.sockets:
-                host, port = sock.getsockname()[:2]
-                return str(host), int(port)
-        return None
-
-
-def make_server(app: FastAPI, host: str, port: int) -> EmbeddedServer:
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level="warning",
-        lifespan="off",
-        access_log=False,
-        server_header=False,
-    )
-    return EmbeddedServer(config)
