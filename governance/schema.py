@@ -16,9 +16,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from governance.addresses import normalize_mac
+from governance.facts import DAY_NAMES, Day
 
-Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-DAY_NAMES: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+__all__ = ["DAY_NAMES", "Day"]  # and the models below; the days live in facts
+
 EndpointName = Literal[
     "chat",
     "completions",

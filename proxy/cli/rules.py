@@ -97,11 +97,10 @@ def _check(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     import yaml
 
-    from proxy.rules.cache import load_rules
-    from proxy.rules.problems import RulesFileError
+    from proxy.rules.loader import RulesFileError, load_rules_file
 
     try:
-        snap = load_rules(args.rules, args.state_dir)
+        snap = load_rules_file(args.rules)  # the models themselves, to dump: not the cache
     except RulesFileError as exc:
         print(exc, file=sys.stderr)
         return 2

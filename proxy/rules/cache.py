@@ -1,32 +1,34 @@
-"""The compiled rules kept in the state directory, so a CLI command skips YAML and validation.
+"""The compiled rules kept in the state directory, so a CLI command skips YAML and pydantic.
 
-Validating the rules file (PyYAML, pydantic building the schema of twenty models) costs a
-command most of its 300 ms budget; the snapshot it compiles to is read back from
-``STATE_DIR/rules.cache`` in about a millisecond. The cache is keyed by the SHA-256 of the
-file's bytes together with the code that compiled it (every ``governance`` source file's
-size and modification time, this module's, pydantic's and the interpreter's version): an
-edited rules file or an upgraded gate is a miss, and a miss is a full load that writes the
-cache again. A failed load is never cached, so a broken file reports its problems each time.
+Validating the rules file (PyYAML, pydantic and the schema of twenty models) costs a command
+most of its 300 ms budget; the snapshot it compiles to is read back from
+``STATE_DIR/rules.cache`` in about a millisecond, without importing pydantic at all: the
+rules-file models inside the snapshot (``snap.rules``, a policy's quota) come back as
+``Record`` objects, their fields as read-only attributes — what the CLI's commands read.
+``rules show`` (which dumps the models) and the proxy always load the file itself.
+
+The cache is keyed by the SHA-256 of the file's bytes together with the code that compiled
+it (every ``governance`` source file's size and modification time, this module's, and the
+interpreter's version): an edited rules file or an upgraded gate is a miss, and a miss is a
+full load that writes the cache again. A failed load is never cached, so a broken file
+reports its problems each time.
 
 The file is a pickle, so it is only read when the user running the command (or root) owns
-it and nobody else may write to it, and it is unpickled with a whitelist: the classes of
-``governance``, a time of day, a time zone, a compiled regex, an IP network, a read-only
-mapping, and an attribute lookup that yields only an enum member or ``ZoneInfo``'s own
-unpickler. Anything else in it is a miss.
+it and nobody else may write to it, never through a symlink, and it is unpickled with a
+whitelist: the classes of ``governance``, ``Record``, a time of day, a time zone, a compiled
+regex, an IP network, a read-only mapping, and an attribute lookup that yields only an enum
+member or ``ZoneInfo``'s own unpickler. Anything else in it is a miss.
 """
 
 from __future__ import annotations
 
-import copyreg
 import hashlib
 import io
 import os
 import pickle
 import sys
 import tempfile
-from collections.abc import Callable
 from enum import Enum
-from importlib.util import find_spec
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
     from governance.snapshot import Snapshot
 
 CACHE_FILE = "rules.cache"
-MAGIC = b"hearthgate rules cache 1\n"
+MAGIC = b"hearthgate rules cache 2\n"
 MAX_CACHE_BYTES = 32 * 1024 * 1024
 _GOVERNANCE = Path(__file__).resolve().parents[2] / "governance"
 
@@ -76,10 +78,6 @@ def _code_stamp() -> str:
     for source in sorted(_GOVERNANCE.glob("*.py")) + [Path(__file__)]:
         st = source.stat()
         parts.append(f"{source.name}:{st.st_size}:{st.st_mtime_ns}")
-    spec = find_spec("pydantic")  # the package is found, not imported
-    if spec is not None and spec.origin:
-        st = (Path(spec.origin).parent / "version.py").stat()
-        parts.append(f"pydantic:{st.st_size}:{st.st_mtime_ns}")
     return "\n".join(parts)
 
 
@@ -114,12 +112,9 @@ def _write(state_dir: Path, key: bytes, snap: Snapshot) -> None:
     """Best effort: a state directory that is missing or read-only just keeps no cache."""
     if not state_dir.is_dir():
         return
-    pickler_table = copyreg.dispatch_table.copy()
-    pickler_table[MappingProxyType] = _reduce_mapping
     buffer = io.BytesIO()
     buffer.write(MAGIC + key + b"\n")
-    pickler = pickle.Pickler(buffer, protocol=5)
-    pickler.dispatch_table = pickler_table
+    pickler = _Pickler(buffer, protocol=5)
     try:
         pickler.dump(snap)
         fd, tmp = tempfile.mkstemp(prefix=".rules.cache.", dir=state_dir)  # mode 0600
@@ -136,12 +131,55 @@ def _write(state_dir: Path, key: bytes, snap: Snapshot) -> None:
             pass
 
 
+class Record:
+    """A rules-file model (``governance.schema``) read back from the cache: its fields as
+    read-only attributes, nested models as records too. Equal to another record of the same
+    model with the same fields."""
+
+    __slots__ = ("_fields", "_model")
+
+    def __init__(self, model: str, fields: dict[str, Any]) -> None:
+        object.__setattr__(self, "_model", model)
+        object.__setattr__(self, "_fields", fields)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._fields[name]
+        except KeyError:
+            raise AttributeError(f"{self._model} has no field {name!r}") from None
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{self._model} is read-only")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Record):
+            return NotImplemented
+        return (self._model, self._fields) == (other._model, other._fields)
+
+    def __hash__(self) -> int:
+        return hash((self._model, tuple(self._fields.items())))
+
+    def __repr__(self) -> str:
+        return f"{self._model}({', '.join(f'{k}={v!r}' for k, v in self._fields.items())})"
+
+
+def _record(model: str, fields: dict[str, Any]) -> Record:
+    return Record(model, fields)
+
+
 def _mapping(items: dict[Any, Any]) -> MappingProxyType[Any, Any]:
     return MappingProxyType(items)
 
 
-def _reduce_mapping(m: Any) -> tuple[Callable[..., Any], tuple[Any, ...]]:
-    return _mapping, (dict(m),)
+class _Pickler(pickle.Pickler):
+    def reducer_override(self, obj: Any) -> Any:
+        from pydantic import BaseModel  # loaded already: the snapshot was just validated
+
+        if isinstance(obj, BaseModel):
+            return _record, (type(obj).__name__, dict(obj.__dict__))
+        if isinstance(obj, MappingProxyType):
+            return _mapping, (dict(obj),)
+        return NotImplemented
 
 
 def _attribute(owner: object, name: str) -> object:
@@ -173,11 +211,11 @@ class _Unpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if module == "builtins" and name == "getattr":
             return _attribute
-        if module == __name__ and name == "_mapping":
-            return _mapping
+        if module == __name__ and name in ("_mapping", "_record"):
+            return _mapping if name == "_mapping" else _record
         if (module, name) in _ALLOWED:
             return super().find_class(module, name)
-        if module.startswith("governance.") and "." not in name:
+        if module.startswith("governance.") and module != "governance.schema" and "." not in name:
             found = super().find_class(module, name)
             if isinstance(found, type):
                 return found
