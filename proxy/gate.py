@@ -53,6 +53,7 @@ class Gate:
         self.rules.listeners.append(self._rules_changed)
         self.notifier = Notifier(lambda: self.rules.snapshot.rules.notifications, self.metrics)
         self._children: dict[tuple[str, str, str, str], Any] = {}
+        self._open: dict[int, FlowRecord] = {}  # allowed flows still running: minutes of use
 
     def _rules_changed(self, snap: Snapshot) -> None:
         self.catalog = catalog_for(snap)
@@ -72,9 +73,44 @@ class Gate:
             child = self._children[key] = self.metrics.decisions.labels(*key)
         child.inc()
 
+    def begin(self, record: FlowRecord) -> None:
+        """An allowed request starts: its minute counts as a minute of use at once, and
+        every minute it keeps running (a stream, a voice session) counts too."""
+        if not counted(record.decision):
+            return
+        if len(self._open) < 100_000:
+            self._open[id(record)] = record
+        self._count_minutes(record, self.clock())
+
+    def tick_minutes(self) -> None:
+        """Count the minutes of the requests still running (called every few seconds)."""
+        now = self.clock()
+        for record in list(self._open.values()):
+            self._count_minutes(record, now)
+
+    async def run_minutes(self, interval: float = 15.0) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self.tick_minutes()
+
+    def _count_minutes(self, record: FlowRecord, now: datetime) -> None:
+        first, last = int(record.decided_at // 60), int(now.timestamp() // 60)
+        local_day = datetime.fromtimestamp(record.decided_at, UTC).astimezone(
+            self.rules.snapshot.zone
+        )
+        self.cache.add_minutes(
+            usage_keys(record.facts.identity), first, max(first, last), local_day.date()
+        )
+
+    def end_minutes(self, record: FlowRecord) -> None:
+        if self._open.pop(id(record), None) is not None:
+            self._count_minutes(record, self.clock())
+
     def finish(self, record: FlowRecord, status: int | None, usage: Usage) -> None:
         """Queue the decision-log row, usage counters and alerts for a finished flow."""
         record.logged = True
+        if status != 101:  # an upgraded connection (realtime voice) runs on: websocket_end
+            self.end_minutes(record)
         facts, decision = record.facts, record.decision
         snap = self.rules.snapshot
         usage, source = with_estimate(record, usage, status)
@@ -86,7 +122,7 @@ class Gate:
             self.metrics.tokens.labels(provider, label, "in").inc(tokens_in or 0)
             self.metrics.tokens.labels(provider, label, "out").inc(tokens_out or 0)
         decided_at = datetime.fromtimestamp(record.decided_at, UTC)
-        if decision.allowed and status is not None and status < 400:
+        if counted(decision) and status is not None and status < 400:
             local_day = decided_at.astimezone(snap.zone).date()
             cost = estimate_cost(snap.prices, model, tokens_in or 0, tokens_out or 0)
             self.cache.add_usage(
@@ -183,7 +219,7 @@ class Gate:
         now = self.clock()
 
         def work() -> Redeemed:
-            with Db(self.cache.state_dir) as db:
+            with Db(self.cache.target) as db:
                 return overrides_store.redeem(db, device, request_id, pin, snap.overrides, now)
 
         outcome = await asyncio.to_thread(work)
@@ -210,6 +246,12 @@ class Gate:
             path=flow.request.path.split("?", 1)[0],
         )
         return FlowRecord(facts, decision, "openai", time.time(), 0)
+
+
+def counted(decision: Decision) -> bool:
+    """Whether a request counts against quotas: allowed, and not let through by the
+    emergency override or the allowlist (those bypass every limit)."""
+    return decision.allowed and decision.stage not in (Stage.EMERGENCY, Stage.ALLOWLIST)
 
 
 def with_estimate(record: FlowRecord, usage: Usage, status: int | None) -> tuple[Usage, str | None]:
