@@ -27,7 +27,6 @@ import io
 import os
 import pickle
 import sys
-import tempfile
 from enum import Enum
 from pathlib import Path
 from types import MappingProxyType
@@ -115,6 +114,8 @@ def _write(state_dir: Path, key: bytes, snap: Snapshot) -> None:
     buffer = io.BytesIO()
     buffer.write(MAGIC + key + b"\n")
     pickler = _Pickler(buffer, protocol=5)
+    import tempfile  # and shutil, random ...: only when writing
+
     try:
         pickler.dump(snap)
         fd, tmp = tempfile.mkstemp(prefix=".rules.cache.", dir=state_dir)  # mode 0600
