@@ -232,6 +232,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks
+    # Installed, a gate runs from compiled bytecode (pip writes it; an editable checkout caches
+    # it in __pycache__ on first run). With PYTHONDONTWRITEBYTECODE set, as some shells and CI
+    # do, every start and every CLI command of an editable checkout would compile hearthgate's
+    # own modules from source again (mitmproxy's come compiled from site-packages): measured
+    # that way hearthgate pays a cost no installation pays. The bench's children cache it.
+    if os.environ.pop("PYTHONDONTWRITEBYTECODE", None):
+        sys.dont_write_bytecode = False
     plan = QUICK if args.quick else FULL
     chosen = set(args.only or SECTIONS)
     output = args.output or (
