@@ -58,6 +58,7 @@ class Gate:
         self.notifier = Notifier(lambda: self.rules.snapshot.rules.notifications, self.metrics)
         self._children: dict[tuple[str, str, str, str], Any] = {}
         self._has_quotas = _has_quotas(self.rules.snapshot)
+        self._open: dict[int, FlowRecord] = {}  # allowed flows still running: minutes of use
 
     def _rules_changed(self, snap: Snapshot) -> None:
         self.catalog = catalog_for(snap)
@@ -74,8 +75,7 @@ class Gate:
         decision = record.decision
         if (
             self.counter is None
-            or not decision.allowed
-            or decision.stage in NOT_COUNTED
+            or not counted(decision)
             or not self._has_quotas
             or not any(p.quota is not None for p in self.rules.snapshot.policies_for(record.facts))
         ):
@@ -117,9 +117,44 @@ class Gate:
             child = self._children[key] = self.metrics.decisions.labels(*key)
         child.inc()
 
+    def begin(self, record: FlowRecord) -> None:
+        """An allowed request starts: its minute counts as a minute of use at once, and
+        every minute it keeps running (a stream, a voice session) counts too."""
+        if not counted(record.decision):
+            return
+        if len(self._open) < 100_000:
+            self._open[id(record)] = record
+        self._count_minutes(record, self.clock())
+
+    def tick_minutes(self) -> None:
+        """Count the minutes of the requests still running (called every few seconds)."""
+        now = self.clock()
+        for record in list(self._open.values()):
+            self._count_minutes(record, now)
+
+    async def run_minutes(self, interval: float = 15.0) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self.tick_minutes()
+
+    def _count_minutes(self, record: FlowRecord, now: datetime) -> None:
+        first, last = int(record.decided_at // 60), int(now.timestamp() // 60)
+        local_day = datetime.fromtimestamp(record.decided_at, UTC).astimezone(
+            self.rules.snapshot.zone
+        )
+        self.cache.add_minutes(
+            usage_keys(record.facts.identity), first, max(first, last), local_day.date()
+        )
+
+    def end_minutes(self, record: FlowRecord) -> None:
+        if self._open.pop(id(record), None) is not None:
+            self._count_minutes(record, self.clock())
+
     def finish(self, record: FlowRecord, status: int | None, usage: Usage) -> None:
         """Queue the decision-log row, usage counters and alerts for a finished flow."""
         record.logged = True
+        if status != 101:  # an upgraded connection (realtime voice) runs on: websocket_end
+            self.end_minutes(record)
         facts, decision = record.facts, record.decision
         snap = self.rules.snapshot
         usage, source = with_estimate(record, usage, status)
@@ -131,7 +166,7 @@ class Gate:
             self.metrics.tokens.labels(provider, label, "in").inc(tokens_in or 0)
             self.metrics.tokens.labels(provider, label, "out").inc(tokens_out or 0)
         decided_at = datetime.fromtimestamp(record.decided_at, UTC)
-        if decision.allowed and status is not None and status < 400:
+        if counted(decision) and status is not None and status < 400:
             local_day = decided_at.astimezone(snap.zone).date()
             cost = estimate_cost(snap.prices, model, tokens_in or 0, tokens_out or 0)
             requests = 0 if record.reserved else 1  # a reservation is counted already
@@ -265,6 +300,12 @@ class Gate:
 
 def _has_quotas(snap: Snapshot) -> bool:
     return any(p.quota is not None for p in snap.policies)
+
+
+def counted(decision: Decision) -> bool:
+    """Whether a request counts against quotas: allowed, and not let through by the
+    emergency override or the allowlist (those bypass every limit)."""
+    return decision.allowed and decision.stage not in NOT_COUNTED
 
 
 def with_estimate(record: FlowRecord, usage: Usage, status: int | None) -> tuple[Usage, str | None]:

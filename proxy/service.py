@@ -118,6 +118,7 @@ async def serve(cfg: RunConfig) -> int:
             cache.run(),
             gate.neighbours.run(),
             gate.notifier.run(),
+            gate.run_minutes(),
             retention.run_daily(
                 cfg.target,
                 lambda: rules.snapshot.rules.settings.retention_days,

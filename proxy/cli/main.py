@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from proxy.cli import db as cli_db
+from proxy.cli import family as cli_family
 from proxy.cli import log as cli_log
 from proxy.cli import rules as cli_rules
 from proxy.cli import state as cli_state
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_state.add(sub, common)
     cli_log.add(sub, common)
     cli_db.add(sub, common)
+    cli_family.add(sub, common)
     return parser
 
 
