@@ -79,6 +79,8 @@ class GateAddon(SniGate):
             self._strip_own_headers(flow)
             if not record.decision.allowed and record.facts.pin:
                 record = await self._retry_with_pin(flow, record)
+            if record.decision.allowed:
+                await self.gate.reserve(record)
             if not record.decision.allowed:
                 self._answer_block(flow, record)
             else:
