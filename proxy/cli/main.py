@@ -120,6 +120,13 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="admin API, dashboard, /metrics and /healthz (default 127.0.0.1:8090)",
     )
     p.add_argument(
+        "--instance",
+        default=os.environ.get("HEARTHGATE_INSTANCE") or None,
+        metavar="NAME",
+        help="this gate's name in /healthz and the hearthgate_gate_info metric, to tell "
+        "gates sharing one database apart (default: $HEARTHGATE_INSTANCE or the host name)",
+    )
+    p.add_argument(
         "-s",
         dest="scripts",
         action="append",
@@ -159,6 +166,7 @@ def _run(args: argparse.Namespace) -> int:
             rules=args.rules,
             state_dir=args.state_dir,
             database=database,
+            **({"instance": args.instance} if args.instance else {}),
             listen_host=args.listen_host,
             listen_port=args.listen_port,
             modes=args.mode or ["regular"],
