@@ -245,6 +245,15 @@ class ProviderDef(Strict):
         return [h.lower() for h in values]
 
 
+class DnsSettings(Strict):
+    """Used only by ``hearthgate run --dns``."""
+
+    block_doh: bool = Field(
+        default=False,
+        description="answer NXDOMAIN for well-known public DNS-over-HTTPS resolvers",
+    )
+
+
 class Notification(Strict):
     url: str = Field(pattern=r"^https?://[^\s]+$")
     format: Literal["json", "ntfy", "gotify"] = "json"
@@ -271,6 +280,7 @@ class Rules(Strict):
     overrides: Overrides = Overrides()
     consent: Consent = Consent()
     providers: list[ProviderDef] = []
+    dns: DnsSettings = DnsSettings()
     prices: list[PriceDef] = []
     notifications: list[Notification] = []
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,7 @@ class Gate:
     catalog: Catalog = field(init=False)
     notifier: Notifier = field(init=False)
     proxy_port: int = 0  # the bound proxy port, known once the proxy listens
+    dns_stats: Callable[[], dict[str, Any]] | None = None  # set when DNS mode is on
 
     def __post_init__(self) -> None:
         self.catalog = catalog_for(self.rules.snapshot)

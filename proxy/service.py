@@ -25,6 +25,8 @@ from mitmproxy.master import Master
 from proxy.addon import GateAddon
 from proxy.admin.server import bind_socket, create_app, make_server
 from proxy.chain import addons_for_options, lean_addons
+from proxy.dns.server import DnsConfig, DnsGate
+from proxy.dns.upstream import points_at_gate
 from proxy.gate import Gate
 from proxy.hook_table import HearthgateMaster
 from proxy.metrics import Metrics
@@ -47,6 +49,7 @@ class RunConfig:
     admin: tuple[str, int] = ("127.0.0.1", 8090)
     scripts: list[str] = field(default_factory=list)
     sets: list[str] = field(default_factory=list)
+    dns: DnsConfig | None = None  # ``--dns``: the DNS server and its listeners
 
     @property
     def confdir(self) -> Path:
@@ -62,6 +65,9 @@ def run(cfg: RunConfig) -> int:
 
 async def serve(cfg: RunConfig) -> int:
     logging.getLogger().setLevel(logging.INFO)
+    if cfg.dns is not None and (problem := dns_problem(cfg, cfg.dns)):
+        print(f"hearthgate: --dns: {problem}", file=sys.stderr)
+        return 2
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
     metrics = Metrics()
     try:
@@ -124,18 +130,44 @@ async def serve(cfg: RunConfig) -> int:
             (cfg.state_dir / RUN_FILE).unlink()
 
 
+def dns_problem(cfg: RunConfig, dns: DnsConfig) -> str | None:
+    """Why DNS mode cannot start as configured, or None. The gate must never be its own
+    upstream: every forwarded query would come back to it until the client gives up."""
+    if not dns.upstreams:
+        return "no upstream resolver: the system has none configured; give --dns-upstream"
+    host = dns.host or cfg.listen_host
+    for upstream in dns.upstreams:
+        if points_at_gate(upstream, host, dns.port):
+            return (
+                f"the upstream resolver {upstream} is this gate's own DNS server; queries "
+                "would loop. Give --dns-upstream the router's or the provider's resolver "
+                "(the system's resolvers are used when --dns-upstream is not given)"
+            )
+    return None
+
+
 def _build_master(cfg: RunConfig, gate: Gate, admin: Any) -> Master:
     opts = options.Options()
     master = HearthgateMaster(opts, with_termlog=True)
-    chain = lean_addons()
+    chain = lean_addons(dns_mode=cfg.dns is not None)
     master.addons.add(*chain)
     set_names = {item.split("=", 1)[0] for item in cfg.sets}
     master.addons.add(*addons_for_options(set_names, {type(a).__name__ for a in chain}))
+    modes = list(cfg.modes)
+    if cfg.dns is not None:
+        dns_gate = DnsGate(cfg.dns, gate, cfg.listen_host)
+        gate.dns_stats = dns_gate.stats
+        master.addons.add(dns_gate)  # before the gate addon: it routes what the gate decides
+        modes += cfg.dns.modes()
+        opts.update(
+            keep_host_header=True,
+            dns_name_servers=[u.host for u in cfg.dns.upstreams if u.port == 53],
+        )
     master.addons.add(GateAddon(gate), _Announce(cfg, admin, gate))
     opts.update(
         listen_host=cfg.listen_host,
         listen_port=cfg.listen_port,
-        mode=cfg.modes,
+        mode=modes,
         confdir=str(cfg.confdir),
         connection_strategy="lazy",
         allow_hosts=gate.catalog.allow_hosts_patterns(),
@@ -167,6 +199,7 @@ class _Announce:
             "proxy": proxy,
             "admin": list(admin) if admin else None,
             "ca_cert": str(self.cfg.confdir / "mitmproxy-ca-cert.pem"),
+            "dns": self.gate.dns_stats() if self.gate.dns_stats else None,
         }
         path = self.cfg.state_dir / RUN_FILE
         tmp = path.with_suffix(".tmp")
