@@ -18,8 +18,6 @@ from proxy.cli import dns as cli_dns
 from proxy.cli import log as cli_log
 from proxy.cli import rules as cli_rules
 from proxy.cli import state as cli_state
-from proxy.service import RunConfig, run
-from proxy.store.writer import queue_limit
 
 if TYPE_CHECKING:
     from proxy.dns.server import DnsConfig
@@ -140,6 +138,9 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from proxy.service import RunConfig, run
+    from proxy.store.writer import queue_limit
+
     try:
         admin = parse_hostport(args.admin)
     except ValueError as exc:

@@ -5,20 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
-import yaml
-
-from governance.schema import Rules
-from proxy.cli.common import json_option
-from proxy.rules.lint import warnings_for
-from proxy.rules.loader import RulesFileError, load_rules_file
-
-Common = Callable[[argparse.ArgumentParser], None]
+from proxy.cli.common import Common, Sub, json_option
 
 
-def add(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: Common) -> None:
+def add(sub: Sub, common: Common) -> None:
     rules = sub.add_parser(
         "rules",
         help="check, show or describe the rules file",
@@ -70,6 +62,9 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: Common
 
 
 def _check(args: argparse.Namespace) -> int:
+    from proxy.rules.lint import warnings_for
+    from proxy.rules.loader import RulesFileError, load_rules_file
+
     path = args.path or args.rules
     try:
         snap = load_rules_file(path)
@@ -92,6 +87,10 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    import yaml
+
+    from proxy.rules.loader import RulesFileError, load_rules_file
+
     try:
         snap = load_rules_file(args.rules)
     except RulesFileError as exc:
@@ -107,6 +106,7 @@ def _show(args: argparse.Namespace) -> int:
 
 def _providers(args: argparse.Namespace) -> int:
     from proxy.catalog.providers import catalog_for
+    from proxy.rules.loader import RulesFileError, load_rules_file
 
     try:
         catalog = catalog_for(load_rules_file(args.rules))
@@ -128,6 +128,8 @@ def _schema(_args: argparse.Namespace) -> int:
 
 
 def schema_document() -> dict[str, object]:
+    from governance.schema import Rules
+
     doc = Rules.model_json_schema()
     doc["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     doc["title"] = "hearthgate rules file"
