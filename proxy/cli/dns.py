@@ -27,9 +27,9 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: Common
         "records",
         help="print local DNS records for the catalog hosts",
         description="Print local records that answer every catalog host (built in and "
-        "from the rules' providers) with the gate's address. Run the gate with "
-        "--dns-upstream left out and the listeners of --dns, or point the records at a "
-        "gate started with --dns.",
+        "from the rules' providers) with the gate's address. The gate takes the "
+        "connections on the listeners of 'run --dns' (e.g. --dns 5353 beside your DNS "
+        "server).",
     )
     common(records)
     records.add_argument("--format", required=True, choices=FORMATS, help="the DNS server")

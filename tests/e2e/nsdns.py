@@ -2,7 +2,7 @@
 
 usage: nsdns.py query SERVER[:PORT] NAME TYPE        -> {"rcode", "answers": [...]}
        nsdns.py openai | openai-stream | anthropic  -> what the official SDK saw
-       nsdns.py handshake NAME [ADDR]                    -> {"certificate": bool, "error": ...}
+       nsdns.py handshake NAME [ADDR]               -> {"certificate": bool, "error": ...}
        nsdns.py resolve NAME                        -> {"addresses": [...]} (the system's way)
 
 The SDK modes use no proxy at all: the name resolves through the namespace's resolv.conf
