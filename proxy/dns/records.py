@@ -12,6 +12,7 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
+from proxy.catalog.hosts import parse_host
 from proxy.dns.names import CANARY, DOH_RESOLVERS
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -21,6 +22,9 @@ FORMATS = ("pihole", "adguard", "dnsmasq", "unbound", "hosts")
 class HasHosts(Protocol):
     @property
     def hosts(self) -> Sequence[str]: ...
+
+    @property
+    def dns_names(self) -> Sequence[str]: ...
 
 
 def parse_addresses(texts: Iterable[str]) -> list[Address]:
@@ -41,18 +45,26 @@ def parse_addresses(texts: Iterable[str]) -> list[Address]:
 
 
 def split_hosts(providers: Iterable[HasHosts]) -> tuple[list[str], list[str], list[str]]:
-    """(exact names, wildcard suffixes, patterns no local record can express), sorted."""
+    """(exact names, ``*.suffix`` suffixes, patterns no local record can express), sorted.
+
+    A pattern with a ``*`` inside a label (``*-aiplatform.googleapis.com``) is written as
+    the names its catalog entry lists in ``dns_names``; the pattern itself is named in a
+    comment, since the gate's own DNS server answers every name it stands for.
+    """
     exact: set[str] = set()
     suffixes: set[str] = set()
     other: set[str] = set()
     for provider in providers:
-        for host in provider.hosts:
-            if host.startswith("*.") and "*" not in host[2:]:
-                suffixes.add(host[2:])
-            elif "*" in host:
-                other.add(host)
+        specs = [parse_host(host) for host in provider.hosts]
+        for spec in specs:
+            if spec.kind == "exact":
+                exact.add(spec.anchor)
+            elif spec.kind == "suffix":
+                suffixes.add(spec.anchor)
             else:
-                exact.add(host)
+                other.add(spec.text)
+        patterns = [spec for spec in specs if spec.kind == "pattern"]
+        exact.update(n for n in provider.dns_names if any(p.matches(n) for p in patterns))
     return sorted(exact), sorted(suffixes), sorted(other)
 
 
@@ -63,8 +75,8 @@ def render(
     lines = [f"# hearthgate: LLM services -> the gate ({', '.join(map(str, addresses))})"]
     lines += _RENDER[fmt](exact, suffixes, addresses, block_doh)
     if other:
-        lines.append("# these catalog patterns cannot be written as local records; the gate's")
-        lines.append("# own DNS server (hearthgate run --dns) answers them:")
+        lines.append("# these catalog patterns are written above as the names they usually")
+        lines.append("# stand for; the gate's own DNS server (run --dns) answers every one:")
         lines += [f"#   {host}" for host in other]
     return "\n".join(lines) + "\n"
 

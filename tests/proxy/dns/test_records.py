@@ -57,11 +57,26 @@ def test_block_doh_adds_the_resolvers() -> None:
     assert "dns.google" not in render("dnsmasq", CATALOG.providers, [V4])
 
 
-def test_a_pattern_no_record_can_hold_is_named_not_dropped() -> None:
-    odd = [Provider("bedrock", ("bedrock-runtime.*.amazonaws.com",), "openai")]
-    text = render("dnsmasq", odd, [V4])
+def test_a_pattern_is_written_as_its_listed_names_and_named() -> None:
+    odd = [
+        Provider(
+            "bedrock",
+            ("bedrock-runtime.*.amazonaws.com",),
+            "openai",
+            dns_names=("bedrock-runtime.us-east-1.amazonaws.com",),
+        )
+    ]
+    text = render("dnsmasq", odd, [V4]).splitlines()
+    assert "host-record=bedrock-runtime.us-east-1.amazonaws.com,192.168.1.2" in text
     assert "#   bedrock-runtime.*.amazonaws.com" in text
-    assert "address=/" not in text.replace("address=/use-application-dns.net/", "")
+    assert not any(line.startswith("address=/") and "amazonaws" in line for line in text)
+
+
+def test_the_shipped_catalog_renders_in_every_format() -> None:
+    catalog = Catalog()
+    for fmt in FORMATS:
+        text = render(fmt, catalog.providers, [V4, V6], block_doh=True)
+        assert "api.openai.com" in text and "fd00::2" in text
 
 
 @pytest.mark.skipif(shutil.which("dnsmasq") is None, reason="dnsmasq is not installed")
