@@ -10,9 +10,10 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from proxy.dns.records import FORMATS, parse_addresses, render
-
 Common = Callable[[argparse.ArgumentParser], None]
+# proxy.dns.records.FORMATS, spelled out so that building the parser imports no catalog
+# (tests/proxy/dns/test_records.py checks they agree)
+FORMATS = ("pihole", "adguard", "dnsmasq", "unbound", "hosts")
 
 
 def add(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: Common) -> None:
@@ -56,6 +57,7 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: Common
 
 def _records(args: argparse.Namespace) -> int:
     from proxy.catalog.providers import catalog_for
+    from proxy.dns.records import parse_addresses, render
     from proxy.rules.loader import RulesFileError, load_rules_file
 
     try:

@@ -99,6 +99,12 @@ def test_cli_prints_records_and_refuses_a_bad_address() -> None:
     assert bad.returncode == 2 and "'gate.lan' is not an IPv4 or IPv6 address" in bad.stderr
 
 
+def test_the_cli_offers_every_format() -> None:
+    from proxy.cli import dns as cli_dns
+
+    assert cli_dns.FORMATS == FORMATS
+
+
 def test_addresses_are_checked() -> None:
     for bad in ("0.0.0.0", "224.0.0.1", "nope"):
         with pytest.raises(ValueError):
