@@ -25,8 +25,10 @@ from mitmproxy.master import Master
 from proxy.addon import GateAddon
 from proxy.admin.server import bind_socket, create_app, make_server
 from proxy.chain import addons_for_options, lean_addons
-from proxy.dns.server import DnsConfig, DnsGate
-from proxy.dns.upstream import points_at_gate
+from proxy.dns.config import DnsConfig
+from proxy.dns.listeners import DnsListeners
+from proxy.dns.server import DnsServer
+from proxy.dns.upstream import Resolver, points_at_gate
 from proxy.gate import Gate
 from proxy.hook_table import HearthgateMaster
 from proxy.metrics import Metrics
@@ -115,9 +117,17 @@ async def serve(cfg: RunConfig) -> int:
         if not await _started(admin, admin_task):
             print("hearthgate: the admin server did not start", file=sys.stderr)
             return 2
-        master = _build_master(cfg, gate, admin)
+        master, dns_gate = _build_master(cfg, gate, admin)
         _install_signals(master)
         await master.run()
+        if dns_gate is not None and dns_gate.loop is not None:
+            print(
+                f"hearthgate: --dns: the upstream resolver {dns_gate.loop} forwards queries "
+                "back to this gate; they would loop. Give --dns-upstream a resolver that does "
+                "not ask the gate (the provider's, or a public one)",
+                file=sys.stderr,
+            )
+            return 2
         return 0
     finally:
         admin.should_exit = True
@@ -146,7 +156,7 @@ def dns_problem(cfg: RunConfig, dns: DnsConfig) -> str | None:
     return None
 
 
-def _build_master(cfg: RunConfig, gate: Gate, admin: Any) -> Master:
+def _build_master(cfg: RunConfig, gate: Gate, admin: Any) -> tuple[Master, DnsServer | None]:
     opts = options.Options()
     master = HearthgateMaster(opts, with_termlog=True)
     chain = lean_addons(dns_mode=cfg.dns is not None)
@@ -154,10 +164,13 @@ def _build_master(cfg: RunConfig, gate: Gate, admin: Any) -> Master:
     set_names = {item.split("=", 1)[0] for item in cfg.sets}
     master.addons.add(*addons_for_options(set_names, {type(a).__name__ for a in chain}))
     modes = list(cfg.modes)
+    dns_gate = None
     if cfg.dns is not None:
-        dns_gate = DnsGate(cfg.dns, gate, cfg.listen_host)
+        resolver = Resolver(cfg.dns.upstreams)
+        dns_gate = DnsServer(cfg.dns, gate, resolver, cfg.listen_host)
         gate.dns_stats = dns_gate.stats
-        master.addons.add(dns_gate)  # before the gate addon: it routes what the gate decides
+        # before the gate addon: the listeners route what the gate then decides
+        master.addons.add(dns_gate, DnsListeners(cfg.dns, gate, resolver, cfg.listen_host))
         modes += cfg.dns.modes()
         opts.update(
             keep_host_header=True,
@@ -179,7 +192,7 @@ def _build_master(cfg: RunConfig, gate: Gate, admin: Any) -> Master:
         gate.rules.listeners.append(
             lambda _snap: opts.update(allow_hosts=gate.catalog.allow_hosts_patterns())
         )
-    return master
+    return master, dns_gate
 
 
 class _Announce:

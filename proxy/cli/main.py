@@ -20,7 +20,7 @@ from proxy.cli import rules as cli_rules
 from proxy.cli import state as cli_state
 
 if TYPE_CHECKING:
-    from proxy.dns.server import DnsConfig
+    from proxy.dns.config import DnsConfig
 
 DEFAULT_RULES = "rules/household.yaml"
 DEFAULT_STATE = "./var"
@@ -176,8 +176,8 @@ def _dns_config(args: argparse.Namespace) -> DnsConfig | None:
         if args.dns_upstream or args.dns_answer:
             raise ValueError("--dns-upstream and --dns-answer need --dns [HOST:]PORT")
         return None
+    from proxy.dns.config import DnsConfig, parse_listen
     from proxy.dns.records import parse_addresses
-    from proxy.dns.server import DnsConfig, parse_listen
     from proxy.dns.upstream import parse_upstream, system_upstreams
 
     host, port = parse_listen(args.dns)

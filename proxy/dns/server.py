@@ -1,6 +1,6 @@
-"""The DNS-mode addon: the gate's DNS server and the listeners DNS sends connections to.
+"""The gate's DNS server (mitmproxy's DNS mode): what DNS mode answers.
 
-Queries (mitmproxy's DNS mode): a catalog name is answered with the gate's own address (on
+Queries: a catalog name is answered with the gate's own address (on
 the interface the query arrived on, or ``--dns-answer``), for A and AAAA, and with no data
 for every other type (an HTTPS record's address hints would lead past the gate); Firefox's
 DoH canary and, with ``dns.block_doh``, public DoH resolvers get NXDOMAIN; everything else is
@@ -8,70 +8,38 @@ forwarded to the first upstream and its answer returned unchanged, except that E
 removed from HTTPS/SVCB records and a CNAME chain that ends at a catalog name points at the
 gate. Each query is attributed to the client like a request and counted by outcome.
 
-Connections (``reverse:`` listeners on 443/80 whose target is a placeholder): a connection
-is routed to the name its client asked for, the SNI or the Host header, with the address
-the upstream resolvers give. A name that is not in the catalog is refused and logged: only
-a stale or forged answer sends one here. Decisions are the gate addon's, exactly as in
-transparent mode.
+The connections that follow the answers arrive on the listeners (``proxy.dns.listeners``).
+
+Loops: right after start each upstream is asked for a name only this gate knows; if that
+question arrives here, the upstream forwards to the gate, and the gate stops (exit 2).
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
+import secrets
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from mitmproxy import connection, dns, http
+from mitmproxy import ctx, dns
 from mitmproxy.net.dns import response_codes, types
-from mitmproxy.proxy import mode_specs, server_hooks
+from mitmproxy.proxy import mode_specs
 
 from proxy import flowfacts
 from proxy.dns import names
+from proxy.dns.config import DnsConfig, wildcard
 from proxy.dns.local import LocalAddresses
-from proxy.dns.upstream import Resolver, Upstream, is_own_address
+from proxy.dns.upstream import Resolver, ask, query
 from proxy.gate import Gate
 
 log = logging.getLogger(__name__)
-PLACEHOLDER = "dns-directed.hearthgate.invalid"
 ANSWER_TTL = 60
 OUTCOMES = ("gate", "forwarded", "canary", "doh_blocked", "failed")
 FORWARDED = "hearthgate-dns-forwarded"
 _SVCB = 64
-
-
-@dataclass(frozen=True, slots=True)
-class DnsConfig:
-    host: str  # "" listens where --listen-host does
-    port: int
-    upstreams: tuple[Upstream, ...]
-    answers: tuple[str, ...] = ()
-    https_port: int = 443
-    http_port: int = 80
-
-    def modes(self) -> list[str]:
-        at = f"{self.host}:" if self.host else ""
-        return [
-            f"dns@{at}{self.port}",
-            f"reverse:https://{PLACEHOLDER}:443@{at}{self.https_port}",
-            f"reverse:http://{PLACEHOLDER}:80@{at}{self.http_port}",
-        ]
-
-
-def parse_listen(text: str) -> tuple[str, int]:
-    """``--dns [HOST:]PORT``: (host or "", port); ValueError otherwise."""
-    value = text.strip()
-    host, sep, port = value.rpartition(":") if ":" in value else ("", "", value)
-    host = host.strip("[]")
-    if host:
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
-            raise ValueError(f"{text!r}: the host must be an IP address of this machine") from None
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{text!r}: expected [HOST:]PORT with a port from 1 to 65535")
-    return host, int(port)
 
 
 @dataclass
@@ -80,19 +48,22 @@ class _Answers:
     v6: list[str] = field(default_factory=list)
 
 
-class DnsGate:
-    def __init__(self, config: DnsConfig, gate: Gate, listen_host: str = "") -> None:
+class DnsServer:
+    def __init__(self, config: DnsConfig, gate: Gate, resolver: Resolver, listen_host: str) -> None:
         self.config, self.gate = config, gate
         self.listen_host = config.host or listen_host
-        self.resolver = Resolver(config.upstreams)
+        self.resolver = resolver
         self.local = LocalAddresses()
         self.counts: Counter[str] = Counter(dict.fromkeys(OUTCOMES, 0))
         # Listeners bound to one address are reached only there; on every address, the
         # address toward each client is looked up (see proxy.dns.local).
-        fixed = config.answers or (() if _wildcard(self.listen_host) else (self.listen_host,))
+        fixed = config.answers or (() if wildcard(self.listen_host) else (self.listen_host,))
         self._fixed = _Answers([a for a in fixed if ":" not in a], [a for a in fixed if ":" in a])
         self._per_client = not fixed
-        self._original: dict[str, tuple[str, int]] = {}
+        # A query for this name reaching the gate means an upstream forwards back to it.
+        self.probe_name = f"loop-check-{secrets.token_hex(6)}.hearthgate.arpa"
+        self.loop: str | None = None  # the upstream that forwards back, once seen
+        self._probe: asyncio.Task[None] | None = None
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -101,6 +72,34 @@ class DnsGate:
             "by_outcome": dict(self.counts),
             "upstreams": [str(u) for u in self.config.upstreams],
         }
+
+    # --- the loop check ----------------------------------------------------------------
+
+    def running(self) -> None:
+        self._probe = asyncio.get_running_loop().create_task(self._check_upstreams())
+
+    def done(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
+
+    async def _check_upstreams(self) -> None:
+        """Ask each upstream for a name only this gate knows: if the question comes back
+        here, that upstream (a router, say) forwards to the gate, and every forwarded query
+        would circle until the client gives up. The gate then stops (exit 2)."""
+        for upstream in self.config.upstreams:
+            try:
+                await ask(upstream, query(self.probe_name, types.A))
+            except (TimeoutError, OSError):
+                pass
+            if self.loop is not None:
+                self.loop = str(upstream)
+                log.error(
+                    "the upstream resolver %s forwards queries back to this gate; they would "
+                    "loop. Give --dns-upstream a resolver that does not ask the gate",
+                    upstream,
+                )
+                ctx.master.shutdown()
+                return
 
     # --- queries -----------------------------------------------------------------------
 
@@ -121,6 +120,10 @@ class DnsGate:
         q = request.question
         if not request.query or request.op_code != 0 or q is None:
             return self._forward(flow)
+        if names.clean(q.name) == self.probe_name:
+            self.loop = self.loop or "?"
+            flow.response = request.fail(response_codes.REFUSED)  # and never forwarded
+            return "failed"
         if names.is_canary(q.name):
             flow.response = request.fail(response_codes.NXDOMAIN)
             return "canary"
@@ -194,94 +197,3 @@ class DnsGate:
         self.gate.metrics.dns_queries.labels(outcome, device).inc()
         q = flow.request.question
         log.debug("dns %s %s from %s: %s", q.type if q else "-", q, ident.device, outcome)
-
-    # --- connections DNS sent here -----------------------------------------------------
-
-    @staticmethod
-    def _directed(client: connection.Client) -> mode_specs.ReverseMode | None:
-        mode = client.proxy_mode
-        if isinstance(mode, mode_specs.ReverseMode) and mode.address[0] == PLACEHOLDER:
-            return mode
-        return None
-
-    def requestheaders(self, flow: http.HTTPFlow) -> None:
-        mode = self._directed(flow.client_conn)
-        if mode is None:
-            return
-        name = flow.client_conn.sni if mode.scheme == "https" else flow.request.host_header
-        host = names.clean(name or "")
-        if host.count(":") == 1:
-            host = host.partition(":")[0]
-        if not host or self.gate.catalog.match(host) is None:
-            self._refused(flow.client_conn, host)
-            flow.response = http.Response.make(
-                421, b"hearthgate: this gate only serves LLM services\n",
-                {"content-type": "text/plain"},
-            )  # fmt: skip
-            return
-        flow.request.data.host = host  # the Host header stays as the client sent it
-        flow.request.port = mode.address[1]
-
-    async def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
-        server = data.server
-        if server.address is None or server.transport_protocol != "tcp":
-            return
-        name, port = str(server.address[0]), int(server.address[1])
-        if self._directed(data.client) is not None:
-            if name == PLACEHOLDER:  # tunnelled: the client's SNI says where it goes
-                name = names.clean(data.client.sni or "")
-            if not name or self.gate.catalog.match(name) is None:
-                self._refused(data.client, name)
-                server.error = "hearthgate: not an LLM service"
-                return
-        if _is_ip(name):
-            return
-        try:
-            found = await self.resolver.lookup(name)
-        except Exception as exc:  # noqa: BLE001
-            found = []
-            log.warning("looking up %s failed: %s", name, exc)
-        found = [ip for ip in found if not self._loops(ip, port)]
-        if not found:
-            server.error = f"hearthgate: {name} does not resolve through the upstream resolvers"
-            return
-        self._original[server.id] = (name, port)
-        server.address = (found[0], port)
-
-    def _loops(self, ip: str, port: int) -> bool:
-        """Would this connection come back to the gate's own DNS-directed listeners?"""
-        if port not in (self.config.https_port, self.config.http_port):
-            return False
-        if _wildcard(self.listen_host):
-            return is_own_address(ip)
-        return ipaddress.ip_address(ip) == ipaddress.ip_address(self.listen_host)
-
-    def server_connected(self, data: server_hooks.ServerConnectionHookData) -> None:
-        original = self._original.pop(data.server.id, None)
-        if original is not None:  # flows keep reading the name; reuse matches by it
-            data.server.__dict__["address"] = original
-
-    def server_connect_error(self, data: server_hooks.ServerConnectionHookData) -> None:
-        self._original.pop(data.server.id, None)
-
-    def _refused(self, client: connection.Client, name: str) -> None:
-        self.gate.metrics.dns_refused.inc()
-        peer = client.peername[0] if client.peername else "?"
-        log.warning(
-            "refused a connection from %s for %r: not an LLM service (a stale or forged "
-            "DNS answer, or a device set up by hand)",
-            peer,
-            name,
-        )
-
-
-def _wildcard(host: str) -> bool:
-    return host in ("", "0.0.0.0", "::")
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True

@@ -1,12 +1,14 @@
 """A small authoritative-looking DNS server for tests, run inside a network namespace.
 
-usage: fakedns.py ADDRESS PORT ZONE_JSON LOG_FILE
+usage: fakedns.py ADDRESS PORT ZONE_JSON LOG_FILE [FORWARD_TO]
 
 ZONE_JSON maps "name TYPE" to a list of answers: an address for A/AAAA, or for HTTPS an
 object ``{"alpn": [...], "ech": "base64", "ipv4hint": "a.b.c.d"}``, and ``{"cname": NAME}``
 starts a chain (the records after it are named NAME); TTLs are 4321 so a test
 can tell an answer passed on unchanged. Any other name gets NXDOMAIN. Every query is
-appended to LOG_FILE as "name TYPE"; "ready" is written once the socket is bound.
+appended to LOG_FILE as "name TYPE"; "ready" is written once the socket is bound. With
+FORWARD_TO (an address), every query is instead passed on there and its answer relayed, as a
+router whose own upstream is set to the gate does.
 """
 
 from __future__ import annotations
@@ -59,8 +61,16 @@ def answer(zone: dict[str, list[object]], request: dns.DNSMessage) -> dns.DNSMes
     return request.succeed(records)
 
 
+def relay(data: bytes, target: str) -> bytes:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(3)
+        s.sendto(data, (target, 53))
+        return s.recv(65535)
+
+
 def main() -> None:
     address, port, zone_file, log_file = sys.argv[1:5]
+    forward = sys.argv[5] if len(sys.argv) > 5 else None
     with open(zone_file) as f:
         zone = json.load(f)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -73,7 +83,8 @@ def main() -> None:
                 request = dns.DNSMessage.unpack(data)
                 q = request.question
                 log.write(f"{q.name if q else '-'} {types.to_str(q.type) if q else '-'}\n")
-                sock.sendto(answer(zone, request).packed, peer)
+                reply = relay(data, forward) if forward else answer(zone, request).packed
+                sock.sendto(reply, peer)
             except Exception as exc:  # noqa: BLE001 - a test server keeps serving
                 log.write(f"error {exc!r}\n")
 

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,9 @@ class Net:
 
 
 @contextmanager
-def network(tmp_path: Path, pki: Pki) -> Iterator[Net]:
+def network(tmp_path: Path, pki: Pki, forward_to_gate: bool = False) -> Iterator[Net]:
+    """``forward_to_gate``: the upstream forwards every query to the gate, as a router does
+    whose own DNS server was set to the gate."""
     with netns(resolver="{ns.host_ip}") as client, netns(mac="aa:bb:cc:dd:ee:98") as upstream:
         llm = upstream.host_ip  # the fake LLM listens on the host's side of that link
         zone = {
@@ -69,12 +71,13 @@ def network(tmp_path: Path, pki: Pki) -> Iterator[Net]:
         log.write_text("")
         server = subprocess.Popen(
             ["ip", "netns", "exec", upstream.name, sys.executable, FAKEDNS,
-             upstream.client_ip, "53", str(tmp_path / "zone.json"), str(log)],
+             upstream.client_ip, "53", str(tmp_path / "zone.json"), str(log),
+             *([upstream.host_ip] if forward_to_gate else [])],
             cwd=HERE,
         )  # fmt: skip
         try:
             wait_until(lambda: "ready" in log.read_text(), 20, "the fake DNS server")
-            with FakeLLM(pki, host=llm, port=443):
+            with nullcontext() if forward_to_gate else FakeLLM(pki, host=llm, port=443):
                 yield Net(client, upstream, log)
         finally:
             server.kill()
@@ -204,6 +207,25 @@ def test_an_upstream_that_is_the_gate_itself_is_refused_at_start(tmp_path: Path)
         done = ns.run([*base, "--listen-host", ns.client_ip, "--dns", f"{ns.client_ip}:53"])
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"upstream resolver {ns.client_ip} is this gate's own DNS server" in done.stderr
+
+
+def test_an_upstream_that_forwards_back_to_the_gate_stops_it(  # type: ignore[no-untyped-def]
+    make_gate, tmp_path: Path, pki: Pki
+) -> None:
+    with network(tmp_path, pki, forward_to_gate=True) as net:
+        rules = tmp_path / "loop.yaml"
+        rules.write_text(household())
+        gate_ip = net.upstream.host_ip  # where the "router" forwards to
+        done = subprocess.run(
+            [HEARTHGATE, "run", "--rules", str(rules), "--state-dir", str(tmp_path / "loop"),
+             "--admin", "127.0.0.1:0", "--listen-host", gate_ip, "--listen-port", "0",
+             "--dns", f"{gate_ip}:53", "--dns-upstream", net.upstream.client_ip],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert f"upstream resolver {net.upstream.client_ip} forwards queries back" in done.stderr
+        [probe] = [line for line in net.asked() if "loop-check" in line]
+        assert probe.endswith(".hearthgate.arpa A")  # asked once, refused, never forwarded
 
 
 def test_status_says_dns_mode_is_off_without_it(gate: Gate) -> None:

@@ -11,8 +11,8 @@ import pytest
 
 from proxy.catalog.providers import Catalog, Provider
 from proxy.dns import names
+from proxy.dns.config import parse_listen
 from proxy.dns.records import FORMATS, parse_addresses, render
-from proxy.dns.server import parse_listen
 from proxy.dns.upstream import Upstream, parse_upstream, points_at_gate
 
 HEARTHGATE = str(Path(sys.executable).with_name("hearthgate"))
