@@ -31,6 +31,20 @@ var LLM_HOSTS = [
     "api.sambanova.ai",  // sambanova
     "integrate.api.nvidia.com",  // nvidia
     "ai.api.nvidia.com",  // nvidia
+    "api.deepinfra.com",  // deepinfra
+    "api.replicate.com",  // replicate
+    "api.moonshot.ai",  // moonshot
+    "api.moonshot.cn",  // moonshot
+    "dashscope.aliyuncs.com",  // dashscope
+    "dashscope-intl.aliyuncs.com",  // dashscope
+    "dashscope-us.aliyuncs.com",  // dashscope
+    "api.z.ai",  // zai
+    "open.bigmodel.cn",  // zai
+    "models.github.ai",  // github-models
+    "api.novita.ai",  // novita
+    "api.minimax.io",  // minimax
+    "api.minimaxi.com",  // minimax
+    "api.minimax.chat",  // minimax
     "chatgpt.com",  // chatgpt
     "chat.openai.com",  // chatgpt
     "claude.ai",  // claude
@@ -45,7 +59,31 @@ var LLM_HOSTS = [
     "meta.ai",  // meta-ai
     "www.meta.ai",  // meta-ai
     "poe.com",  // poe
+    "chat.qwen.ai",  // qwen-chat
+    "lmarena.ai",  // lmarena
+    "you.com",  // you-com
+    "duck.ai",  // duck-ai
     "character.ai",  // character-ai
+    "replika.com",  // replika
+    "replika.ai",  // replika
+    "nomi.ai",  // nomi
+    "kindroid.ai",  // kindroid
+    "janitorai.com",  // janitor-ai
+    "leonardo.ai",  // leonardo
+    "ideogram.ai",  // ideogram
+    "runwayml.com",  // runway
+    "dev.runway.com",  // runway
+    "copilot-proxy.githubusercontent.com",  // github-copilot
+    "origin-tracker.githubusercontent.com",  // github-copilot
+    "copilot-telemetry.githubusercontent.com",  // github-copilot
+    "midjourney.com",  // midjourney
+    "suno.com",  // suno
+    "suno.ai",  // suno
+    "windsurf.com",  // windsurf
+    "codeium.com",  // windsurf
+    "photomath.com",  // photomath
+    "studyx.ai",  // studyx
+    "consensus.app",  // consensus
 ];
 
 var LLM_DOMAINS = [
@@ -53,6 +91,28 @@ var LLM_DOMAINS = [
     ".services.ai.azure.com",  // azure-ai-foundry
     ".models.ai.azure.com",  // azure-ai-foundry
     ".endpoints.huggingface.cloud",  // huggingface-inference
+    ".dashscope.aliyuncs.com",  // dashscope
+    ".maas.aliyuncs.com",  // dashscope
+    ".lmarena.ai",  // lmarena
+    ".you.com",  // you-com
+    ".replika.com",  // replika
+    ".replika.ai",  // replika
+    ".nomi.ai",  // nomi
+    ".kindroid.ai",  // kindroid
+    ".janitorai.com",  // janitor-ai
+    ".leonardo.ai",  // leonardo
+    ".ideogram.ai",  // ideogram
+    ".runwayml.com",  // runway
+    ".githubcopilot.com",  // github-copilot
+    ".cursor.sh",  // cursor
+    ".midjourney.com",  // midjourney
+    ".suno.com",  // suno
+    ".suno.ai",  // suno
+    ".windsurf.com",  // windsurf
+    ".codeium.com",  // windsurf
+    ".photomath.com",  // photomath
+    ".studyx.ai",  // studyx
+    ".consensus.app",  // consensus
 ];
 
 var LLM_PATTERNS = [

@@ -91,6 +91,13 @@ def test_data_file_ships_in_the_package() -> None:
     assert "services.yaml" in config["tool"]["setuptools"]["package-data"]["proxy.catalog"]
 
 
+def test_every_category_has_services() -> None:
+    counts = {c.value: 0 for c in Category}
+    for service in SERVICES:
+        counts[service.category] += 1
+    assert all(counts.values()), counts
+
+
 def test_names_and_hosts_are_unique() -> None:
     names = [s.name for s in SERVICES]
     assert len(names) == len(set(names))
