@@ -173,7 +173,8 @@ class GateAddon(SniGate):
         gate.metrics.duration.observe(duration_us / 1e6)
         record = FlowRecord(facts, decision, provider.api, time.time(), duration_us, parsed)
         flow.metadata[RECORD] = record
-        gate.count_decision(facts, decision)
+        if not gate.counts_after_reserving(decision):
+            gate.count_decision(facts, decision)
         gate.begin(record)
         return record
 

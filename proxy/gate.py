@@ -66,7 +66,22 @@ class Gate:
         self.catalog = catalog_for(snap)
         self._has_quotas = _has_quotas(snap)
 
+    def counts_after_reserving(self, decision: Decision) -> bool:
+        """An allowed decision that a shared quota may still turn into a 429 is counted in
+        the metrics once ``reserve`` has settled it, not before."""
+        return self.counter is not None and decision.allowed
+
     async def reserve(self, record: FlowRecord) -> None:
+        """With a shared database, settle an allowed request's quota before it goes upstream
+        (see ``_reserve``), then count the decision that stands in the metrics."""
+        if self.counter is None:
+            return
+        try:
+            await self._reserve(record)
+        finally:
+            self.count_decision(record.facts, record.decision)
+
+    async def _reserve(self, record: FlowRecord) -> None:
         """With a shared database, count an allowed request there before it goes upstream.
 
         The counter's new value (every gate's requests, this one included) is checked
@@ -76,7 +91,7 @@ class Gate:
         """
         decision = record.decision
         if (
-            self.counter is None
+            self.counter is None  # (for mypy: reserve checked it)
             or not counted(decision)
             or not self._has_quotas
             or not any(p.quota is not None for p in self.rules.snapshot.policies_for(record.facts))
