@@ -231,7 +231,7 @@ class Consent(Strict):
 class ProviderDef(Strict):
     name: Name
     hosts: list[str] = Field(min_length=1)
-    api: Literal["openai", "anthropic", "gemini", "cohere", "web"] = "openai"
+    api: Literal["openai", "anthropic", "gemini", "cohere", "ollama", "web"] = "openai"
 
     @field_validator("hosts")
     @classmethod

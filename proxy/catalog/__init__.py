@@ -1,8 +1,10 @@
 """The LLM services the gate recognises, and how each API family is read.
 
 ``providers`` holds the catalog and parses requests (endpoint, model, prompt) and usage;
-``shapes`` the per-family request/usage readers; ``usage_filter`` the stream filter for
-usage the gate asked for; ``pac`` renders the proxy auto-config file from the catalog.
+``shapes`` the per-family request/usage readers; ``stream_usage`` reads usage from an answer
+as it streams, whatever its framing (SSE, NDJSON, a JSON array); ``usage_filter`` the stream
+filter for usage the gate asked for; ``pac`` renders the proxy auto-config file from the
+catalog.
 
 May import: ``governance`` (facts only) and each other; nothing else of ``proxy``.
 """

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote
 
@@ -51,7 +51,7 @@ BODY_CAP = 2 * 1024 * 1024  # bytes; larger bodies are decided from the path alo
 class Provider:
     name: str
     hosts: tuple[str, ...]  # exact names or "*.suffix" (one or more labels), lower-case
-    api: str  # "openai" | "anthropic" | "gemini" | "cohere" | "web"
+    api: str  # "openai" | "anthropic" | "gemini" | "cohere" | "ollama" | "web"
 
 
 # A wildcard stands for whole labels, so "{region}-aiplatform.googleapis.com" cannot be one;
@@ -176,6 +176,9 @@ class ParsedRequest:
     stream: bool  # the client asked for a streamed (SSE) answer
     inspected: bool  # the body was parsed as a known shape
     stream_usage_requested: bool = False  # OpenAI stream with stream_options.include_usage
+    # the body's API family (a block answers in its error shape); derived from the path, so
+    # two parses of one request are equal with or without it
+    shape: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +289,25 @@ def _cohere_route(segs: list[str], query: str) -> _Route:
     return _Route(_kind(rest, _COHERE_KINDS), "cohere")
 
 
+_OLLAMA_KINDS: dict[tuple[str, ...], Endpoint] = {
+    ("chat",): Endpoint.CHAT,
+    ("generate",): Endpoint.COMPLETIONS,
+    ("embed",): Endpoint.EMBEDDINGS,
+    ("embeddings",): Endpoint.EMBEDDINGS,
+}
+
+
+def _ollama_route(segs: list[str], query: str) -> _Route:
+    """Ollama's native API under /api/ (it streams unless the body says ``stream: false``);
+    its OpenAI-compatible one under /v1/."""
+    if segs[:1] != ["api"]:
+        return _openai_route(segs, query)
+    endpoint = _kind(segs[1:], _OLLAMA_KINDS)
+    if endpoint is Endpoint.OTHER:  # tags, pull, show ...: model management, no prompt
+        return _Route(Endpoint.OTHER, "ollama")
+    return _Route(endpoint, "ollama", stream=endpoint is not Endpoint.EMBEDDINGS)
+
+
 _CLAUDE_COMPLETION = re.compile(r"api/organizations/[^/]+/chat_conversations/[^/]+/completion")
 
 
@@ -311,6 +333,8 @@ def _route(provider: Provider, method: str, path: str) -> _Route:
         return _gemini_route(segs, query)
     if provider.api == "cohere":
         return _cohere_route(segs, query)
+    if provider.api == "ollama":
+        return _ollama_route(segs, query)
     return _openai_route(segs, query)
 
 
@@ -351,8 +375,10 @@ def parse_request(
     path_first = route.model if route.shape == "gemini" else None  # Gemini: the path names it
     model = path_first or (_body_model(data) if data else None) or route.model
     stream = route.stream or (data is not None and data.get("stream") is True)
+    if route.shape == "ollama" and data is not None and data.get("stream") is False:
+        stream = False
     if data is None or texts is None:
-        return ParsedRequest(route.endpoint, model, None, 0, stream, False)
+        return ParsedRequest(route.endpoint, model, None, 0, stream, False, shape=route.shape)
     prompt = "\n".join(texts)
     return ParsedRequest(
         endpoint=route.endpoint,
@@ -362,6 +388,7 @@ def parse_request(
         stream=stream,
         inspected=True,
         stream_usage_requested=_wants_stream_usage(route, data),
+        shape=route.shape,
     )
 
 
