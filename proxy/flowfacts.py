@@ -112,6 +112,7 @@ def connection_facts(ident: Identity, provider: Provider, host: str) -> RequestF
         identity=ident,
         host=host,
         provider=provider.name,
+        category=provider.category,
         method="CONNECT",
         path="",
         endpoint=endpoint,
@@ -160,5 +161,6 @@ def build_facts(
         body_inspected=parsed.inspected,
         pin=req.headers.get(PIN_HEADER),
         pin_request_id=req.headers.get(REQUEST_ID_HEADER),
+        category=provider.category,
     )
     return facts, parsed

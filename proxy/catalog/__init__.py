@@ -1,6 +1,8 @@
 """The LLM services the gate recognises, and how each API family is read.
 
-``providers`` holds the catalog and parses requests (endpoint, model, prompt) and usage;
+``services.yaml`` is the catalog as data, read and checked by ``services`` (``Provider``,
+``Catalog``); ``hosts`` parses host names and patterns and indexes them for the hot path;
+``providers`` parses requests (endpoint, model, prompt) and usage;
 ``shapes`` the per-family request/usage readers; ``stream_usage`` reads usage from an answer
 as it streams, whatever its framing (SSE, NDJSON, a JSON array); ``usage_filter`` the stream
 filter for usage the gate asked for; ``pac`` renders the proxy auto-config file from the

@@ -1,4 +1,8 @@
-"""Shared pieces of the admin subcommands: who acts, output as text / JSON / CSV, errors."""
+"""Shared pieces of the admin subcommands: who acts, output as text / JSON / CSV, errors.
+
+Cheap to import on purpose (the standard library's light parts and ``governance.errors``):
+every CLI module imports this at its top, and ``hearthgate --help`` builds every parser.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +13,24 @@ import json
 import re
 import sys
 from collections.abc import Callable, Iterable
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from governance.errors import ConsentRequired, StateError
-from governance.snapshot import Snapshot
-from proxy.rules.loader import RulesFileError, load_rules_file
-from proxy.store.db import Db
+
+if TYPE_CHECKING:
+    from governance.snapshot import Snapshot
+    from proxy.store.db import Db
 
 Handler = Callable[[argparse.Namespace], int]
+type Sub = argparse._SubParsersAction[argparse.ArgumentParser]
+Common = Callable[[argparse.ArgumentParser], None]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
 
 # text output shows times in the household's zone (JSON and CSV keep UTC ISO-8601)
 _UTC_STAMP = re.compile(
@@ -70,6 +82,9 @@ def guarded(body: Callable[[argparse.Namespace, Db, Snapshot], int]) -> Handler:
     """Open the database and rules; turn refusals into a message and exit code."""
 
     def run(args: argparse.Namespace) -> int:
+        from proxy.rules.loader import RulesFileError, load_rules_file
+        from proxy.store.db import Db
+
         try:
             snap = load_rules_file(args.rules)
         except RulesFileError as exc:

@@ -16,8 +16,6 @@ from pathlib import Path
 from proxy.cli import log as cli_log
 from proxy.cli import rules as cli_rules
 from proxy.cli import state as cli_state
-from proxy.service import RunConfig, run
-from proxy.store.writer import queue_limit
 
 DEFAULT_RULES = "rules/household.yaml"
 DEFAULT_STATE = "./var"
@@ -112,6 +110,9 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from proxy.service import RunConfig, run
+    from proxy.store.writer import queue_limit
+
     try:
         admin = parse_hostport(args.admin)
     except ValueError as exc:

@@ -44,6 +44,7 @@ def facts(
     host: str = "api.openai.com",
     user: str | None = None,
     mac: str | None = None,
+    category: str | None = "api",
 ) -> RequestFacts:
     ident: Identity = resolve(snap, ip, user=user, mac=mac)
     inspected = ident.inspect is Inspect.TLS
@@ -59,6 +60,7 @@ def facts(
         prompt=prompt if inspected else None,
         prompt_chars=len(prompt or "") if inspected else 0,
         body_inspected=inspected,
+        category=category,
     )
 
 
