@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import ollama
+import openai
 import pytest
 from google import genai
 from google.genai import errors as genai_errors
@@ -282,6 +283,19 @@ def test_allowed_request_reaches_the_upstream_byte_for_byte(
     sent = [r for r in fake_llm.snapshot() if r.path == path][-1]
     assert sent.body == body, "the gate changed an allowed request"
     assert "stream_options" not in json.loads(sent.body) or b"include_usage" in body
+
+
+def test_compatible_stream_without_usage_is_estimated_not_changed(
+    gate: Gate, fake_llm: FakeLLM
+) -> None:
+    client = openai.OpenAI(api_key="sk-test", base_url="https://api.mistral.ai/v1",
+                           max_retries=0, http_client=gate.http(PARENT))  # fmt: skip
+    stream = client.chat.completions.create(model="mistral-estimate", messages=CHAT, stream=True)
+    assert "".join(c.choices[0].delta.content or "" for c in stream) == "".join(CHAT_STREAM_CHUNKS)
+    assert "stream_options" not in fake_llm.snapshot()[-1].json()
+    [row] = gate.rows("model = 'mistral-estimate'")
+    assert (row["usage_source"], row["tokens_out"]) == ("estimated", len(CHAT_STREAM_CHUNKS))
+    assert row["tokens_in"] == -(-len(CHAT[0]["content"]) // 4)
 
 
 def test_openai_chat_stream_gets_only_the_documented_include_usage(
