@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +30,9 @@ from proxy.gate import Gate
 from proxy.hook_table import HearthgateMaster
 from proxy.metrics import Metrics
 from proxy.rules.loader import RulesFileError
-from proxy.runtime import RulesHolder, StateCache, utc_now
+from proxy.runtime import RulesHolder, SharedCounter, StateCache, utc_now
 from proxy.store import retention
+from proxy.store.sql.target import Target, sqlite_in
 from proxy.store.writer import Writer
 
 log = logging.getLogger("hearthgate")
@@ -47,6 +49,12 @@ class RunConfig:
     admin: tuple[str, int] = ("127.0.0.1", 8090)
     scripts: list[str] = field(default_factory=list)
     sets: list[str] = field(default_factory=list)
+    database: Target | None = None  # default: <state-dir>/hearthgate.db
+    instance: str = field(default_factory=socket.gethostname)  # this gate's name
+
+    @property
+    def target(self) -> Target:
+        return self.database or sqlite_in(self.state_dir)
 
     @property
     def confdir(self) -> Path:
@@ -69,11 +77,22 @@ async def serve(cfg: RunConfig) -> int:
     except RulesFileError as exc:
         print(f"hearthgate: the rules file cannot be used:\n{exc}", file=sys.stderr)
         return 2
-    writer = Writer(cfg.state_dir)
-    cache = StateCache(cfg.state_dir, writer, lambda: rules.snapshot.zone, metrics)
-    await cache.start()
+    writer = Writer(cfg.target)
+    cache = StateCache(cfg.target, writer, lambda: rules.snapshot.zone, metrics)
+    try:
+        await cache.start()
+    except Exception as exc:  # noqa: BLE001 - say what is wrong instead of a traceback
+        print(
+            f"hearthgate: the database {cfg.target.display} cannot be used: {exc}",
+            file=sys.stderr,
+        )
+        return 2
     writer.start()
-    gate = Gate(rules, cache, writer, metrics)
+    counter = SharedCounter(cfg.target) if cfg.target.shared else None
+    gate = Gate(rules, cache, writer, metrics, counter=counter, instance=cfg.instance)
+    metrics.bind_database(
+        lambda: writer.stats.last_ok and cache.database_ok, cfg.instance, cfg.target.kind
+    )
     metrics.bind_state(
         lambda: _emergency_on(cache),
         lambda: writer.depth,
@@ -99,8 +118,12 @@ async def serve(cfg: RunConfig) -> int:
             cache.run(),
             gate.neighbours.run(),
             gate.notifier.run(),
+            gate.run_minutes(),
             retention.run_daily(
-                cfg.state_dir, lambda: rules.snapshot.rules.settings.retention_days, utc_now
+                cfg.target,
+                lambda: rules.snapshot.rules.settings.retention_days,
+                utc_now,
+                local_day=lambda now: now.astimezone(rules.snapshot.zone).date().isoformat(),
             ),
         )
     ]
@@ -120,6 +143,8 @@ async def serve(cfg: RunConfig) -> int:
         await asyncio.gather(admin_task, *tasks, return_exceptions=True)
         await cache.stop()  # queues the last usage counters for the writer
         await writer.stop()
+        if counter is not None:
+            counter.close()
         with contextlib.suppress(OSError):
             (cfg.state_dir / RUN_FILE).unlink()
 
