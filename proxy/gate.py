@@ -17,6 +17,7 @@ from mitmproxy import http
 
 from governance import pipeline
 from governance.facts import Action, Decision, Identity, RequestFacts, Stage
+from governance.policy_match import TOPIC_FINDING
 from governance.prices import estimate_cost
 from governance.quotas import usage_keys
 from proxy.catalog.providers import Catalog, Usage, catalog_for
@@ -263,6 +264,8 @@ class Gate:
         action: str,
         reason: str,
     ) -> None:
+        snap = self.rules.snapshot
+        topic = topic_of(snap, rule, reason)
         self.notifier.submit(
             Event(
                 iso(at),
@@ -275,6 +278,8 @@ class Gate:
                 rule,
                 action,
                 reason,
+                topic=topic,
+                local_time=at.astimezone(snap.zone).strftime("%a %d %b %H:%M"),
             )
         )
 
@@ -311,6 +316,14 @@ class Gate:
             path=flow.request.path.split("?", 1)[0],
         )
         return FlowRecord(facts, decision, "openai", time.time(), 0)
+
+
+def topic_of(snap: Snapshot, rule: str | None, reason: str) -> str | None:
+    """The prompt topic (``self_harm``) a policy's verdict was about, if any."""
+    if TOPIC_FINDING not in reason:
+        return None
+    policy = next((p for p in snap.policies if p.name == rule), None)
+    return next((t for t in policy.topics if t in reason), None) if policy else None
 
 
 def _has_quotas(snap: Snapshot) -> bool:
