@@ -34,7 +34,7 @@ EndpointName = Literal[
 CategoryName = Literal[
     "api", "assistant", "companion", "homework", "search", "image", "video", "music", "coding"
 ]  # fmt: skip  (governance.facts.Category; a test keeps the two the same)
-ApiName = Literal["openai", "anthropic", "gemini", "cohere", "web"]
+ApiName = Literal["openai", "anthropic", "gemini", "cohere", "ollama", "web"]
 PiiKind = Literal["email", "phone", "card", "address", "national_id"]
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
@@ -285,6 +285,15 @@ def _host_or_pattern(host: str) -> bool:
     )
 
 
+class DnsSettings(Strict):
+    """Used only by ``hearthgate run --dns``."""
+
+    block_doh: bool = Field(
+        default=False,
+        description="answer NXDOMAIN for well-known public DNS-over-HTTPS resolvers",
+    )
+
+
 class Notification(Strict):
     url: str = Field(pattern=r"^https?://[^\s]+$")
     format: Literal["json", "ntfy", "gotify"] = "json"
@@ -311,6 +320,7 @@ class Rules(Strict):
     overrides: Overrides = Overrides()
     consent: Consent = Consent()
     providers: list[ProviderDef] = []
+    dns: DnsSettings = DnsSettings()
     prices: list[PriceDef] = []
     notifications: list[Notification] = []
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -50,6 +51,7 @@ class Gate:
     catalog: Catalog = field(init=False)
     notifier: Notifier = field(init=False)
     proxy_port: int = 0  # the bound proxy port, known once the proxy listens
+    dns_stats: Callable[[], dict[str, Any]] | None = None  # set when DNS mode is on
     counter: SharedCounter | None = None  # quota reservations, with a shared database
     instance: str = "hearthgate"  # this gate's name among several (metrics, /healthz)
 
@@ -351,7 +353,8 @@ def with_estimate(record: FlowRecord, usage: Usage, status: int | None) -> tuple
         or not parsed.inspected
     ):
         return usage, None
-    events = record.usage_filter.events if record.usage_filter is not None else 0
+    reader = record.stream_usage
+    events = reader.events if reader is not None and parsed.stream else 0
     estimate = Usage(
         tokens_in=-(-parsed.prompt_chars // 4), tokens_out=events or None, model=usage.model
     )
