@@ -38,7 +38,7 @@ COMMANDS = {
     "stats": "log",
     "dns": "dns",
     "db": "db",
-    **dict.fromkeys(("pause", "resume", "bonus"), "family"),
+    **dict.fromkeys(("pause", "resume", "bonus", "report"), "family"),
 }
 
 
