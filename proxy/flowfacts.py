@@ -22,9 +22,9 @@ from proxy.catalog.providers import (
     BODY_CAP,
     ParsedRequest,
     Provider,
-    StreamUsage,
     parse_request,
 )
+from proxy.catalog.stream_usage import BodyUsage
 from proxy.catalog.usage_filter import InjectedUsageFilter
 from proxy.identity import NeighbourTable
 
@@ -43,7 +43,7 @@ class FlowRecord:
     decided_at: float  # time.time()
     duration_us: int
     parsed: ParsedRequest | None = None
-    stream_usage: StreamUsage | None = None
+    stream_usage: BodyUsage | None = None  # read from the answer as it streams
     usage_filter: InjectedUsageFilter | None = None
     logged: bool = False
     reserved: bool = False  # counted against the quotas in the shared database already

@@ -3,8 +3,10 @@
 ``services.yaml`` is the catalog as data, read and checked by ``services`` (``Provider``,
 ``Catalog``); ``hosts`` parses host names and patterns and indexes them for the hot path;
 ``providers`` parses requests (endpoint, model, prompt) and usage;
-``shapes`` the per-family request/usage readers; ``usage_filter`` the stream filter for
-usage the gate asked for; ``pac`` renders the proxy auto-config file from the catalog.
+``shapes`` the per-family request/usage readers; ``stream_usage`` reads usage from an answer
+as it streams, whatever its framing (SSE, NDJSON, a JSON array); ``usage_filter`` the stream
+filter for usage the gate asked for; ``pac`` renders the proxy auto-config file from the
+catalog.
 
 May import: ``governance`` (facts only) and each other; nothing else of ``proxy``.
 """

@@ -11,7 +11,7 @@ opportunistically, since their endpoints are undocumented and change.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote
 
 from governance.facts import Endpoint
@@ -54,6 +54,9 @@ class ParsedRequest:
     stream: bool  # the client asked for a streamed (SSE) answer
     inspected: bool  # the body was parsed as a known shape
     stream_usage_requested: bool = False  # OpenAI stream with stream_options.include_usage
+    # the body's API family (a block answers in its error shape); derived from the path, so
+    # two parses of one request are equal with or without it
+    shape: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +167,25 @@ def _cohere_route(segs: list[str], query: str) -> _Route:
     return _Route(_kind(rest, _COHERE_KINDS), "cohere")
 
 
+_OLLAMA_KINDS: dict[tuple[str, ...], Endpoint] = {
+    ("chat",): Endpoint.CHAT,
+    ("generate",): Endpoint.COMPLETIONS,
+    ("embed",): Endpoint.EMBEDDINGS,
+    ("embeddings",): Endpoint.EMBEDDINGS,
+}
+
+
+def _ollama_route(segs: list[str], query: str) -> _Route:
+    """Ollama's native API under /api/ (it streams unless the body says ``stream: false``);
+    its OpenAI-compatible one under /v1/."""
+    if segs[:1] != ["api"]:
+        return _openai_route(segs, query)
+    endpoint = _kind(segs[1:], _OLLAMA_KINDS)
+    if endpoint is Endpoint.OTHER:  # tags, pull, show ...: model management, no prompt
+        return _Route(Endpoint.OTHER, "ollama")
+    return _Route(endpoint, "ollama", stream=endpoint is not Endpoint.EMBEDDINGS)
+
+
 _CLAUDE_COMPLETION = re.compile(r"api/organizations/[^/]+/chat_conversations/[^/]+/completion")
 
 
@@ -189,6 +211,8 @@ def _route(provider: Provider, method: str, path: str) -> _Route:
         return _gemini_route(segs, query)
     if provider.api == "cohere":
         return _cohere_route(segs, query)
+    if provider.api == "ollama":
+        return _ollama_route(segs, query)
     return _openai_route(segs, query)
 
 
@@ -229,8 +253,10 @@ def parse_request(
     path_first = route.model if route.shape == "gemini" else None  # Gemini: the path names it
     model = path_first or (_body_model(data) if data else None) or route.model
     stream = route.stream or (data is not None and data.get("stream") is True)
+    if route.shape == "ollama" and data is not None and data.get("stream") is False:
+        stream = False
     if data is None or texts is None:
-        return ParsedRequest(route.endpoint, model, None, 0, stream, False)
+        return ParsedRequest(route.endpoint, model, None, 0, stream, False, shape=route.shape)
     prompt = "\n".join(texts)
     return ParsedRequest(
         endpoint=route.endpoint,
@@ -240,6 +266,7 @@ def parse_request(
         stream=stream,
         inspected=True,
         stream_usage_requested=_wants_stream_usage(route, data),
+        shape=route.shape,
     )
 
 
