@@ -327,8 +327,13 @@ class GateAddon(SniGate):
 
 
 def _error_family(record: FlowRecord) -> str:
-    """The API family whose error shape a block takes: the request body's (a service's
-    OpenAI-compatible endpoints answer like OpenAI), else the provider's."""
+    """The API family whose error shape a block takes: a native API's own (Bedrock's runtime,
+    Replicate), else the request body's (a service's OpenAI-compatible endpoints answer
+    like OpenAI), else the provider's."""
+    native = responses.NATIVE_ERRORS.get(record.facts.provider or "")
+    if native is not None and record.facts.path.startswith(native[0]):
+        if record.facts.endpoint is Endpoint.OTHER:  # not one of its OpenAI-compatible paths
+            return native[1]
     shape = record.parsed.shape if record.parsed is not None else None
     if record.api == "web" or shape is None or shape not in responses.ERROR_FAMILIES:
         return record.api

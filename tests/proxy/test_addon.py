@@ -89,6 +89,11 @@ OLLAMA_RULES = RULES + "providers:\n  - {name: home-ollama, hosts: [ollama.lan],
         ("generativelanguage.googleapis.com", "/v1beta/models/g:generateContent",
          lambda b: b["error"]["status"] and b["error"]["message"]),
         ("api.mistral.ai", "/v1/chat/completions", lambda b: b["error"]["message"]),
+        ("bedrock-runtime.us-east-1.amazonaws.com", "/model/anthropic.claude-3-haiku/converse",
+         lambda b: b["message"]),
+        ("bedrock-runtime.us-east-1.amazonaws.com", "/openai/v1/chat/completions",
+         lambda b: b["error"]["message"]),
+        ("api.replicate.com", "/v1/predictions", lambda b: b["status"] == 403 and b["detail"]),
     ],
 )  # fmt: skip
 async def test_block_answers_in_each_family_shape(make_addon, host, path, message_of) -> None:  # type: ignore[no-untyped-def]
@@ -99,6 +104,8 @@ async def test_block_answers_in_each_family_shape(make_addon, host, path, messag
     assert flow.response is not None and flow.response.status_code == 403
     message = message_of(json.loads(flow.response.content or b""))
     assert isinstance(message, str) and "all-day" in message
+    aws = flow.response.headers.get("x-amzn-errortype")
+    assert aws == ("AccessDeniedException" if path.startswith("/model/") else None)
 
 
 async def test_non_llm_host_is_untouched(make_addon) -> None:  # type: ignore[no-untyped-def]
