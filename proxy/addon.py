@@ -212,11 +212,14 @@ class GateAddon(SniGate):
             record.logged = True
             flow.response = http.Response.make(404, b"", {"cache-control": "no-store"})
             return
+        status = decision.status
         if responses.wants_html(flow.request.method, flow.request.headers.get("accept")):
             body, headers = responses.html_block(decision, facts.request_id, facts.host)
         else:
-            body, headers = responses.json_block(_error_family(record), decision, facts.request_id)
-        flow.response = http.Response.make(decision.status, body, headers)
+            family = _error_family(record)
+            body, headers = responses.json_block(family, decision, facts.request_id)
+            status = responses.block_status(family, status)
+        flow.response = http.Response.make(status, body, headers)
 
     # --- responses ---------------------------------------------------------------------
 

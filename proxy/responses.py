@@ -84,12 +84,18 @@ def json_block(
 ) -> tuple[bytes, dict[str, str]]:
     body = json.dumps(error_body(api, decision, request_id)).encode()
     headers = block_headers(decision, request_id, "application/json")
-    if api == "bedrock":  # neither is one boto3 retries
+    if api == "bedrock":  # neither is one boto3 retries (given block_status's 400)
         code = (
             "ServiceQuotaExceededException" if decision.status == 429 else "AccessDeniedException"
         )
         headers["x-amzn-errortype"] = code
     return body, headers
+
+
+def block_status(api: str | None, status: int) -> int:
+    """The HTTP status a block answers with. Bedrock reports a quota as 400
+    ServiceQuotaExceededException; boto3's default (legacy) retry mode retries every 429."""
+    return 400 if api == "bedrock" and status == 429 else status
 
 
 def html_block(decision: Decision, request_id: str, host: str) -> tuple[bytes, dict[str, str]]:

@@ -10,7 +10,8 @@ from mitmproxy import http
 from mitmproxy.test import taddons, tflow, tutils
 
 from governance import pipeline
-from proxy import flowfacts
+from governance.facts import Action, Decision, Stage
+from proxy import flowfacts, responses
 from proxy.addon import RECORD, GateAddon
 from proxy.gate import Gate
 from proxy.metrics import Metrics
@@ -180,3 +181,12 @@ async def test_websocket_messages_are_not_kept(make_addon) -> None:  # type: ign
         flow.websocket.messages.append(websocket.WebSocketMessage(1, True, f"m{i}".encode()))
         addon.websocket_message(flow)
     assert [m.content for m in flow.websocket.messages] == [b"m49"]
+
+
+def test_bedrock_quota_is_a_400_boto3_does_not_retry() -> None:
+    quota = Decision(Stage.QUOTA, Action.BLOCK, "daily tokens used up", status=429, retry_after=60)
+    body, headers = responses.json_block("bedrock", quota, "abc")
+    assert responses.block_status("bedrock", 429) == 400
+    assert headers["x-amzn-errortype"] == "ServiceQuotaExceededException"
+    assert "daily tokens used up" in json.loads(body)["message"]
+    assert responses.block_status("openai", 429) == 429  # everyone else keeps the 429
