@@ -122,6 +122,7 @@ class Snapshot:
     policies: tuple[CompiledPolicy, ...]
     overrides: OverrideSettings
     prices: tuple[Price, ...] = ()
+    unreadable_block: bool = True  # settings.unreadable: block
     # identity -> (time rules, policies) that can apply to it; filled on first use
     _by_identity: dict[
         IdentityKey, tuple[tuple[CompiledTimeRule, ...], tuple[CompiledPolicy, ...]]
@@ -173,6 +174,7 @@ class Snapshot:
             facts.provider,
             facts.host,
             facts.endpoint,
+            facts.endpoint_known,
         )
         found = self._by_request.get(key)
         if found is None:
@@ -199,6 +201,7 @@ def compile_rules(rules: Rules, text: str = "") -> Snapshot:
         fail_open=settings.fail == "open",
         default_action=Action.BLOCK if settings.default == "block" else Action.ALLOW,
         default_inspect=Inspect(settings.inspect),
+        unreadable_block=settings.unreadable == "block",
         unknown_groups=frozenset(settings.unknown_devices.groups),
         devices=MappingProxyType(devices),
         device_by_ip=MappingProxyType(by_ip),

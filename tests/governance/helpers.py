@@ -44,7 +44,9 @@ def facts(
     host: str = "api.openai.com",
     user: str | None = None,
     mac: str | None = None,
+    **more: object,
 ) -> RequestFacts:
+    """Facts of a POST from *ip*; *more* sets other ``RequestFacts`` fields (unreadable ...)."""
     ident: Identity = resolve(snap, ip, user=user, mac=mac)
     inspected = ident.inspect is Inspect.TLS
     return RequestFacts(
@@ -59,6 +61,7 @@ def facts(
         prompt=prompt if inspected else None,
         prompt_chars=len(prompt or "") if inspected else 0,
         body_inspected=inspected,
+        **more,  # type: ignore[arg-type]
     )
 
 
