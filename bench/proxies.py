@@ -24,6 +24,7 @@ from tests.support.proxyproc import MITMDUMP, ProxyProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 REDIRECT = ROOT / "tests" / "support" / "redirect_addon.py"
+STREAM_ADDON = ROOT / "bench" / "stream_addon.py"
 HOUSEHOLD = ROOT / "rules" / "household.yaml"
 HEARTHGATE = str(Path(sys.executable).with_name("hearthgate"))
 UPSTREAM_PATTERN = r"bench upstream listening at 127\.0\.0\.1:(?P<port>\d+)"
@@ -85,6 +86,7 @@ class Lab:
     """The upstream and both proxies, started in ``workdir``; ``close()`` stops them all."""
 
     workdir: Path
+    stream_addon: bool = False  # mitmdump streams SSE (the streaming section's baseline)
     pki: Pki = field(init=False)
     upstream: Running = field(init=False)
     mitmdump: Running = field(init=False)
@@ -154,6 +156,8 @@ class Lab:
             "--set",
             "flow_detail=0",  # no per-flow line on stdout: the leanest mitmdump
         ]
+        if self.stream_addon:
+            argv[5:5] = ["-s", str(STREAM_ADDON)]
         proc = self._own(ProxyProcess.start(argv, env, cwd=ROOT, timeout=START_TIMEOUT))
         ca = proc.wait_for_file(confdir / "mitmproxy-ca-cert.pem", timeout=START_TIMEOUT)
         return Running(proc, Target("mitmdump", proc.port, True, ca), proc.popen.pid)

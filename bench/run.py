@@ -2,11 +2,15 @@
 
     python -m bench.run            # full run, about 4 minutes (100k requests for section 5)
     python -m bench.run --quick    # about 1 minute: fewer rounds, shorter runs
+    python -m bench.run --only streaming   # one section alone (repeatable); see --help
 
 Sections 1 and 5 need the subprocesses of ``proxies.Lab`` (upstream, mitmdump, hearthgate);
 they are stopped before the in-process sections 2-4 run, so those have the CPU to
-themselves. A section that crashes is reported as such and the others still run; the exit
-status is 1 then, 0 otherwise — a missed target is a finding in the report, not a crash.
+themselves. Section 6 (streaming) starts its own upstream and proxies afterwards, its
+mitmdump with the three-line streaming addon. ``--only`` runs the named sections alone and
+writes their report to ``bench/out/`` (not over ``bench/results.md``). A section that
+crashes is reported as such and the others still run; the exit status is 1 then, 0
+otherwise — a missed target is a finding in the report, not a crash.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from bench import (
     pipeline,
     prompt_scan,
     proxy_tables,
+    streaming,
     sysinfo,
     throughput,
 )
@@ -58,6 +63,7 @@ class Plan:
     trickle_rows: int
     busy_seconds: float
     burst_rows: int
+    stream_rounds: int  # streams per connection in section 6
 
 
 FULL = Plan(
@@ -76,6 +82,7 @@ FULL = Plan(
     trickle_rows=20_000,
     busy_seconds=4,
     burst_rows=50_000,
+    stream_rounds=5,
 )
 QUICK = Plan(
     "quick",
@@ -93,7 +100,9 @@ QUICK = Plan(
     trickle_rows=5_000,
     busy_seconds=2,
     burst_rows=50_000,
+    stream_rounds=2,
 )
+SECTIONS = ("proxy", "pipeline", "prompt-scan", "decision-log", "streaming")
 
 NOTES = (
     "Section 1 rows: 'direct' = the load generator straight to the fake upstream "
@@ -187,13 +196,40 @@ def _guarded(report: Report, name: str, step: Callable[[], None]) -> bool:
     return True
 
 
+def streaming_section(plan: Plan, report: Report, progress: Progress) -> None:
+    with (
+        tempfile.TemporaryDirectory(prefix="hearthgate-bench-stream-") as tmp,
+        Lab(Path(tmp), stream_addon=True) as lab,
+    ):
+        progress("streaming: upstream, mitmdump (streaming addon) and hearthgate are up")
+        res = streaming.measure(lab, plan.stream_rounds, progress)
+    streaming.tables(report, res)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="about 1 minute instead of 4")
-    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the report")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="where to write the report (bench/results.md; bench/out/only-NAMES.md with --only)",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=SECTIONS,
+        help="run only this section (repeatable); the report then holds only its tables",
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks
     plan = QUICK if args.quick else FULL
+    chosen = set(args.only or SECTIONS)
+    output = args.output or (
+        RESULTS
+        if not args.only
+        else RESULTS.with_name("out") / f"only-{'-'.join(sorted(chosen))}.md"
+    )
+    output.parent.mkdir(parents=True, exist_ok=True)
     progress = Progress()
     report = Report("hearthgate benchmark", sysinfo.machine())
     state: dict[str, Any] = {}
@@ -202,35 +238,49 @@ def main(argv: list[str] | None = None) -> int:
         res, state["memory"], state["live"] = proxy_sections(plan, progress)
         proxy_tables.throughput(report, res, plan.rounds, plan.seconds)
 
-    ok = _guarded(report, "proxy", proxies)
-    progress("pipeline evaluation")
-    ok &= _guarded(
-        report, "pipeline", lambda: engine_tables.pipeline(report, pipeline.run(plan.decisions))
-    )
-    progress("prompt scanning")
-    ok &= _guarded(
-        report,
-        "prompt scan",
-        lambda: engine_tables.prompt_scan(report, prompt_scan.run(plan.scan_repeats)),
-    )
-    progress("decision log")
-    ok &= _guarded(
-        report,
-        "decision log",
-        lambda: engine_tables.decision_log(
-            report,
-            decision_log.run(plan.log_rows, plan.trickle_rows, plan.busy_seconds, plan.burst_rows),
-            state.get("live"),
+    steps: list[tuple[str, Callable[[], None]]] = [
+        ("proxy", proxies),
+        (
+            "pipeline",
+            lambda: engine_tables.pipeline(report, pipeline.run(plan.decisions)),
         ),
-    )
-    if "memory" in state:
+        (
+            "prompt-scan",
+            lambda: engine_tables.prompt_scan(report, prompt_scan.run(plan.scan_repeats)),
+        ),
+        (
+            "decision-log",
+            lambda: engine_tables.decision_log(
+                report,
+                decision_log.run(
+                    plan.log_rows, plan.trickle_rows, plan.busy_seconds, plan.burst_rows
+                ),
+                state.get("live"),
+            ),
+        ),
+        ("streaming", lambda: streaming_section(plan, report, progress)),
+    ]
+    ok = True
+    for name, step in steps:
+        if name not in chosen:
+            continue
+        if name != "proxy":
+            progress(name.replace("-", " "))
+        ok &= _guarded(report, name.replace("-", " "), step)
+        if name == "decision-log" and "memory" in state:  # section 5 after section 4
+            proxy_tables.memory(report, state["memory"].hearthgate, state["memory"].mitmdump)
+    if "memory" in state and "decision-log" not in chosen:
         proxy_tables.memory(report, state["memory"].hearthgate, state["memory"].mitmdump)
-    report.machine["bench run"] = f"{plan.name}, {time.monotonic() - progress.started:.0f} s"
-    report.notes.extend(NOTES)
+    sections = "" if chosen == set(SECTIONS) else f", only {', '.join(sorted(chosen))}"
+    report.machine["bench run"] = (
+        f"{plan.name}{sections}, {time.monotonic() - progress.started:.0f} s"
+    )
+    if chosen & {"proxy", "pipeline", "prompt-scan", "decision-log"}:
+        report.notes.extend(NOTES)
     text = report.render()
     print(text)
-    args.output.write_text(text)
-    progress(f"report written to {args.output}")
+    output.write_text(text)
+    progress(f"report written to {output}")
     return 0 if ok else 1
 
 

@@ -9,6 +9,13 @@ the one address in ``HEARTHGATE_TEST_UPSTREAM``.
 It answers ``POST /v1/chat/completions`` with a small OpenAI-shaped completion (with
 ``usage``), anything else with 404, keeps connections alive, and does no other work: it
 must be much faster than any proxy in front of it (the "direct" rows of the report show it).
+
+A request whose body says ``"stream":true`` gets an OpenAI-shaped SSE stream over chunked
+transfer instead (the streaming section): ``x-bench-chunks`` events (default 50),
+``x-bench-interval-ms`` apart (default 20), one HTTP chunk each and each written on its own;
+every event carries ``"t"``, the upstream's ``time.monotonic_ns()`` when it was written (the
+clock is the machine's, so the client can tell each event's one-way delay). With
+``"include_usage":true`` a usage-only event follows, then ``data: [DONE]``.
 """
 
 from __future__ import annotations
@@ -16,8 +23,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import socket
 import ssl
+import time
 
 HOST = "127.0.0.1"
 MAX_HEAD = 64 * 1024
@@ -42,6 +51,29 @@ COMPLETION = json.dumps(
 ).encode()
 
 
+STREAM_HEAD = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
+    b"transfer-encoding: chunked\r\n\r\n"
+)
+USAGE_EVENT = (
+    b'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","model":"gpt-4o-mini",'
+    b'"choices":[],"usage":{"prompt_tokens":24,"completion_tokens":50,"total_tokens":74}}\n\n'
+)
+_HEADER_NUMBER = re.compile(rb"\r\n(x-bench-chunks|x-bench-interval-ms):\s*(\d{1,6})")
+
+
+def _event(index: int) -> bytes:
+    return (
+        b'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","model":"gpt-4o-mini",'
+        b'"choices":[{"index":0,"delta":{"content":"tok%d "},"finish_reason":null}],'
+        b'"t":%d}\n\n' % (index, time.monotonic_ns())
+    )
+
+
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
 def _response(status: str, body: bytes, close: bool) -> bytes:
     head = f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
     if close:
@@ -61,6 +93,7 @@ class HttpProtocol(asyncio.Protocol):
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
+        self.streaming: asyncio.Task[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -69,6 +102,8 @@ class HttpProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.buffer += data
         while self.transport is not None and not self.transport.is_closing():
+            if self.streaming is not None:  # a pipelined request waits for the stream's end
+                return
             end = self.buffer.find(b"\r\n\r\n")
             if end < 0:
                 if len(self.buffer) > MAX_HEAD:
@@ -81,15 +116,46 @@ class HttpProtocol(asyncio.Protocol):
                 return
             if len(self.buffer) < end + 4 + length:
                 return
+            body = bytes(self.buffer[end + 4 : end + 4 + length])
             del self.buffer[: end + 4 + length]
-            self._answer_request(head)
+            self._answer_request(head, body)
 
-    def _answer_request(self, head: bytes) -> None:
+    def _answer_request(self, head: bytes, body: bytes) -> None:
         close = b"\r\nconnection: close" in head
-        if head.startswith(b"post /v1/chat/completions "):
-            self._answer(OK_CLOSE if close else OK, close)
-        else:
+        if not head.startswith(b"post /v1/chat/completions "):
             self._answer(NOT_FOUND, close)
+        elif b'"stream":true' in body.replace(b" ", b""):
+            numbers = {k: int(v) for k, v in _HEADER_NUMBER.findall(head)}
+            usage = b'"include_usage":true' in body.replace(b" ", b"")
+            self.streaming = asyncio.get_running_loop().create_task(
+                self._stream(
+                    numbers.get(b"x-bench-chunks", 50),
+                    numbers.get(b"x-bench-interval-ms", 20) / 1000,
+                    usage,
+                )
+            )
+        else:
+            self._answer(OK_CLOSE if close else OK, close)
+
+    async def _stream(self, chunks: int, interval: float, usage: bool) -> None:
+        transport = self.transport
+        assert transport is not None
+        try:
+            transport.write(STREAM_HEAD)
+            start = time.monotonic()
+            for index in range(chunks):
+                delay = start + index * interval - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                if transport.is_closing():
+                    return
+                transport.write(_chunk(_event(index)))
+            tail = (USAGE_EVENT if usage else b"") + b"data: [DONE]\n\n"
+            transport.write(_chunk(tail) + b"0\r\n\r\n")
+        finally:
+            self.streaming = None
+        if self.buffer:  # a request that arrived while streaming
+            self.data_received(b"")
 
     def _answer(self, response: bytes, close: bool) -> None:
         assert self.transport is not None

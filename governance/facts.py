@@ -46,6 +46,20 @@ class Endpoint(StrEnum):
     WEB_APP = "web-app"
 
 
+class Category(StrEnum):
+    """The kinds of AI service parents think in; every catalog entry has one."""
+
+    API = "api"  # developer APIs
+    ASSISTANT = "assistant"  # general chat assistants
+    COMPANION = "companion"  # AI friends and role-play
+    HOMEWORK = "homework"  # homework and tutoring helpers
+    SEARCH = "search"  # AI answer engines
+    IMAGE = "image"  # image generators
+    VIDEO = "video"  # video generators
+    MUSIC = "music"  # music and voice generators
+    CODING = "coding"  # coding assistants
+
+
 class Inspect(StrEnum):
     TLS = "tls"  # the device trusts the CA: bodies can be read
     SNI = "sni"  # host-level decisions only
@@ -86,6 +100,7 @@ class RequestFacts:
     endpoint_known: bool = True  # False: the endpoint is named in a body that was unreadable
     pin: str | None = None  # X-Hearthgate-Pin presented with the request; never logged
     pin_request_id: str | None = None  # X-Hearthgate-Request-Id sent with the PIN
+    category: str | None = None  # the provider's Category value; None for no provider
 
     @property
     def device(self) -> str:

@@ -46,6 +46,7 @@ class CompiledPolicy:
     people: frozenset[str]
     groups: frozenset[str]
     providers: frozenset[str]
+    categories: frozenset[str]
     hosts: tuple[str, ...]
     endpoints: frozenset[Endpoint]
     models: re.Pattern[str] | None
@@ -94,6 +95,7 @@ def compile_policy(policy: Policy, order: int) -> CompiledPolicy:
         people=frozenset(w.people),
         groups=frozenset(w.groups),
         providers=frozenset(p.lower() for p in w.providers),
+        categories=frozenset(w.categories),
         hosts=tuple(h.lower() for h in w.hosts),
         endpoints=frozenset(Endpoint(e) for e in w.endpoints),
         models=_globs(w.models),
@@ -113,12 +115,14 @@ def matches(policy: CompiledPolicy, facts: RequestFacts) -> tuple[bool, str]:
 
 
 def concerns_request(policy: CompiledPolicy, facts: RequestFacts) -> bool:
-    """The conditions readable without the body hold: who, provider, host, endpoint; and a
-    device that is not decrypted (``inspect: sni``) is never held to body conditions."""
+    """The conditions readable without the body hold: who, provider, category, host,
+    endpoint; and a device that is not decrypted (``inspect: sni``) is never held to body
+    conditions."""
     ident = facts.identity
     return (
         policy.concerns(ident)
         and (not policy.providers or (facts.provider or "") in policy.providers)
+        and (not policy.categories or (facts.category or "") in policy.categories)
         and (not policy.hosts or _host_matches(facts.host, policy.hosts))
         and (not policy.endpoints or facts.endpoint in policy.endpoints or not facts.endpoint_known)
         and not (policy.needs_body and ident.inspect is Inspect.SNI)

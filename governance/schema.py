@@ -31,10 +31,16 @@ EndpointName = Literal[
     "other",
     "web-app",
 ]
+CategoryName = Literal[
+    "api", "assistant", "companion", "homework", "search", "image", "video", "music", "coding"
+]  # fmt: skip  (governance.facts.Category; a test keeps the two the same)
+ApiName = Literal["openai", "anthropic", "gemini", "cohere", "web"]
 PiiKind = Literal["email", "phone", "card", "address", "national_id"]
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _HOST = re.compile(rf"^(\*\.)?{_LABEL}(\.{_LABEL})*$")
+_LABEL_RE = re.compile(_LABEL)
+_STAR_LABEL = re.compile(r"[A-Za-z0-9*_-]+")
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):[0-5]\d$")
 
 
@@ -179,6 +185,7 @@ class When(Strict):
     people: list[Name] = []
     groups: list[Name] = []
     providers: list[str] = []
+    categories: list[CategoryName] = []
     hosts: list[str] = []
     endpoints: list[EndpointName] = []
     models: list[str] = []
@@ -230,20 +237,46 @@ class Consent(Strict):
 
 
 class ProviderDef(Strict):
+    """A service added to the built-in catalog, or replacing the built-in of its name.
+
+    Left out, ``api`` and ``category`` keep the built-in entry's values when the name is a
+    built-in one; for a new name they are ``openai`` and ``api`` (``assistant`` for ``web``).
+    """
+
     name: Name
     hosts: list[str] = Field(min_length=1)
-    api: Literal["openai", "anthropic", "gemini", "cohere", "web"] = "openai"
+    api: ApiName | None = None
+    category: CategoryName | None = None
+    display: str | None = Field(default=None, min_length=1, max_length=80)
+    note: str | None = Field(default=None, max_length=500)
 
     @field_validator("hosts")
     @classmethod
     def _host_names(cls, values: list[str]) -> list[str]:
         for host in values:
-            if not _HOST.match(host):
+            if not _host_or_pattern(host):
                 raise ValueError(
-                    f"{host!r} is not a host name; write just the name, such as "
-                    "ollama.lan or *.example.com (no scheme, port or path)"
+                    f"{host!r} is not a host name or pattern; write just the name, such as "
+                    "ollama.lan, *.example.com (any name below example.com) or "
+                    "llm-*.example.com (a '*' inside a label, two literal labels after it); "
+                    "no scheme, port or path"
                 )
         return [h.lower() for h in values]
+
+
+def _host_or_pattern(host: str) -> bool:
+    """A host name, ``*.suffix``, or labels with ``*`` before at least two literal labels."""
+    if _HOST.match(host):
+        return True
+    labels = host.split(".")
+    starred = [i for i, label in enumerate(labels) if "*" in label]
+    literal = labels[starred[-1] + 1 :] if starred else labels
+    return (
+        len(literal) >= 2
+        and all(_LABEL_RE.fullmatch(label) for label in literal)
+        and all(_STAR_LABEL.fullmatch(labels[i]) and "**" not in labels[i] for i in starred)
+        and all(_LABEL_RE.fullmatch(labels[i]) for i in range(starred[-1]) if i not in starred)
+    )
 
 
 class Notification(Strict):

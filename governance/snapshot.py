@@ -161,7 +161,7 @@ class Snapshot:
 
     def policies_for(self, facts: RequestFacts) -> tuple[CompiledPolicy, ...]:
         """The policies whose conditions readable without the body hold for this request
-        (who, provider, host, endpoint), in order; what is left to check is the body.
+        (who, provider, category, host, endpoint), in order; what is left to check is the body.
 
         Cached per identity and request line: a household sends a handful of those.
         """
@@ -172,6 +172,7 @@ class Snapshot:
             ident.groups,
             ident.inspect,
             facts.provider,
+            facts.category,
             facts.host,
             facts.endpoint,
             facts.endpoint_known,

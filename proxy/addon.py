@@ -257,8 +257,12 @@ class GateAddon(SniGate):
             self.gate.metrics.errors.labels("response").inc()
             log.warning("responseheaders: %s", exc)
 
-    def _relay(self, response: http.Response, record: FlowRecord) -> Callable[[bytes], bytes]:
-        """Pass each chunk on unchanged; feed a decoded copy to the usage reader."""
+    def _relay(self, response: http.Response, record: FlowRecord) -> Callable[[bytes], list[bytes]]:
+        """Pass each chunk on unchanged; feed a decoded copy to the usage reader.
+
+        The relay answers with a list of non-empty pieces: mitmproxy sends each piece as one
+        HTTP/1 chunk, and an empty one would end the client's body before the upstream's.
+        """
         usage = StreamUsage(record.api)
         record.stream_usage = usage
         decode = chunk_decoder(response.headers.get("content-encoding"))
@@ -266,7 +270,7 @@ class GateAddon(SniGate):
 
         strip = record.usage_filter
 
-        def relay(chunk: bytes) -> bytes:
+        def relay(chunk: bytes) -> list[bytes]:
             nonlocal decode
             if decode is not None and chunk:
                 try:
@@ -274,7 +278,9 @@ class GateAddon(SniGate):
                 except Exception:  # noqa: BLE001 - counting must never break a stream
                     errors.inc()
                     decode = None
-            return strip(chunk) if strip is not None else chunk
+            if strip is not None:
+                return strip(chunk)
+            return [chunk] if chunk else []
 
         return relay
 

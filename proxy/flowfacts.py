@@ -115,6 +115,7 @@ def connection_facts(ident: Identity, provider: Provider, host: str) -> RequestF
         identity=ident,
         host=host,
         provider=provider.name,
+        category=provider.category,
         method="CONNECT",
         path="",
         endpoint=endpoint,
@@ -190,5 +191,6 @@ def build_facts(
         endpoint_known=parsed.endpoint_known,
         pin=req.headers.get(PIN_HEADER),
         pin_request_id=req.headers.get(REQUEST_ID_HEADER),
+        category=provider.category,
     )
     return facts, parsed

@@ -323,9 +323,13 @@ def test_dnsmasq_host_list_is_current() -> None:
         "deploy/dnsmasq/hearthgate.conf is behind the catalog: run deploy/pac/generate.py"
     )
     covered = {d for line in re.findall(r"^nftset=/(.+)/\S+$", text, re.M) for d in line.split("/")}
-    for provider in Catalog().providers:
-        for host in provider.hosts:
-            assert host.removeprefix("*.") in covered, host
+    for provider, spec in Catalog().host_specs():
+        if spec.kind == "pattern":  # dnsmasq matches whole labels: the listed names stand in
+            names = [n for n in provider.dns_names if spec.matches(n)]
+            assert names, f"{provider.name}: {spec.text} has no dns_names"
+            assert set(names) <= covered, spec.text
+        else:
+            assert spec.anchor in covered, spec.text
 
 
 # ---- PAC --------------------------------------------------------------------------------
@@ -348,9 +352,16 @@ def pac_cases() -> dict[str, str]:
         " api.openai.com.example.net xapi.openai.com notclaude.ai claude.ai. API.OpenAI.com"
         " eu.myco.openai.azure.com".split()
     )
-    for provider in catalog.providers:
-        for host in provider.hosts:
-            hosts.add("myco" + host[1:] if host.startswith("*.") else host)
+    for provider, spec in catalog.host_specs():
+        if spec.kind == "suffix":
+            hosts.add("myco." + spec.anchor)
+        elif spec.kind == "pattern":  # a name of it, and near misses around its stars
+            hosts.update(n for n in provider.dns_names if spec.matches(n))
+            hosts.add(spec.text.replace("*", "zz9-new"))
+            hosts.add(spec.text.replace("*", "a.b"))
+            hosts.add("x." + spec.text.replace("*", "q"))
+        else:
+            hosts.add(spec.text)
     return {host: "PROXY gate.lan:8080" if catalog.match(host) else "DIRECT" for host in hosts}
 
 

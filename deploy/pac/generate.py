@@ -14,7 +14,7 @@ so the gate never even sees the rest of the household's traffic.
 
 The committed deploy/pac/proxy.pac (the built-in catalog, gate at gate.lan:8080) and the host
 list in deploy/dnsmasq/hearthgate.conf are outputs of this script; tests/test_deploy.py fails
-when they fall behind proxy/catalog/providers.py.
+when they fall behind proxy/catalog/services.yaml.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from governance.errors import HearthgateError
+from proxy.catalog.hosts import parse_host
 from proxy.catalog.pac import DEFAULT_PROXY, render_pac
-from proxy.catalog.providers import Catalog, Provider
+from proxy.catalog.services import Catalog, Provider, catalog_for
 
 PAC_PATH = Path(__file__).with_name("proxy.pac")
 DNSMASQ_PATH = Path(__file__).parent.parent / "dnsmasq" / "hearthgate.conf"
@@ -37,27 +38,35 @@ DNSMASQ_CHUNK = 400  # characters of domain names per nftset= line
 
 
 def providers(rules: Path | None = None) -> tuple[Provider, ...]:
-    """The built-in catalog (BUILTIN_PROVIDERS), plus or overridden by a rules file's."""
+    """The built-in catalog (proxy/catalog/services.yaml), plus or overridden by a rules
+    file's ``providers:``."""
     if rules is None:
         return Catalog().providers
     from proxy.rules.loader import load_rules_file
 
-    snap = load_rules_file(rules)
-    extra = [
-        Provider(p.name, tuple(h.lower() for h in p.hosts), p.api) for p in snap.rules.providers
-    ]
-    return Catalog(extra).providers
+    return catalog_for(load_rules_file(rules)).providers
 
 
 def render_dnsmasq(catalog: Sequence[Provider]) -> str:
     """dnsmasq ``nftset=`` lines per provider (a domain also covers its subdomains).
 
+    dnsmasq matches whole labels only, so a ``*`` inside a label is written as the names the
+    entry lists in ``dns_names`` (regions), and a pattern without them as a comment.
     dnsmasq cuts configuration lines at about 1,000 characters, so long host lists are split.
     """
     lines = []
     for provider in catalog:
         lines.append(f"# {provider.name}")
-        names = sorted({h.removeprefix("*.") for h in provider.hosts})
+        specs = [parse_host(h) for h in provider.hosts]
+        names = sorted(
+            {s.anchor for s in specs if s.kind != "pattern"}
+            | {n for n in provider.dns_names if any(s.matches(n) for s in specs)}
+        )
+        lines += [
+            f"#   {s.text}: only the names listed (dnsmasq cannot match inside a label)"
+            for s in specs
+            if s.kind == "pattern"
+        ]
         while names:
             chunk = [names.pop(0)]
             while names and len("/".join(chunk + names[:1])) < DNSMASQ_CHUNK:

@@ -13,36 +13,38 @@ var LLM_HOSTS = [
     "api.anthropic.com",  // anthropic
     "generativelanguage.googleapis.com",  // gemini
     "aiplatform.googleapis.com",  // vertex-ai
-    "us-central1-aiplatform.googleapis.com",  // vertex-ai
-    "us-east1-aiplatform.googleapis.com",  // vertex-ai
-    "us-east4-aiplatform.googleapis.com",  // vertex-ai
-    "us-east5-aiplatform.googleapis.com",  // vertex-ai
-    "us-south1-aiplatform.googleapis.com",  // vertex-ai
-    "us-west1-aiplatform.googleapis.com",  // vertex-ai
-    "us-west4-aiplatform.googleapis.com",  // vertex-ai
-    "northamerica-northeast1-aiplatform.googleapis.com",  // vertex-ai
-    "southamerica-east1-aiplatform.googleapis.com",  // vertex-ai
-    "europe-west1-aiplatform.googleapis.com",  // vertex-ai
-    "europe-west2-aiplatform.googleapis.com",  // vertex-ai
-    "europe-west3-aiplatform.googleapis.com",  // vertex-ai
-    "europe-west4-aiplatform.googleapis.com",  // vertex-ai
-    "europe-west9-aiplatform.googleapis.com",  // vertex-ai
-    "europe-north1-aiplatform.googleapis.com",  // vertex-ai
-    "asia-northeast1-aiplatform.googleapis.com",  // vertex-ai
-    "asia-northeast3-aiplatform.googleapis.com",  // vertex-ai
-    "asia-south1-aiplatform.googleapis.com",  // vertex-ai
-    "asia-southeast1-aiplatform.googleapis.com",  // vertex-ai
-    "australia-southeast1-aiplatform.googleapis.com",  // vertex-ai
     "api.mistral.ai",  // mistral
+    "codestral.mistral.ai",  // mistral
     "api.deepseek.com",  // deepseek
     "api.groq.com",  // groq
     "api.x.ai",  // xai
     "api.perplexity.ai",  // perplexity
     "openrouter.ai",  // openrouter
     "api.together.xyz",  // together
+    "api.together.ai",  // together
     "api.fireworks.ai",  // fireworks
     "api.cohere.com",  // cohere
     "api.cohere.ai",  // cohere
+    "router.huggingface.co",  // huggingface-inference
+    "api-inference.huggingface.co",  // huggingface-inference
+    "api.cerebras.ai",  // cerebras
+    "api.sambanova.ai",  // sambanova
+    "integrate.api.nvidia.com",  // nvidia
+    "ai.api.nvidia.com",  // nvidia
+    "api.deepinfra.com",  // deepinfra
+    "api.replicate.com",  // replicate
+    "api.moonshot.ai",  // moonshot
+    "api.moonshot.cn",  // moonshot
+    "dashscope.aliyuncs.com",  // dashscope
+    "dashscope-intl.aliyuncs.com",  // dashscope
+    "dashscope-us.aliyuncs.com",  // dashscope
+    "api.z.ai",  // zai
+    "open.bigmodel.cn",  // zai
+    "models.github.ai",  // github-models
+    "api.novita.ai",  // novita
+    "api.minimax.io",  // minimax
+    "api.minimaxi.com",  // minimax
+    "api.minimax.chat",  // minimax
     "chatgpt.com",  // chatgpt
     "chat.openai.com",  // chatgpt
     "claude.ai",  // claude
@@ -57,11 +59,68 @@ var LLM_HOSTS = [
     "meta.ai",  // meta-ai
     "www.meta.ai",  // meta-ai
     "poe.com",  // poe
+    "chat.qwen.ai",  // qwen-chat
+    "lmarena.ai",  // lmarena
+    "you.com",  // you-com
+    "duck.ai",  // duck-ai
     "character.ai",  // character-ai
+    "replika.com",  // replika
+    "replika.ai",  // replika
+    "nomi.ai",  // nomi
+    "kindroid.ai",  // kindroid
+    "janitorai.com",  // janitor-ai
+    "leonardo.ai",  // leonardo
+    "ideogram.ai",  // ideogram
+    "runwayml.com",  // runway
+    "dev.runway.com",  // runway
+    "copilot-proxy.githubusercontent.com",  // github-copilot
+    "origin-tracker.githubusercontent.com",  // github-copilot
+    "copilot-telemetry.githubusercontent.com",  // github-copilot
+    "midjourney.com",  // midjourney
+    "suno.com",  // suno
+    "suno.ai",  // suno
+    "windsurf.com",  // windsurf
+    "codeium.com",  // windsurf
+    "photomath.com",  // photomath
+    "studyx.ai",  // studyx
+    "consensus.app",  // consensus
 ];
 
 var LLM_DOMAINS = [
     ".openai.azure.com",  // azure-openai
+    ".services.ai.azure.com",  // azure-ai-foundry
+    ".models.ai.azure.com",  // azure-ai-foundry
+    ".endpoints.huggingface.cloud",  // huggingface-inference
+    ".dashscope.aliyuncs.com",  // dashscope
+    ".maas.aliyuncs.com",  // dashscope
+    ".lmarena.ai",  // lmarena
+    ".you.com",  // you-com
+    ".replika.com",  // replika
+    ".replika.ai",  // replika
+    ".nomi.ai",  // nomi
+    ".kindroid.ai",  // kindroid
+    ".janitorai.com",  // janitor-ai
+    ".leonardo.ai",  // leonardo
+    ".ideogram.ai",  // ideogram
+    ".runwayml.com",  // runway
+    ".githubcopilot.com",  // github-copilot
+    ".cursor.sh",  // cursor
+    ".midjourney.com",  // midjourney
+    ".suno.com",  // suno
+    ".suno.ai",  // suno
+    ".windsurf.com",  // windsurf
+    ".codeium.com",  // windsurf
+    ".photomath.com",  // photomath
+    ".studyx.ai",  // studyx
+    ".consensus.app",  // consensus
+];
+
+var LLM_PATTERNS = [
+    /^[^.:\/\s]+\-aiplatform\.googleapis\.com$/,  // vertex-ai: *-aiplatform.googleapis.com
+    /^bedrock\-runtime\.[^.:\/\s]+\.amazonaws\.com$/,  // bedrock: bedrock-runtime.*.amazonaws.com
+    /^bedrock\-runtime\-fips\.[^.:\/\s]+\.amazonaws\.com$/,  // bedrock: bedrock-runtime-fips.*.amazonaws.com
+    /^bedrock\-agent\-runtime\.[^.:\/\s]+\.amazonaws\.com$/,  // bedrock: bedrock-agent-runtime.*.amazonaws.com
+    /^bedrock\-mantle\.[^.:\/\s]+\.api\.aws$/,  // bedrock: bedrock-mantle.*.api.aws
 ];
 
 function FindProxyForURL(url, host) {
@@ -77,6 +136,12 @@ function FindProxyForURL(url, host) {
     // "*.example.com" in the catalog: any name ending in ".example.com"
     for (var j = 0; j < LLM_DOMAINS.length; j++) {
         if (dnsDomainIs(host, LLM_DOMAINS[j])) {
+            return GATE;
+        }
+    }
+    // a "*" inside a label ("*-aiplatform.googleapis.com"): a regular expression
+    for (var k = 0; k < LLM_PATTERNS.length; k++) {
+        if (LLM_PATTERNS[k].test(host)) {
             return GATE;
         }
     }

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 
-from proxy.catalog.providers import Provider
+from proxy.catalog.hosts import parse_host
+from proxy.catalog.services import Provider
 
 DEFAULT_PROXY = "gate.lan:8080"
 CONTENT_TYPE = "application/x-ns-proxy-autoconfig"
@@ -41,26 +42,44 @@ function FindProxyForURL(url, host) {
             return GATE;
         }
     }
+    // a "*" inside a label ("*-aiplatform.googleapis.com"): a regular expression
+    for (var k = 0; k < LLM_PATTERNS.length; k++) {
+        if (LLM_PATTERNS[k].test(host)) {
+            return GATE;
+        }
+    }
     return "DIRECT";
 }
 """
 
 
-def _js_list(name: str, entries: Iterable[tuple[str, str]]) -> str:
-    lines = [f"    {json.dumps(value)},  // {comment}" for value, comment in entries]
+def _js_list(name: str, entries: Iterable[tuple[str, str]], raw: bool = False) -> str:
+    lines = [
+        f"    {value if raw else json.dumps(value)},  // {comment}" for value, comment in entries
+    ]
     return f"var {name} = [\n" + "\n".join(lines) + "\n];\n"
+
+
+def _js_regex(python_regex: str) -> str:
+    """A JavaScript regex literal for a host spec's regex (escapes and classes only)."""
+    return "/^" + python_regex.replace("/", "\\/") + "$/"
 
 
 def render_pac(catalog: Sequence[Provider], proxy: str = DEFAULT_PROXY) -> str:
     """The PAC file: catalog hosts to ``PROXY proxy``, everything else ``DIRECT``."""
-    exact = [(h, p.name) for p in catalog for h in p.hosts if not h.startswith("*.")]
-    domains = [(h[1:], p.name) for p in catalog for h in p.hosts if h.startswith("*.")]
+    specs = [(parse_host(h), p.name) for p in catalog for h in p.hosts]
+    exact = [(s.text, name) for s, name in specs if s.kind == "exact"]
+    domains = [("." + s.anchor, name) for s, name in specs if s.kind == "suffix"]
+    patterns = [
+        (_js_regex(s.regex), f"{name}: {s.text}") for s, name in specs if s.kind == "pattern"
+    ]
     return "\n".join(
         [
             PAC_HEAD,
             f"var GATE = {json.dumps('PROXY ' + proxy)};\n",
             _js_list("LLM_HOSTS", exact),
             _js_list("LLM_DOMAINS", domains),
+            _js_list("LLM_PATTERNS", patterns, raw=True),
             PAC_BODY,
         ]
     )

@@ -5,6 +5,13 @@ When a client did not ask, the gate adds the option so quotas can count real tok
 removes the extra usage-only chunk (``"choices": []``) from what the client receives, so code
 that reads ``chunk.choices[0]`` keeps working. The filter holds back at most one incomplete
 event; complete events pass at once.
+
+The filter answers each chunk with a list of pieces, never with ``b""`` and never with an
+empty piece: mitmproxy writes whatever a stream callable returns as one HTTP/1 chunk, and an
+empty chunk is the chunked body's terminator. A read that held only the usage event (or only
+part of an event) would otherwise end the body early, and ``data: [DONE]`` would then reach
+the client as stray bytes on its keep-alive connection. Bytes are never reordered or lost:
+what comes out is what went in, less the usage-only event.
 """
 
 from __future__ import annotations
@@ -36,11 +43,12 @@ class InjectedUsageFilter:
         self._pending = bytearray()
         self.events = 0  # data events seen, for an estimate when no usage arrives
 
-    def __call__(self, chunk: bytes) -> bytes:
+    def __call__(self, chunk: bytes) -> list[bytes]:
+        """The bytes to send on for *chunk* (``b""``: the upstream's body ended)."""
         if not chunk:  # end of the stream: whatever is left goes out as it is
             rest = bytes(self._pending)
             self._pending.clear()
-            return rest
+            return [rest] if rest else []
         self._pending += chunk
         out = bytearray()
         while (end := _event_end(self._pending)) != -1:
@@ -53,7 +61,7 @@ class InjectedUsageFilter:
         if len(self._pending) > MAX_PENDING:  # not SSE after all: stop holding anything back
             out += self._pending
             self._pending.clear()
-        return bytes(out)
+        return [bytes(out)] if out else []
 
 
 def _event_end(buffer: bytearray) -> int:

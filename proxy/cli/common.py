@@ -1,4 +1,8 @@
-"""Shared pieces of the admin subcommands: who acts, output as text / JSON / CSV, errors."""
+"""Shared pieces of the admin subcommands: who acts, output as text / JSON / CSV, errors.
+
+Cheap to import on purpose (the standard library's light parts and ``governance.errors``):
+every CLI module imports this at its top, and ``hearthgate --help`` builds every parser.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +13,25 @@ import json
 import re
 import sys
 from collections.abc import Callable, Iterable
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from governance.errors import ConsentRequired, StateError
-from governance.snapshot import Snapshot
-from proxy.rules.loader import RulesFileError, load_rules_file
-from proxy.store.db import Db
+
+if TYPE_CHECKING:
+    from governance.snapshot import Snapshot
+    from proxy.store.db import Db
+    from proxy.store.sql.target import Target
 
 Handler = Callable[[argparse.Namespace], int]
+type Sub = argparse._SubParsersAction[argparse.ArgumentParser]
+Common = Callable[[argparse.ArgumentParser], None]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
 
 # text output shows times in the household's zone (JSON and CSV keep UTC ISO-8601)
 _UTC_STAMP = re.compile(
@@ -70,6 +83,9 @@ def guarded(body: Callable[[argparse.Namespace, Db, Snapshot], int]) -> Handler:
     """Open the database and rules; turn refusals into a message and exit code."""
 
     def run(args: argparse.Namespace) -> int:
+        from proxy.rules.loader import RulesFileError, load_rules_file
+        from proxy.store.db import Db
+
         try:
             snap = load_rules_file(args.rules)
         except RulesFileError as exc:
@@ -77,7 +93,12 @@ def guarded(body: Callable[[argparse.Namespace, Db, Snapshot], int]) -> Handler:
             return 2
         show_times_in(snap.zone)
         try:
-            with Db(args.state_dir) as db:
+            database = database_of(args)
+        except ValueError as exc:
+            print(f"hearthgate: --database: {exc}", file=sys.stderr)
+            return 2
+        try:
+            with Db(database) as db:
                 return body(args, db, snap)
         except ConsentRequired as exc:
             print(f"waiting for approval: {exc}")
@@ -87,6 +108,13 @@ def guarded(body: Callable[[argparse.Namespace, Db, Snapshot], int]) -> Handler:
             return 1
 
     return run
+
+
+def database_of(args: argparse.Namespace) -> Target:
+    """``--database`` (or ``$HEARTHGATE_DATABASE``), else the state directory's SQLite file."""
+    from proxy.store.sql.target import parse_url
+
+    return parse_url(getattr(args, "database", None) or "", args.state_dir)
 
 
 def emit(args: argparse.Namespace, data: Any, text: Callable[[], str] | None = None) -> int:

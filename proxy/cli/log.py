@@ -3,20 +3,37 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from governance.facts import Endpoint
-from governance.snapshot import Snapshot
-from proxy.cli.common import emit, guarded, json_option, parse_when, table, write_csv
-from proxy.rules import explain
-from proxy.runtime import utc_now
-from proxy.store import queries
-from proxy.store.db import Db
-from proxy.store.live import load_runtime_state
+from proxy.cli.common import (
+    Common,
+    Sub,
+    emit,
+    guarded,
+    json_option,
+    parse_when,
+    table,
+    utc_now,
+    write_csv,
+)
 
-type Sub = argparse._SubParsersAction[argparse.ArgumentParser]
-Common = Callable[[argparse.ArgumentParser], None]
+if TYPE_CHECKING:
+    from governance.snapshot import Snapshot
+    from proxy.store.db import Db
+
+# governance.facts.Endpoint's values (tests/proxy/cli/test_imports.py checks they agree)
+ENDPOINTS = (
+    "chat",
+    "completions",
+    "responses",
+    "embeddings",
+    "images",
+    "audio",
+    "realtime",
+    "files",
+    "other",
+    "web-app",
+)
 LOG_VIEW = [
     "ts",
     "device",
@@ -59,6 +76,8 @@ def add(sub: Sub, common: Common) -> None:
 
 
 def _log(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
+    from proxy.store import queries
+
     since = parse_when(args.since, snap.zone, utc_now()) if args.since else None
     rows = queries.decisions(
         db,
@@ -77,6 +96,8 @@ def _log(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
 
 
 def _stats(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
+    from proxy.store import queries
+
     data = queries.statistics(db, parse_when(args.since, snap.zone, utc_now()))
     return emit(args, data, lambda: _stats_text(data))
 
@@ -115,15 +136,20 @@ def add_explain(rsub: Sub, common: Common) -> None:
     p.add_argument("--host", default="api.openai.com", help="default api.openai.com")
     p.add_argument("--model", help="model name, e.g. gpt-4o")
     p.add_argument("--prompt", help="prompt text")
-    p.add_argument("--endpoint", default="chat", choices=[e.value for e in Endpoint])
+    p.add_argument("--endpoint", default="chat", choices=ENDPOINTS)
     p.add_argument("--user", help="proxy-auth user name")
     p.set_defaults(handler=guarded(_explain))
 
 
 def _explain(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
+    import asyncio
+
+    from proxy.rules import explain
+    from proxy.store.live import load_runtime_state
+
     now = utc_now()
     at = parse_when(args.at, snap.zone, now) if args.at else now
-    state = asyncio.run(load_runtime_state(args.state_dir, now))
+    state = asyncio.run(load_runtime_state(db.target, now))
     facts = explain.hypothetical(
         snap, args.device, args.host, args.model, args.prompt, args.endpoint, args.user
     )

@@ -5,20 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
-import yaml
-
-from governance.schema import Rules
-from proxy.cli.common import json_option
-from proxy.rules.lint import warnings_for
-from proxy.rules.loader import RulesFileError, load_rules_file
-
-Common = Callable[[argparse.ArgumentParser], None]
+from governance.facts import Category
+from proxy.cli.common import Common, Sub, json_option
 
 
-def add(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: Common) -> None:
+def add(sub: Sub, common: Common) -> None:
     rules = sub.add_parser(
         "rules",
         help="check, show or describe the rules file",
@@ -52,11 +45,17 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: Common
     providers = rsub.add_parser(
         "providers",
         help="list the LLM services the gate recognises",
-        description="The built-in provider catalog plus the rules "
-        "file's `providers`: name, API shape, hosts.",
+        description="The built-in catalog of AI services plus the rules file's "
+        "`providers`: name, category, API shape, hosts; with --json also the display name, "
+        "the note on what a host-level rule covers and the documentation checked.",
     )
     common(providers)
     json_option(providers)
+    providers.add_argument(
+        "--category",
+        choices=[c.value for c in Category],
+        help="only the services of this category",
+    )
     providers.set_defaults(handler=_providers)
     from proxy.cli.log import add_explain
 
@@ -70,6 +69,9 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: Common
 
 
 def _check(args: argparse.Namespace) -> int:
+    from proxy.rules.lint import warnings_for
+    from proxy.rules.loader import RulesFileError, load_rules_file
+
     path = args.path or args.rules
     try:
         snap = load_rules_file(path)
@@ -92,6 +94,10 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    import yaml
+
+    from proxy.rules.loader import RulesFileError, load_rules_file
+
     try:
         snap = load_rules_file(args.rules)
     except RulesFileError as exc:
@@ -107,18 +113,34 @@ def _show(args: argparse.Namespace) -> int:
 
 def _providers(args: argparse.Namespace) -> int:
     from proxy.catalog.providers import catalog_for
+    from proxy.rules.loader import RulesFileError, load_rules_file
 
     try:
         catalog = catalog_for(load_rules_file(args.rules))
     except RulesFileError as exc:
         print(exc, file=sys.stderr)
         return 2
-    items = [{"name": p.name, "api": p.api, "hosts": list(p.hosts)} for p in catalog.providers]
+    chosen = [p for p in catalog.providers if args.category in (None, p.category)]
     if args.json:
+        items = [
+            {
+                "name": p.name,
+                "display": p.title,
+                "category": p.category,
+                "api": p.api,
+                "hosts": list(p.hosts),
+                "dns_names": list(p.dns_names),
+                "note": p.note,
+                "docs": list(p.docs),
+            }
+            for p in chosen
+        ]
         print(json.dumps(items, indent=2))
         return 0
-    for item in items:
-        print(f"{item['name']:<16} {item['api']:<10} {', '.join(item['hosts'])}")
+    width = max((len(p.name) for p in chosen), default=4)
+    for p in chosen:
+        hosts = ", ".join(p.hosts) or "(no host of its own: see --json note)"
+        print(f"{p.name:<{width}}  {p.category:<9}  {p.api:<9}  {hosts}")
     return 0
 
 
@@ -128,7 +150,20 @@ def _schema(_args: argparse.Namespace) -> int:
 
 
 def schema_document() -> dict[str, object]:
+    """The rules file's JSON Schema, with the built-in catalog's service names as the
+    suggestions for ``when.providers`` and ``providers[].name`` (from services.yaml)."""
+    from governance.schema import Rules
+    from proxy.catalog.services import builtin_providers
+
     doc = Rules.model_json_schema()
     doc["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     doc["title"] = "hearthgate rules file"
+    names = [p.name for p in builtin_providers()]
+    defs = doc["$defs"]
+    defs["When"]["properties"]["providers"]["items"]["examples"] = names
+    defs["When"]["properties"]["providers"]["description"] = (
+        "Service names: the built-in catalog (`hearthgate rules providers`) or this file's "
+        "`providers`."
+    )
+    defs["ProviderDef"]["properties"]["name"]["examples"] = names
     return doc

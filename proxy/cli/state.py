@@ -7,16 +7,30 @@ import getpass
 import sys
 from collections.abc import Callable
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from governance import pins
-from governance.snapshot import Snapshot
-from proxy.cli.common import actor_of, actor_option, emit, guarded, json_option, table
-from proxy.runtime import utc_now
-from proxy.store import admins, allowlist, changes, consent, emergency, overrides
-from proxy.store.db import Db
+from proxy.cli.common import (
+    Common,
+    Handler,
+    Sub,
+    actor_of,
+    actor_option,
+    emit,
+    guarded,
+    json_option,
+    table,
+    utc_now,
+)
 
-type Sub = argparse._SubParsersAction[argparse.ArgumentParser]
-Common = Callable[[argparse.ArgumentParser], None]
+if TYPE_CHECKING:
+    from governance.snapshot import Snapshot
+    from proxy.store.db import Db
+
+Payload = Callable[[argparse.Namespace], dict[str, object]]
+# proxy.store.allowlist.ENTRY_TYPES and proxy.store.admins.ROLES, spelled out so that
+# building the parser imports neither (tests/proxy/cli/test_imports.py checks they agree)
+ENTRY_TYPES = ("device", "mac", "user", "cidr")
+ROLES = ("parent", "viewer")
 
 
 def add(sub: Sub, common: Common) -> None:
@@ -61,18 +75,9 @@ def _emergency(sub: Sub, common: Common) -> None:
     on.add_argument("--minutes", type=int, default=60, help="1-1440 (default 60)")
     on.add_argument("--reason", required=True, help="why (required, shown in the log)")
     on.set_defaults(
-        handler=guarded(
-            lambda a, db, s: _show(
-                a,
-                changes.perform(
-                    db,
-                    s,
-                    actor_of(a),
-                    "emergency",
-                    {"op": "on", "duration_minutes": a.minutes, "reason": a.reason},
-                    utc_now(),
-                ),
-            )
+        handler=_change(
+            "emergency",
+            lambda a: {"op": "on", "duration_minutes": a.minutes, "reason": a.reason},
         )
     )
     ext = _parser(
@@ -80,47 +85,41 @@ def _emergency(sub: Sub, common: Common) -> None:
     )
     ext.add_argument("--minutes", type=int, required=True, help="additional minutes (> 0)")
     ext.set_defaults(
-        handler=guarded(
-            lambda a, db, s: _show(
-                a,
-                changes.perform(
-                    db,
-                    s,
-                    actor_of(a),
-                    "emergency",
-                    {"op": "extend", "additional_minutes": a.minutes},
-                    utc_now(),
-                ),
-            )
-        )
+        handler=_change("emergency", lambda a: {"op": "extend", "additional_minutes": a.minutes})
     )
     off = _parser(esub, common, "off", "switch the emergency override off", actor=True, json=True)
-    off.set_defaults(
-        handler=guarded(
-            lambda a, db, s: _show(
-                a, changes.perform(db, s, actor_of(a), "emergency", {"op": "off"}, utc_now())
-            )
-        )
-    )
+    off.set_defaults(handler=_change("emergency", lambda a: {"op": "off"}))
     status = _parser(esub, common, "status", "is an emergency override on?", json=True)
     status.set_defaults(handler=guarded(_emergency_status))
     hist = _parser(esub, common, "history", "past emergency overrides, newest first", json=True)
     hist.add_argument("--limit", type=int, default=20)
-    hist.set_defaults(
-        handler=guarded(
-            lambda a, db, s: emit(
-                a,
-                emergency.history(db, a.limit),
-                lambda: table(
-                    emergency.history(db, a.limit),
-                    ["id", "activated_at", "until", "activated_by", "reason", "deactivated_by"],
-                ),
-            )
+    hist.set_defaults(handler=guarded(_emergency_history))
+
+
+def _change(kind: str, payload: Payload) -> Handler:
+    """A handler that asks for one change (consent may hold it) and prints the result."""
+
+    def body(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
+        from proxy.store import changes
+
+        return _show(
+            args, changes.perform(db, snap, actor_of(args), kind, payload(args), utc_now())
         )
-    )
+
+    return guarded(body)
+
+
+def _emergency_history(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
+    from proxy.store import emergency
+
+    rows = emergency.history(db, args.limit)
+    columns = ["id", "activated_at", "until", "activated_by", "reason", "deactivated_by"]
+    return emit(args, rows, lambda: table(rows, columns))
 
 
 def _status(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
+    from proxy.store import allowlist, consent, emergency, overrides
+
     now = utc_now()
     settings = snap.rules.settings
     active = emergency.status(db, now)
@@ -154,6 +153,8 @@ def _status(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
 
 
 def _emergency_status(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
+    from proxy.store import emergency
+
     active = emergency.status(db, utc_now())
     if not active:
         return emit(args, {"active": False}, lambda: "no emergency override is active")
@@ -183,7 +184,7 @@ def _allow(sub: Sub, common: Common) -> None:
     add_p.add_argument(
         "--type",
         dest="entry_type",
-        choices=allowlist.ENTRY_TYPES,
+        choices=ENTRY_TYPES,
         help="what the identifier is (guessed when left out)",
     )
     add_p.add_argument("--hours", type=float, help="expire after this many hours")
@@ -195,23 +196,13 @@ def _allow(sub: Sub, common: Common) -> None:
     rm = _parser(asub, common, "remove", "remove a runtime entry", actor=True, json=True)
     rm.add_argument("identifier")
     rm.set_defaults(
-        handler=guarded(
-            lambda a, db, s: _show(
-                a,
-                changes.perform(
-                    db,
-                    s,
-                    actor_of(a),
-                    "allowlist",
-                    {"op": "remove", "identifier": a.identifier},
-                    utc_now(),
-                ),
-            )
-        )
+        handler=_change("allowlist", lambda a: {"op": "remove", "identifier": a.identifier})
     )
 
 
 def _allow_add(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
+    from proxy.store import changes
+
     now = utc_now()
     expires = now + timedelta(hours=args.hours) if args.hours else None
     payload = {
@@ -226,6 +217,8 @@ def _allow_add(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
 
 
 def _allow_list(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
+    from proxy.store import allowlist
+
     rows = [{**r, "source": "runtime"} for r in allowlist.entries(db, utc_now())]
     rows += [
         {"identifier": e.value, "entry_type": e.kind, "reason": e.reason, "source": "rules"}
@@ -253,18 +246,8 @@ def _unlock(sub: Sub, common: Common) -> None:
     p.add_argument("--minutes", type=int, default=30, help="1-1440 (default 30)")
     p.add_argument("--provider", help="only this provider (default: all)")
     p.set_defaults(
-        handler=guarded(
-            lambda a, db, s: _show(
-                a,
-                changes.perform(
-                    db,
-                    s,
-                    actor_of(a),
-                    "unlock",
-                    {"device": a.device, "minutes": a.minutes, "provider": a.provider},
-                    utc_now(),
-                ),
-            )
+        handler=_change(
+            "unlock", lambda a: {"device": a.device, "minutes": a.minutes, "provider": a.provider}
         )
     )
 
@@ -290,21 +273,20 @@ def _override(sub: Sub, common: Common) -> None:
     )
     create.set_defaults(handler=guarded(_override_create))
     listing = _parser(osub, common, "list", "recent overrides", json=True)
-    listing.set_defaults(
-        handler=guarded(
-            lambda a, db, s: emit(
-                a,
-                overrides.listing(db, utc_now()),
-                lambda: table(
-                    overrides.listing(db, utc_now()),
-                    ["request_id", "device", "created_by", "expires_at", "used_at"],
-                ),
-            )
-        )
-    )
+    listing.set_defaults(handler=guarded(_override_list))
+
+
+def _override_list(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
+    from proxy.store import overrides
+
+    rows = overrides.listing(db, utc_now())
+    columns = ["request_id", "device", "created_by", "expires_at", "used_at"]
+    return emit(args, rows, lambda: table(rows, columns))
 
 
 def _override_create(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
+    from proxy.store import overrides
+
     row, pin = overrides.create(
         db, actor_of(args), args.request_id, utc_now(), minutes=args.minutes, pin=args.pin
     )
@@ -331,6 +313,8 @@ def _pin(sub: Sub) -> None:
 
 
 def _pin_hash(_args: argparse.Namespace) -> int:
+    from governance import pins
+
     if sys.stdin.isatty():
         pin = getpass.getpass("PIN: ")
         if getpass.getpass("again: ") != pin:
@@ -365,35 +349,38 @@ def _consent(sub: Sub, common: Common) -> None:
     req.set_defaults(handler=guarded(_consent_request))
     approve = _parser(csub, common, "approve", "approve a request", actor=True, json=True)
     approve.add_argument("id", type=int)
-    approve.set_defaults(
-        handler=guarded(
-            lambda a, db, s: _show(a, changes.approve(db, s, actor_of(a), a.id, utc_now()))
-        )
-    )
+    approve.set_defaults(handler=guarded(_consent_approve))
     reject = _parser(csub, common, "reject", "reject a request", actor=True, json=True)
     reject.add_argument("id", type=int)
     reject.add_argument("--reason", default="", help="why")
-    reject.set_defaults(
-        handler=guarded(
-            lambda a, db, s: _show(a, consent.reject(db, actor_of(a), a.id, a.reason, utc_now()))
-        )
-    )
+    reject.set_defaults(handler=guarded(_consent_reject))
     listing = _parser(csub, common, "list", "pending requests", json=True)
-    listing.set_defaults(
-        handler=guarded(
-            lambda a, db, s: emit(
-                a,
-                consent.pending(db, utc_now()),
-                lambda: table(
-                    consent.pending(db, utc_now()),
-                    ["id", "change_type", "description", "requested_by", "approvals", "expires_at"],
-                ),
-            )
-        )
-    )
+    listing.set_defaults(handler=guarded(_consent_list))
+
+
+def _consent_approve(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
+    from proxy.store import changes
+
+    return _show(args, changes.approve(db, snap, actor_of(args), args.id, utc_now()))
+
+
+def _consent_reject(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
+    from proxy.store import consent
+
+    return _show(args, consent.reject(db, actor_of(args), args.id, args.reason, utc_now()))
+
+
+def _consent_list(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
+    from proxy.store import consent
+
+    rows = consent.pending(db, utc_now())
+    columns = ["id", "change_type", "description", "requested_by", "approvals", "expires_at"]
+    return emit(args, rows, lambda: table(rows, columns))
 
 
 def _consent_request(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
+    from proxy.store import changes, consent
+
     payload: dict[str, object] = {}
     for item in args.fields:
         key, _, value = item.partition("=")
@@ -434,30 +421,33 @@ def _admin(sub: Sub, common: Common) -> None:
         json=True,
     )
     add_p.add_argument("name", help="who the token is for, e.g. mom")
-    add_p.add_argument("--role", choices=admins.ROLES, default="parent")
+    add_p.add_argument("--role", choices=ROLES, default="parent")
     add_p.set_defaults(handler=guarded(_admin_add))
     list_p = _parser(asub, common, "list", "who has a token", json=True)
-    list_p.set_defaults(
-        handler=guarded(
-            lambda a, db, s: emit(
-                a,
-                admins.listing(db),
-                lambda: table(
-                    admins.listing(db), ["name", "role", "token_id", "created_at", "revoked_at"]
-                ),
-            )
-        )
-    )
+    list_p.set_defaults(handler=guarded(_admin_list))
     rm = _parser(asub, common, "revoke", "revoke someone's token", actor=True, json=True)
     rm.add_argument("name")
-    rm.set_defaults(
-        handler=guarded(
-            lambda a, db, s: _show(a, admins.revoke(db, actor_of(a), a.name, utc_now()))
-        )
+    rm.set_defaults(handler=guarded(_admin_revoke))
+
+
+def _admin_list(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
+    from proxy.store import admins
+
+    rows = admins.listing(db)
+    return emit(
+        args, rows, lambda: table(rows, ["name", "role", "token_id", "created_at", "revoked_at"])
     )
+
+
+def _admin_revoke(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
+    from proxy.store import admins
+
+    return _show(args, admins.revoke(db, actor_of(args), args.name, utc_now()))
 
 
 def _admin_add(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
+    from proxy.store import admins
+
     row, token = admins.add(db, actor_of(args), args.name, args.role, utc_now())
     return emit(
         args,

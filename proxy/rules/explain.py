@@ -39,6 +39,7 @@ def hypothetical(
         prompt=prompt,
         prompt_chars=len(prompt or ""),
         body_inspected=prompt is not None or model is not None,
+        category=provider.category if provider else None,
     )
 
 

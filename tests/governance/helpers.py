@@ -44,6 +44,7 @@ def facts(
     host: str = "api.openai.com",
     user: str | None = None,
     mac: str | None = None,
+    category: str | None = "api",
     **more: object,
 ) -> RequestFacts:
     """Facts of a POST from *ip*; *more* sets other ``RequestFacts`` fields (unreadable ...)."""
@@ -61,6 +62,7 @@ def facts(
         prompt=prompt if inspected else None,
         prompt_chars=len(prompt or "") if inspected else 0,
         body_inspected=inspected,
+        category=category,
         **more,  # type: ignore[arg-type]
     )
 

@@ -1,7 +1,9 @@
-"""A fake upstream LLM server (OpenAI, Anthropic, Gemini shapes) over real TLS on 127.0.0.1.
+"""A fake upstream LLM server (OpenAI, Anthropic, Gemini, Cohere, Ollama shapes) over real TLS
+on 127.0.0.1.
 
 Starlette app served by uvicorn in a background thread with its own event loop. It answers for
-any Host header, routes by path only, and records every request it receives.
+any Host header, routes by path only, records every request it receives and, for streamed
+answers, the exact bytes it sent (``FakeLLM.streamed``, keyed by the request's index).
 
 Test knobs (request headers):
 
@@ -44,8 +46,12 @@ __all__ = [
     "CHAT_STREAM_CHUNKS",
     "CHAT_STREAM_USAGE",
     "CHAT_USAGE",
+    "COHERE_USAGE",
     "GEMINI_STREAM_TEXT",
     "GEMINI_USAGE",
+    "OLLAMA_EMBED_TOKENS",
+    "OLLAMA_STREAM_TEXT",
+    "OLLAMA_USAGE",
     "RESPONSES_STREAM_TEXT",
     "RESPONSES_USAGE",
     "FakeLLM",
@@ -66,6 +72,12 @@ ANTHROPIC_STREAM_TEXT = "".join(ANTHROPIC_STREAM_DELTAS)
 GEMINI_USAGE = {"promptTokenCount": 5, "candidatesTokenCount": 4, "totalTokenCount": 9}
 GEMINI_STREAM_DELTAS = ("one", " two", " three")
 GEMINI_STREAM_TEXT = "".join(GEMINI_STREAM_DELTAS)
+COHERE_USAGE = {"input_tokens": 21, "output_tokens": 6}
+COHERE_STREAM_DELTAS = ("one", " two", " three")
+OLLAMA_USAGE = {"prompt_eval_count": 26, "eval_count": 3}
+OLLAMA_EMBED_TOKENS = 4
+OLLAMA_STREAM_DELTAS = ("one", " two", " three")
+OLLAMA_STREAM_TEXT = "".join(OLLAMA_STREAM_DELTAS)
 
 START_TIMEOUT = 20.0
 
@@ -456,6 +468,90 @@ def _gemini(model: str, method: str, body: dict[str, Any], sse: bool, delay: flo
     )
 
 
+def _cohere_chat(body: dict[str, Any], delay: float) -> Response:
+    """Cohere v2 chat: one JSON object, or typed SSE events ending with ``message-end``."""
+    cid = _new_id("")
+    usage = {"billed_units": dict(COHERE_USAGE), "tokens": dict(COHERE_USAGE)}
+    if not body.get("stream"):
+        prompt = _last_user_text(body.get("messages"), ("text",))
+        return JSONResponse(
+            {
+                "id": cid,
+                "finish_reason": "COMPLETE",
+                "message": {
+                    "role": "assistant",
+                    "content": [{"type": "text", "text": reply_text(prompt)}],
+                },
+                "usage": usage,
+            }
+        )
+    events = [
+        _sse({"id": cid, "type": "message-start", "delta": {"message": {"role": "assistant"}}},
+             "message-start"),
+        _sse({"type": "content-start", "index": 0,
+              "delta": {"message": {"content": {"type": "text", "text": ""}}}}, "content-start"),
+    ]  # fmt: skip
+    for text in COHERE_STREAM_DELTAS:
+        delta = {"message": {"content": {"text": text}}}
+        events.append(_sse({"type": "content-delta", "index": 0, "delta": delta}, "content-delta"))
+    events += [
+        _sse({"type": "content-end", "index": 0}, "content-end"),
+        _sse({"type": "message-end", "delta": {"finish_reason": "COMPLETE", "usage": usage}},
+             "message-end"),
+    ]  # fmt: skip
+    return _sse_response(events, delay, {})
+
+
+def _ollama_line(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj).encode() + b"\n"
+
+
+def _ollama_done(model: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "model": model,
+        "created_at": "2026-01-01T00:00:00.000000Z",
+        **fields,
+        "done": True,
+        "done_reason": "stop",
+        "total_duration": 1_000_000,
+        "load_duration": 100_000,
+        "prompt_eval_count": OLLAMA_USAGE["prompt_eval_count"],
+        "prompt_eval_duration": 200_000,
+        "eval_count": OLLAMA_USAGE["eval_count"],
+        "eval_duration": 300_000,
+    }
+
+
+def _ollama(path: str, body: dict[str, Any], delay: float) -> Response:
+    """Ollama's native API: NDJSON streams by default (``stream: false`` for one object)."""
+    model = str(body.get("model", "llama-fake"))
+    if path == "/api/embed":
+        count = len(body["input"]) if isinstance(body.get("input"), list) else 1
+        return JSONResponse(
+            {"model": model, "embeddings": [[0.1, 0.2, 0.3]] * count,
+             "total_duration": 1000, "load_duration": 10,
+             "prompt_eval_count": OLLAMA_EMBED_TOKENS}
+        )  # fmt: skip
+    if path == "/api/embeddings":
+        return JSONResponse({"embedding": [0.1, 0.2, 0.3]})
+    chat = path == "/api/chat"
+    if body.get("stream", True) is False:
+        if chat:
+            prompt = _last_user_text(body.get("messages"), ("text",))
+            answer = {"message": {"role": "assistant", "content": reply_text(prompt)}}
+        else:
+            answer = {"response": reply_text(str(body.get("prompt", ""))), "context": [1, 2]}
+        return JSONResponse(_ollama_done(model, **answer))
+    lines = []
+    for text in OLLAMA_STREAM_DELTAS:
+        part = {"message": {"role": "assistant", "content": text}} if chat else {"response": text}
+        lines.append(_ollama_line({"model": model, "created_at": "2026-01-01T00:00:00Z",
+                                   **part, "done": False}))  # fmt: skip
+    last = {"message": {"role": "assistant", "content": ""}} if chat else {"response": ""}
+    lines.append(_ollama_line(_ollama_done(model, **last)))
+    return StreamingResponse(_paced(lines, delay), media_type="application/x-ndjson")
+
+
 def _error(path: str, status: int) -> Response:
     message = f"fake upstream error {status}"
     if path.startswith("/v1/messages"):
@@ -473,6 +569,8 @@ def _error(path: str, status: int) -> Response:
 _GEMINI_PATH = re.compile(
     r"^/v1beta/models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent)$"
 )
+
+_OLLAMA_PATHS = ("/api/chat", "/api/generate", "/api/embed", "/api/embeddings")
 
 
 # --------------------------------------------------------------------------------------------
@@ -504,6 +602,8 @@ class FakeLLM:
         self.pki = pki
         self.port: int = 0
         self.requests: list[Recorded] = []
+        self.streamed: dict[int, bytes] = {}
+        """The bytes of each streamed answer, keyed by its request's index in ``requests``."""
         self.server_names: list[str | None] = []
         """TLS SNI of every handshake, in order (None: the client sent no SNI)."""
         self._lock = threading.Lock()
@@ -587,6 +687,7 @@ class FakeLLM:
         """Forget recorded requests and server names."""
         with self._lock:
             self.requests.clear()
+            self.streamed.clear()
             self.server_names.clear()
 
     def snapshot(self) -> list[Recorded]:
@@ -634,7 +735,25 @@ class FakeLLM:
         host = headers.get("host", "")
         with self._lock:
             self.requests.append(Recorded(request.method, host, path, headers, body))
+            index = len(self.requests) - 1
+        answer = self._answer(request, path, headers, body)
+        if isinstance(answer, StreamingResponse):
+            answer.body_iterator = self._recording(index, answer.body_iterator)
+        return answer
 
+    async def _recording(self, index: int, chunks: AsyncIterator[Any]) -> AsyncIterator[bytes]:
+        sent = bytearray()
+        async for chunk in chunks:
+            data = chunk if isinstance(chunk, bytes) else str(chunk).encode()
+            sent += data
+            yield data
+        with self._lock:
+            self.streamed[index] = bytes(sent)
+
+    def _answer(
+        self, request: Request, path: str, headers: dict[str, str], body: bytes
+    ) -> Response:
+        host = headers.get("host", "")
         status = headers.get("x-fake-status")
         if status is not None and status.strip().isdigit():
             return _error(request.url.path, int(status))
@@ -656,4 +775,10 @@ class FakeLLM:
                 if m := _GEMINI_PATH.match(url_path):
                     sse = request.query_params.get("alt") == "sse"
                     return _gemini(m["model"], m["method"], data, sse, delay)
+                if url_path.endswith("/chat/completions"):  # OpenAI-compatible services
+                    return _openai_chat(data, delay)
+                if url_path in ("/v2/chat", "/v1/chat"):
+                    return _cohere_chat(data, delay)
+                if url_path in _OLLAMA_PATHS:
+                    return _ollama(url_path, data, delay)
         return PlainTextResponse(f"hello from upstream {host}")

@@ -55,6 +55,11 @@ def _name(catalog: Catalog, host: str) -> str | None:
         ("us-central1-aiplatform.googleapis.com", "vertex-ai"),
         ("europe-west4-aiplatform.googleapis.com", "vertex-ai"),
         ("aiplatform.googleapis.com", "vertex-ai"),
+        ("me-central2-aiplatform.googleapis.com", "vertex-ai"),  # a region nobody listed
+        ("bedrock-runtime.us-east-1.amazonaws.com", "bedrock"),
+        ("Bedrock-Runtime.EU-Central-2.amazonaws.com:443", "bedrock"),
+        ("bedrock-runtime-fips.us-west-2.amazonaws.com", "bedrock"),
+        ("bedrock-mantle.us-east-1.api.aws", "bedrock"),
         ("api.mistral.ai", "mistral"),
         ("api.deepseek.com", "deepseek"),
         ("api.groq.com", "groq"),
@@ -101,7 +106,14 @@ def test_match_known_hosts(host: str, name: str) -> None:
         "openai.azure.com",  # the wildcard needs a label in front
         "openai.azure.com.evil.net",
         "evil-openai.azure.com.net",
-        "eu-aiplatform.googleapis.com",
+        "x.us-central1-aiplatform.googleapis.com",  # "*" inside a label never crosses a dot
+        "-aiplatform.googleapis.com",
+        "aiplatform.googleapis.com.evil.net",
+        "us-central1-aiplatform.googleapis.com.evil.net",
+        "bedrock.us-east-1.amazonaws.com",  # the control plane is not listed
+        "bedrock-runtime.amazonaws.com",
+        "bedrock-runtime.a.b.amazonaws.com",
+        "s3.us-east-1.amazonaws.com",
         "www.claude.ai",
         "example.com",
         "[::1]:443",
@@ -157,7 +169,17 @@ def test_more_specific_wildcard_wins() -> None:
 
 
 @pytest.mark.parametrize(
-    "host", ["https://llm.example.org", "llm.example.org:8080", "*llm.example.org", "a.*.org", ""]
+    "host",
+    [
+        "https://llm.example.org",
+        "llm.example.org:8080",
+        "**llm.example.org",
+        "a.*.org",  # a pattern needs two literal labels after its last "*"
+        "llm.*",
+        "*",
+        "llm.exa*mple",
+        "",
+    ],
 )
 def test_bad_extra_host_is_refused_with_its_name(host: str) -> None:
     with pytest.raises(ValueError, match="provider 'bad'"):

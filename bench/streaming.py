@@ -1,0 +1,301 @@
+"""Section 6: streaming — time to first chunk, added delay per chunk, coalesced chunks.
+
+Each client connection (CONNECT and TLS set up beforehand, one short warm-up stream so the
+proxy's upstream connection is open too) asks the bench upstream for an OpenAI-shaped SSE
+stream of ``CHUNKS`` events ``INTERVAL_MS`` apart and reads it as it arrives. The request
+does not ask for usage, as the openai SDK does not by default: hearthgate adds
+``include_usage`` and strips the usage event again, so its whole streaming path is measured.
+
+* time to first chunk: from the request's last byte written to the first event read;
+* per-chunk delay: each event carries the upstream's ``time.monotonic_ns()`` when it was
+  written (one clock for the whole machine); the delay is its arrival time minus that.
+  "Added" values are a proxy's minus direct's (the medians of the same concurrency);
+* coalesced: events that arrived in the same read as the event before them — a proxy that
+  buffers, or writes two upstream chunks at once, shows here; 0 is the target;
+* CPU per stream: the proxy process's user+system time over the run, per stream.
+
+Every wait has a timeout; a stream that fails is counted as an error, not measured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bench import sysinfo
+from bench.load import LLM_HOST, PATH, Target, client_tls, open_connection
+from bench.proxies import Lab
+from bench.report import Report, number, table
+from bench.stats import percentile
+
+CHUNKS = 50
+INTERVAL_MS = 20
+CONCURRENCIES = (1, 20)
+STREAM_TIMEOUT = 30.0
+_STAMP = re.compile(rb'"t":(\d+)\}')
+BODY = json.dumps(
+    {
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "user", "content": "Count slowly to fifty."}],
+        "stream": True,
+    },
+    separators=(",", ":"),
+).encode()
+
+
+def request_bytes(chunks: int, interval_ms: int) -> bytes:
+    head = (
+        f"POST {PATH} HTTP/1.1\r\nhost: {LLM_HOST}\r\n"
+        "content-type: application/json\r\naccept: text/event-stream\r\n"
+        "authorization: Bearer sk-bench-not-a-real-key\r\n"
+        f"x-bench-chunks: {chunks}\r\nx-bench-interval-ms: {interval_ms}\r\n"
+        f"content-length: {len(BODY)}\r\n\r\n"
+    )
+    return head.encode() + BODY
+
+
+@dataclass
+class StreamSample:
+    ttfc_ns: int
+    delays_ns: list[int]
+    coalesced: int
+    events: int
+
+
+@dataclass
+class Cell:
+    """One (target, concurrency) run: every stream of it."""
+
+    samples: list[StreamSample] = field(default_factory=list)
+    errors: int = 0
+    first_error: str | None = None
+    cpu_s: float = 0.0
+
+    def ttfc_ms(self, q: float = 50) -> float:
+        return percentile([s.ttfc_ns for s in self.samples], q) / 1e6
+
+    def delay_ms(self, q: float) -> float:
+        return percentile([d for s in self.samples for d in s.delays_ns], q) / 1e6
+
+    @property
+    def coalesced(self) -> int:
+        return sum(s.coalesced for s in self.samples)
+
+    @property
+    def events(self) -> int:
+        return sum(s.events for s in self.samples)
+
+    @property
+    def cpu_ms_per_stream(self) -> float:
+        return 1e3 * self.cpu_s / len(self.samples) if self.samples else float("nan")
+
+
+@dataclass
+class StreamingResults:
+    rounds: int
+    cells: dict[tuple[str, int], Cell] = field(default_factory=dict)
+
+    def cell(self, target: str, conc: int) -> Cell:
+        return self.cells.setdefault((target, conc), Cell())
+
+
+class _Dechunker:
+    """HTTP/1.1 chunked framing -> body bytes, fed whatever each read returned."""
+
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.left = 0  # bytes of the current chunk still to come (+2 for its CRLF)
+        self.done = False
+
+    def feed(self, data: bytes) -> bytes:
+        self.buffer += data
+        out = bytearray()
+        while self.buffer and not self.done:
+            if self.left:
+                piece, self.buffer = self.buffer[: self.left], self.buffer[self.left :]
+                out += piece[: max(0, self.left - 2)]  # the chunk's data, not its CRLF
+                self.left -= len(piece)
+                continue
+            line, sep, rest = self.buffer.partition(b"\r\n")
+            if not sep:
+                break
+            size = int(line.split(b";")[0], 16)
+            self.buffer = rest
+            if size == 0:
+                self.done = True
+            else:
+                self.left = size + 2
+        return bytes(out)
+
+
+async def _read_stream(
+    reader: asyncio.StreamReader, sent_ns: int
+) -> tuple[StreamSample | None, str | None]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    if head[9:12] != b"200" or b"chunked" not in head.lower():
+        return None, f"answer: {head[:60]!r}"
+    dechunk, pending = _Dechunker(), b""
+    ttfc, delays, coalesced, events, saw_done = 0, [], 0, 0, False
+    while not dechunk.done:
+        data = await reader.read(65536)
+        now = time.monotonic_ns()
+        if not data:
+            return None, "connection closed mid-stream"
+        pending += dechunk.feed(data)
+        complete, _, pending = pending.rpartition(b"\n\n")
+        in_this_read = 0
+        for event in complete.split(b"\n\n") if complete else []:
+            if b"[DONE]" in event:
+                saw_done = True
+            elif stamp := _STAMP.search(event):
+                ttfc = ttfc or now - sent_ns
+                delays.append(now - int(stamp[1]))
+                events += 1
+                in_this_read += 1
+        coalesced += max(0, in_this_read - 1)
+    if not saw_done:
+        return None, "no [DONE]"
+    return StreamSample(ttfc, delays, coalesced, events), None
+
+
+async def _stream_once(
+    streams: tuple[asyncio.StreamReader, asyncio.StreamWriter], request: bytes
+) -> tuple[StreamSample | None, str | None]:
+    reader, writer = streams
+    writer.write(request)
+    await writer.drain()
+    sent = time.monotonic_ns()
+    async with asyncio.timeout(STREAM_TIMEOUT):
+        return await _read_stream(reader, sent)
+
+
+async def _client(
+    target: Target, tls: ssl.SSLContext, rounds: int, start: asyncio.Event, cell: Cell
+) -> None:
+    try:
+        async with asyncio.timeout(STREAM_TIMEOUT):
+            streams = await open_connection(target, "https", tls)
+            await _stream_once(streams, request_bytes(1, 0))  # warm-up: upstream connection
+    except (OSError, ssl.SSLError, TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
+        cell.errors += rounds
+        cell.first_error = cell.first_error or f"connect: {type(exc).__name__}: {exc}"
+        return
+    try:
+        await start.wait()
+        for _ in range(rounds):
+            try:
+                sample, error = await _stream_once(streams, request_bytes(CHUNKS, INTERVAL_MS))
+            except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
+                sample, error = None, f"{type(exc).__name__}: {exc}"
+            if sample is None or sample.events != CHUNKS:
+                cell.errors += 1
+                cell.first_error = cell.first_error or error or f"{sample and sample.events}"
+                return
+            cell.samples.append(sample)
+    finally:
+        streams[1].close()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(2):
+                await streams[1].wait_closed()
+
+
+async def _run_cell(target: Target, conc: int, rounds: int, pid: int, cell: Cell) -> None:
+    tls = client_tls(target.ca)
+    start = asyncio.Event()
+    tasks = [asyncio.create_task(_client(target, tls, rounds, start, cell)) for _ in range(conc)]
+    await asyncio.sleep(0.2 + 0.05 * conc)  # connections and warm-ups settle
+    cpu_before = sysinfo.process_cpu(pid)
+    start.set()
+    await asyncio.gather(*tasks)
+    cell.cpu_s += sysinfo.process_cpu(pid) - cpu_before
+
+
+def measure(lab: Lab, rounds: int, progress: Callable[[str], None]) -> StreamingResults:
+    res = StreamingResults(rounds)
+    targets = [lab.upstream, lab.mitmdump, lab.hearthgate]
+    for conc in CONCURRENCIES:
+        for running in targets:
+            name = running.target.name
+            progress(f"streaming: {name}, {conc} concurrent stream(s) x {rounds}")
+            cell = res.cell(name, conc)
+            asyncio.run(_run_cell(running.target, conc, rounds, running.pid, cell))
+    return res
+
+
+def added(res: StreamingResults, target: str, conc: int) -> tuple[float, float]:
+    """(time to first chunk, per-chunk delay p50) added over direct, ms."""
+    d, t = res.cell("direct", conc), res.cell(target, conc)
+    return t.ttfc_ms() - d.ttfc_ms(), t.delay_ms(50) - d.delay_ms(50)
+
+
+def tables(report: Report, res: StreamingResults) -> None:
+    """The section's table, notes and the three targets (each concurrency must meet them)."""
+    rows, ok_ttfc, ok_chunk = [], [], []
+    for conc in CONCURRENCIES:
+        for name in ("direct", "mitmdump", "hearthgate"):
+            cell = res.cell(name, conc)
+            add_ttfc, add_chunk = added(res, name, conc) if name != "direct" else (0.0, 0.0)
+            rows.append(
+                [
+                    name,
+                    str(conc),
+                    str(len(cell.samples)),
+                    number(cell.ttfc_ms(), 2),
+                    "-" if name == "direct" else number(add_ttfc, 2),
+                    f"{number(cell.delay_ms(50), 2)} / {number(cell.delay_ms(99), 2)}",
+                    "-" if name == "direct" else number(add_chunk, 2),
+                    f"{cell.coalesced} of {cell.events}",
+                    number(cell.cpu_ms_per_stream, 1),
+                    str(cell.errors),
+                ]
+            )
+        m_ttfc, m_chunk = added(res, "mitmdump", conc)
+        h_ttfc, h_chunk = added(res, "hearthgate", conc)
+        ok_ttfc.append(h_ttfc <= max(m_ttfc, 0.0))
+        ok_chunk.append(h_chunk <= max(m_chunk, 0.0))
+    hearthgate = [res.cell("hearthgate", c) for c in CONCURRENCIES]
+    coalesced = sum(c.coalesced for c in hearthgate)
+    errors = sum(c.errors for c in hearthgate)
+    summary = ", ".join(
+        f"{c}: +{added(res, 'hearthgate', c)[0]:.2f} vs +{added(res, 'mitmdump', c)[0]:.2f} ms"
+        for c in CONCURRENCIES
+    )
+    report.target(
+        "streaming: hearthgate's added time to first chunk <= mitmdump's (1 and 20 streams)",
+        summary,
+        all(ok_ttfc) and not errors,
+    )
+    summary = ", ".join(
+        f"{c}: +{added(res, 'hearthgate', c)[1]:.2f} vs +{added(res, 'mitmdump', c)[1]:.2f} ms"
+        for c in CONCURRENCIES
+    )
+    report.target(
+        "streaming: hearthgate's added per-chunk p50 <= mitmdump's (1 and 20 streams)",
+        summary,
+        all(ok_chunk) and not errors,
+    )
+    report.target(
+        "streaming: 0 coalesced chunks through hearthgate",
+        f"{coalesced} of {sum(c.events for c in hearthgate)} events",
+        coalesced == 0 and not errors,
+    )
+    headers = ["target", "streams at once", "streams", "first chunk ms p50", "added",
+               "per-chunk delay ms p50 / p99", "added p50", "coalesced", "CPU ms/stream",
+               "errors"]  # fmt: skip
+    firsts = [f"{n} {c}: {res.cell(n, c).first_error}" for (n, c) in res.cells
+              if res.cell(n, c).first_error]  # fmt: skip
+    report.section(
+        "6. Streaming",
+        f"{CHUNKS} SSE events {INTERVAL_MS} ms apart per stream, {res.rounds} stream(s) per "
+        "connection, HTTPS keep-alive. 'mitmdump' runs bare with a three-line addon that "
+        "streams text/event-stream (bench/stream_addon.py); without it mitmdump buffers the "
+        "whole answer. 'added' = the proxy's median minus direct's.",
+        table(headers, rows),
+        ("First errors: " + "; ".join(firsts)) if firsts else "",
+    )
