@@ -113,6 +113,8 @@ class GateAddon(SniGate):
             self._strip_own_headers(flow)
             if not record.decision.allowed and record.facts.pin and DISCARDED not in flow.metadata:
                 record = await self._retry_with_pin(flow, record)
+            if record.decision.allowed:
+                await self.gate.reserve(record)
             if not record.decision.allowed:
                 self._answer_block(flow, record)
             else:
@@ -214,6 +216,7 @@ class GateAddon(SniGate):
         record = FlowRecord(facts, decision, provider.api, time.time(), duration_us, parsed)
         flow.metadata[RECORD] = record
         gate.count_decision(facts, decision)
+        gate.begin(record)
         return record
 
     def _identity(self, flow: http.HTTPFlow, snap: Snapshot) -> Identity:
@@ -311,6 +314,11 @@ class GateAddon(SniGate):
             return Usage()
         body = flow.response.get_content(strict=False) or b""
         return parse_usage(record.api, flow.response.headers.get("content-type"), body)
+
+    def websocket_end(self, flow: http.HTTPFlow) -> None:
+        record = flow.metadata.get(RECORD)
+        if isinstance(record, FlowRecord):
+            self.gate.end_minutes(record)
 
     def websocket_message(self, flow: http.HTTPFlow) -> None:
         """Keep only the newest message: mitmproxy would otherwise hold every message of a

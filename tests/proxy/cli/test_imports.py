@@ -20,7 +20,7 @@ import pytest
 from governance.facts import Endpoint
 from proxy.cli import log as cli_log
 from proxy.cli import state as cli_state
-from proxy.store import admins, allowlist
+from proxy.store import admins, allowlist, consent
 from tests.proxy.cli.test_main import RULES
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -177,3 +177,4 @@ def test_choices_spelled_out_for_the_parser_agree_with_their_sources() -> None:
     assert cli_log.ENDPOINTS == tuple(e.value for e in Endpoint)
     assert cli_state.ENTRY_TYPES == allowlist.ENTRY_TYPES
     assert cli_state.ROLES == admins.ROLES
+    assert cli_state.CHANGE_TYPES == consent.CHANGE_TYPES
