@@ -166,6 +166,9 @@ class TimeRule(Strict):
 
 class PromptCheck(Strict):
     pii: list[PiiKind] = []
+    topics: list[Literal["self_harm"]] = Field(
+        default=[], description="built-in phrase lists (English, German, French, Spanish)"
+    )
     keywords: list[str] = []
     regex: list[str] = []
 

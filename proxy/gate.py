@@ -17,6 +17,7 @@ from mitmproxy import http
 
 from governance import pipeline
 from governance.facts import Action, Decision, Identity, RequestFacts, Stage
+from governance.policy_match import TOPIC_FINDING
 from governance.prices import estimate_cost
 from governance.quotas import usage_keys
 from proxy.catalog.providers import Catalog, Usage, catalog_for
@@ -64,7 +65,22 @@ class Gate:
         self.catalog = catalog_for(snap)
         self._has_quotas = _has_quotas(snap)
 
+    def counts_after_reserving(self, decision: Decision) -> bool:
+        """An allowed decision that a shared quota may still turn into a 429 is counted in
+        the metrics once ``reserve`` has settled it, not before."""
+        return self.counter is not None and decision.allowed
+
     async def reserve(self, record: FlowRecord) -> None:
+        """With a shared database, settle an allowed request's quota before it goes upstream
+        (see ``_reserve``), then count the decision that stands in the metrics."""
+        if self.counter is None:
+            return
+        try:
+            await self._reserve(record)
+        finally:
+            self.count_decision(record.facts, record.decision)
+
+    async def _reserve(self, record: FlowRecord) -> None:
         """With a shared database, count an allowed request there before it goes upstream.
 
         The counter's new value (every gate's requests, this one included) is checked
@@ -74,7 +90,7 @@ class Gate:
         """
         decision = record.decision
         if (
-            self.counter is None
+            self.counter is None  # (for mypy: reserve checked it)
             or not counted(decision)
             or not self._has_quotas
             or not any(p.quota is not None for p in self.rules.snapshot.policies_for(record.facts))
@@ -248,6 +264,8 @@ class Gate:
         action: str,
         reason: str,
     ) -> None:
+        snap = self.rules.snapshot
+        topic = topic_of(snap, rule, reason)
         self.notifier.submit(
             Event(
                 iso(at),
@@ -260,6 +278,8 @@ class Gate:
                 rule,
                 action,
                 reason,
+                topic=topic,
+                local_time=at.astimezone(snap.zone).strftime("%a %d %b %H:%M"),
             )
         )
 
@@ -296,6 +316,14 @@ class Gate:
             path=flow.request.path.split("?", 1)[0],
         )
         return FlowRecord(facts, decision, "openai", time.time(), 0)
+
+
+def topic_of(snap: Snapshot, rule: str | None, reason: str) -> str | None:
+    """The prompt topic (``self_harm``) a policy's verdict was about, if any."""
+    if TOPIC_FINDING not in reason:
+        return None
+    policy = next((p for p in snap.policies if p.name == rule), None)
+    return next((t for t in policy.topics if t in reason), None) if policy else None
 
 
 def _has_quotas(snap: Snapshot) -> bool:

@@ -166,6 +166,14 @@ def test_thirty_requests_at_once_on_two_gates_get_exactly_the_five_allowed(pair)
     assert p.rows("SELECT requests FROM usage WHERE key = 'person:alice'") == [{"requests": 5}]
     rows = p.wait_rows("SELECT allowed FROM decisions", 30)
     assert sum(r["allowed"] for r in rows) == 5
+    # the metrics count the decision that stood: 5 allowed, 25 refused by the quota
+    counted: dict[str, float] = {"allow": 0, "block": 0}
+    for gate in (p.a, p.b):
+        for line in gate.metrics().splitlines():
+            if line.startswith("hearthgate_decisions_total{") and 'device="alice-laptop"' in line:
+                action = line.split('action="', 1)[1].split('"', 1)[0]
+                counted[action] = counted.get(action, 0) + float(line.rsplit(" ", 1)[1])
+    assert counted == {"allow": 5, "block": 25}, counted
 
 
 OVERRIDES = """overrides: {max_attempts: 3, lockout_minutes: 15}
