@@ -286,6 +286,15 @@ def _host_or_pattern(host: str) -> bool:
     )
 
 
+class DnsSettings(Strict):
+    """Used only by ``hearthgate run --dns``."""
+
+    block_doh: bool = Field(
+        default=False,
+        description="answer NXDOMAIN for well-known public DNS-over-HTTPS resolvers",
+    )
+
+
 class Notification(Strict):
     url: str = Field(pattern=r"^https?://[^\s]+$")
     format: Literal["json", "ntfy", "gotify"] = "json"
@@ -312,6 +321,7 @@ class Rules(Strict):
     overrides: Overrides = Overrides()
     consent: Consent = Consent()
     providers: list[ProviderDef] = []
+    dns: DnsSettings = DnsSettings()
     prices: list[PriceDef] = []
     notifications: list[Notification] = []
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -50,6 +51,7 @@ class Gate:
     catalog: Catalog = field(init=False)
     notifier: Notifier = field(init=False)
     proxy_port: int = 0  # the bound proxy port, known once the proxy listens
+    dns_stats: Callable[[], dict[str, Any]] | None = None  # set when DNS mode is on
     counter: SharedCounter | None = None  # quota reservations, with a shared database
     instance: str = "hearthgate"  # this gate's name among several (metrics, /healthz)
 

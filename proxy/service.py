@@ -26,6 +26,10 @@ from mitmproxy.master import Master
 from proxy.addon import GateAddon
 from proxy.admin.server import bind_socket, create_app, make_server
 from proxy.chain import addons_for_options, lean_addons
+from proxy.dns.config import DnsConfig
+from proxy.dns.listeners import DnsListeners
+from proxy.dns.server import DnsServer
+from proxy.dns.upstream import Resolver, points_at_gate
 from proxy.gate import Gate
 from proxy.hook_table import HearthgateMaster
 from proxy.metrics import Metrics
@@ -49,6 +53,7 @@ class RunConfig:
     admin: tuple[str, int] = ("127.0.0.1", 8090)
     scripts: list[str] = field(default_factory=list)
     sets: list[str] = field(default_factory=list)
+    dns: DnsConfig | None = None  # ``--dns``: the DNS server and its listeners
     database: Target | None = None  # default: <state-dir>/hearthgate.db
     instance: str = field(default_factory=socket.gethostname)  # this gate's name
 
@@ -70,6 +75,9 @@ def run(cfg: RunConfig) -> int:
 
 async def serve(cfg: RunConfig) -> int:
     logging.getLogger().setLevel(logging.INFO)
+    if cfg.dns is not None and (problem := dns_problem(cfg, cfg.dns)):
+        print(f"hearthgate: --dns: {problem}", file=sys.stderr)
+        return 2
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
     metrics = Metrics()
     try:
@@ -132,9 +140,17 @@ async def serve(cfg: RunConfig) -> int:
         if not await _started(admin, admin_task):
             print("hearthgate: the admin server did not start", file=sys.stderr)
             return 2
-        master = _build_master(cfg, gate, admin)
+        master, dns_gate = _build_master(cfg, gate, admin)
         _install_signals(master)
         await master.run()
+        if dns_gate is not None and dns_gate.loop is not None:
+            print(
+                f"hearthgate: --dns: the upstream resolver {dns_gate.loop} forwards queries "
+                "back to this gate; they would loop. Give --dns-upstream a resolver that does "
+                "not ask the gate (the provider's, or a public one)",
+                file=sys.stderr,
+            )
+            return 2
         return 0
     finally:
         admin.should_exit = True
@@ -149,18 +165,47 @@ async def serve(cfg: RunConfig) -> int:
             (cfg.state_dir / RUN_FILE).unlink()
 
 
-def _build_master(cfg: RunConfig, gate: Gate, admin: Any) -> Master:
+def dns_problem(cfg: RunConfig, dns: DnsConfig) -> str | None:
+    """Why DNS mode cannot start as configured, or None. The gate must never be its own
+    upstream: every forwarded query would come back to it until the client gives up."""
+    if not dns.upstreams:
+        return "no upstream resolver: the system has none configured; give --dns-upstream"
+    host = dns.host or cfg.listen_host
+    for upstream in dns.upstreams:
+        if points_at_gate(upstream, host, dns.port):
+            return (
+                f"the upstream resolver {upstream} is this gate's own DNS server; queries "
+                "would loop. Give --dns-upstream the router's or the provider's resolver "
+                "(the system's resolvers are used when --dns-upstream is not given)"
+            )
+    return None
+
+
+def _build_master(cfg: RunConfig, gate: Gate, admin: Any) -> tuple[Master, DnsServer | None]:
     opts = options.Options()
     master = HearthgateMaster(opts, with_termlog=True)
-    chain = lean_addons()
+    chain = lean_addons(dns_mode=cfg.dns is not None)
     master.addons.add(*chain)
     set_names = {item.split("=", 1)[0] for item in cfg.sets}
     master.addons.add(*addons_for_options(set_names, {type(a).__name__ for a in chain}))
+    modes = list(cfg.modes)
+    dns_gate = None
+    if cfg.dns is not None:
+        resolver = Resolver(cfg.dns.upstreams)
+        dns_gate = DnsServer(cfg.dns, gate, resolver, cfg.listen_host)
+        gate.dns_stats = dns_gate.stats
+        # before the gate addon: the listeners route what the gate then decides
+        master.addons.add(dns_gate, DnsListeners(cfg.dns, gate, resolver, cfg.listen_host))
+        modes += cfg.dns.modes()
+        opts.update(
+            keep_host_header=True,
+            dns_name_servers=[u.host for u in cfg.dns.upstreams if u.port == 53],
+        )
     master.addons.add(GateAddon(gate), _Announce(cfg, admin, gate))
     opts.update(
         listen_host=cfg.listen_host,
         listen_port=cfg.listen_port,
-        mode=cfg.modes,
+        mode=modes,
         confdir=str(cfg.confdir),
         connection_strategy="lazy",
         allow_hosts=gate.catalog.allow_hosts_patterns(),
@@ -172,7 +217,7 @@ def _build_master(cfg: RunConfig, gate: Gate, admin: Any) -> Master:
         gate.rules.listeners.append(
             lambda _snap: opts.update(allow_hosts=gate.catalog.allow_hosts_patterns())
         )
-    return master
+    return master, dns_gate
 
 
 class _Announce:
@@ -192,6 +237,7 @@ class _Announce:
             "proxy": proxy,
             "admin": list(admin) if admin else None,
             "ca_cert": str(self.cfg.confdir / "mitmproxy-ca-cert.pem"),
+            "dns": self.gate.dns_stats() if self.gate.dns_stats else None,
         }
         path = self.cfg.state_dir / RUN_FILE
         tmp = path.with_suffix(".tmp")

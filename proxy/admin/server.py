@@ -53,6 +53,7 @@ def create_app(gate: Gate, listen_port: int = 8080) -> FastAPI:
             "rules_error": gate.rules.last_error,
             "database_writable": writer.last_ok,
             "decision_log_queue_depth": gate.writer.depth,
+            "dns": gate.dns_stats() if gate.dns_stats else {"on": False},
         }
 
     @app.get("/proxy.pac", include_in_schema=False)

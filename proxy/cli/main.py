@@ -12,12 +12,17 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from proxy.cli import db as cli_db
+from proxy.cli import dns as cli_dns
 from proxy.cli import family as cli_family
 from proxy.cli import log as cli_log
 from proxy.cli import rules as cli_rules
 from proxy.cli import state as cli_state
+
+if TYPE_CHECKING:
+    from proxy.dns.config import DnsConfig
 
 DEFAULT_RULES = "rules/household.yaml"
 DEFAULT_STATE = "./var"
@@ -50,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_rules.add(sub, common)
     cli_state.add(sub, common)
     cli_log.add(sub, common)
+    cli_dns.add(sub, common)
     cli_db.add(sub, common)
     cli_family.add(sub, common)
     return parser
@@ -126,6 +132,28 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="NAME=VALUE",
         help="any mitmproxy option, as mitmdump --set (repeatable)",
     )
+    p.add_argument(
+        "--dns",
+        metavar="[HOST:]PORT",
+        help="also run the gate's DNS server (usually 53) and the listeners DNS sends "
+        "devices to (443 and 80, on the same host); see README 'DNS mode'",
+    )
+    p.add_argument(
+        "--dns-upstream",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="resolver for every other name and for the gate's own look-ups, ADDR or "
+        "ADDR:PORT (repeatable; default: the system's resolvers; never the gate itself)",
+    )
+    p.add_argument(
+        "--dns-answer",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="the address catalog names resolve to (repeatable; default: the gate's "
+        "address on the interface each query arrived on)",
+    )
     p.set_defaults(handler=_run)
 
 
@@ -145,6 +173,11 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"hearthgate: {exc}", file=sys.stderr)
         return 2
+    try:
+        dns = _dns_config(args)
+    except ValueError as exc:
+        print(f"hearthgate: {exc}", file=sys.stderr)
+        return 2
     return run(
         RunConfig(
             rules=args.rules,
@@ -157,8 +190,30 @@ def _run(args: argparse.Namespace) -> int:
             admin=admin,
             scripts=args.scripts,
             sets=args.sets,
+            dns=dns,
         )
     )
+
+
+def _dns_config(args: argparse.Namespace) -> DnsConfig | None:
+    if args.dns is None:
+        if args.dns_upstream or args.dns_answer:
+            raise ValueError("--dns-upstream and --dns-answer need --dns [HOST:]PORT")
+        return None
+    from proxy.dns.config import DnsConfig, parse_listen
+    from proxy.dns.records import parse_addresses
+    from proxy.dns.upstream import parse_upstream, system_upstreams
+
+    host, port = parse_listen(args.dns)
+    try:
+        upstreams = [parse_upstream(u) for u in args.dns_upstream] or system_upstreams()
+    except ValueError as exc:
+        raise ValueError(f"--dns-upstream: {exc}") from None
+    try:
+        answers = parse_addresses(args.dns_answer) if args.dns_answer else []
+    except ValueError as exc:
+        raise ValueError(f"--dns-answer: {exc}") from None
+    return DnsConfig(host, port, tuple(upstreams), tuple(str(a) for a in answers))
 
 
 def parse_hostport(text: str) -> tuple[str, int]:
