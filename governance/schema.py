@@ -34,7 +34,7 @@ EndpointName = Literal[
 CategoryName = Literal[
     "api", "assistant", "companion", "homework", "search", "image", "video", "music", "coding"
 ]  # fmt: skip  (governance.facts.Category; a test keeps the two the same)
-ApiName = Literal["openai", "anthropic", "gemini", "cohere", "web"]
+ApiName = Literal["openai", "anthropic", "gemini", "cohere", "ollama", "web"]
 PiiKind = Literal["email", "phone", "card", "address", "national_id"]
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"

@@ -17,12 +17,13 @@ from dataclasses import replace
 from mitmproxy import connection, http
 
 from governance import pipeline
-from governance.facts import Action, Identity
+from governance.facts import Action, Endpoint, Identity
 from governance.snapshot import Snapshot
 from proxy import flowfacts, responses
-from proxy.catalog.providers import StreamUsage, Usage, parse_usage
+from proxy.catalog.providers import Usage, parse_usage
 from proxy.catalog.requests import BODY_CAP, OVER_CAP
-from proxy.catalog.usage_filter import InjectedUsageFilter, add_include_usage
+from proxy.catalog.stream_usage import BodyUsage
+from proxy.catalog.usage_filter import INCLUDE_USAGE_HOSTS, InjectedUsageFilter, add_include_usage
 from proxy.decoding import chunk_decoder
 from proxy.flowfacts import FlowRecord
 from proxy.framing import BUFFER_CAP, DISCARDED, BufferCap, client_status, install_buffer_cap
@@ -124,11 +125,15 @@ class GateAddon(SniGate):
 
     @staticmethod
     def _ask_for_usage(flow: http.HTTPFlow, record: FlowRecord) -> None:
-        """An OpenAI-shaped stream that does not ask for usage is made to (see usage_filter)."""
+        """An OpenAI chat completions stream that does not ask for usage is made to (see
+        usage_filter). Only there: OpenAI documents ``stream_options`` for that endpoint;
+        its Responses API and OpenAI-compatible services get the request exactly as sent,
+        and are counted from what their streams report, or estimated."""
         parsed = record.parsed
         if (
-            record.api != "openai"
+            record.facts.host not in INCLUDE_USAGE_HOSTS
             or parsed is None
+            or parsed.endpoint is not Endpoint.CHAT
             or not parsed.stream
             or parsed.stream_usage_requested
             or flow.request.stream
@@ -252,22 +257,22 @@ class GateAddon(SniGate):
         if responses.wants_html(flow.request.method, flow.request.headers.get("accept")):
             body, headers = responses.html_block(decision, facts.request_id, facts.host)
         else:
-            body, headers = responses.json_block(record.api, decision, facts.request_id)
+            body, headers = responses.json_block(_error_family(record), decision, facts.request_id)
         flow.response = http.Response.make(decision.status, body, headers)
 
     # --- responses ---------------------------------------------------------------------
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        """Stream what is not JSON (SSE above all) chunk by chunk, reading usage on the way."""
+        """Every answer of an LLM service streams chunk by chunk, whatever its framing (SSE,
+        NDJSON, a JSON array, any chunked body), its usage read on the way."""
         try:
             record = flow.metadata.get(RECORD)
             if record is None or flow.response is None or record.logged:
                 return
-            ctype = flow.response.headers.get("content-type", "").lower()
-            if "text/event-stream" in ctype:
+            if record.api == "web":
+                flow.response.stream = True  # consumer apps report no usage to read
+            else:
                 flow.response.stream = self._relay(flow.response, record)
-            elif "json" not in ctype:
-                flow.response.stream = True
         except Exception as exc:  # noqa: BLE001
             self.gate.metrics.errors.labels("response").inc()
             log.warning("responseheaders: %s", exc)
@@ -278,7 +283,7 @@ class GateAddon(SniGate):
         The relay answers with a list of non-empty pieces: mitmproxy sends each piece as one
         HTTP/1 chunk, and an empty one would end the client's body before the upstream's.
         """
-        usage = StreamUsage(record.api)
+        usage = BodyUsage(record.api, response.headers.get("content-type"))
         record.stream_usage = usage
         decode = chunk_decoder(response.headers.get("content-encoding"))
         errors = self.gate.metrics.errors.labels("response")
@@ -360,3 +365,12 @@ class GateAddon(SniGate):
             log.exception("hearthgate: could not answer the failed request; killing it")
             if flow.killable:
                 flow.kill()
+
+
+def _error_family(record: FlowRecord) -> str:
+    """The API family whose error shape a block takes: the request body's (a service's
+    OpenAI-compatible endpoints answer like OpenAI), else the provider's."""
+    shape = record.parsed.shape if record.parsed is not None else None
+    if record.api == "web" or shape is None or shape not in responses.ERROR_FAMILIES:
+        return record.api
+    return shape

@@ -23,10 +23,10 @@ from proxy.catalog.providers import (
     BODY_CAP,
     ParsedRequest,
     Provider,
-    StreamUsage,
     parse_request,
 )
 from proxy.catalog.requests import OVER_CAP
+from proxy.catalog.stream_usage import BodyUsage
 from proxy.catalog.usage_filter import InjectedUsageFilter
 from proxy.decoding import Unreadable, decode_body
 from proxy.identity import NeighbourTable
@@ -46,7 +46,7 @@ class FlowRecord:
     decided_at: float  # time.time()
     duration_us: int
     parsed: ParsedRequest | None = None
-    stream_usage: StreamUsage | None = None
+    stream_usage: BodyUsage | None = None  # read from the answer as it streams
     usage_filter: InjectedUsageFilter | None = None
     logged: bool = False
     reserved: bool = False  # counted against the quotas in the shared database already

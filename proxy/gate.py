@@ -353,7 +353,8 @@ def with_estimate(record: FlowRecord, usage: Usage, status: int | None) -> tuple
         or not parsed.inspected
     ):
         return usage, None
-    events = record.usage_filter.events if record.usage_filter is not None else 0
+    reader = record.stream_usage
+    events = reader.events if reader is not None and parsed.stream else 0
     estimate = Usage(
         tokens_in=-(-parsed.prompt_chars // 4), tokens_out=events or None, model=usage.model
     )

@@ -16,6 +16,7 @@ from datetime import datetime
 from governance.facts import Decision
 
 OVERRIDE_PATH = "/__hearthgate/override"
+ERROR_FAMILIES = frozenset({"openai", "anthropic", "gemini", "cohere", "ollama"})
 _ANTHROPIC_TYPES = {403: "permission_error", 429: "rate_limit_error", 500: "api_error"}
 _GEMINI_STATUS = {403: "PERMISSION_DENIED", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL"}
 
@@ -33,6 +34,7 @@ def child_message(decision: Decision, request_id: str) -> str:
 
 
 def error_body(api: str | None, decision: Decision, request_id: str) -> dict[str, object]:
+    """The error in the shape of the API family *api* (OpenAI's for OpenAI-compatible ones)."""
     message = child_message(decision, request_id)
     status = decision.status
     code = "hearthgate_quota" if status == 429 else "hearthgate_blocked"
@@ -49,6 +51,10 @@ def error_body(api: str | None, decision: Decision, request_id: str) -> dict[str
                 "status": _GEMINI_STATUS.get(status, "UNKNOWN"),
             }
         }
+    if api == "cohere":  # the cohere SDK's ApiError carries the body
+        return {"message": message}
+    if api == "ollama":  # ollama.ResponseError takes "error" as its text
+        return {"error": message}
     kind = "rate_limit_exceeded" if status == 429 else "permission_denied"
     return {"error": {"message": message, "type": kind, "code": code}}
 

@@ -5,8 +5,9 @@
 ``providers`` is the front door for parsing requests and usage: ``routes`` reads the path
 as the service routes it, ``requests`` the body that route takes (endpoint, models, prompt,
 and why a body could not be read); ``shapes`` the per-family request/usage readers;
-``usage_filter`` the stream filter for usage the gate asked for; ``pac`` renders the proxy
-auto-config file from the catalog.
+``stream_usage`` reads usage from an answer as it streams, whatever its framing (SSE,
+NDJSON, a JSON array); ``usage_filter`` the stream filter for usage the gate asked for;
+``pac`` renders the proxy auto-config file from the catalog.
 
 May import: ``governance`` (facts only) and each other; nothing else of ``proxy``.
 """

@@ -14,7 +14,7 @@ Pure; never raises on traffic.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email import policy as email_policy
 from email.message import Message
 from email.parser import BytesParser
@@ -50,6 +50,9 @@ class ParsedRequest:
     unreadable: str | None = None  # why a body the gate needed could not be read
     model_unknown: bool = False  # it runs a model it does not name
     endpoint_known: bool = True  # False: the endpoint is named in a body it could not read
+    # the body's API family (a block answers in its error shape); derived from the path, so
+    # two parses of one request are equal with or without it
+    shape: str | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True)
@@ -95,6 +98,8 @@ def _parsed(found: Route, read: _Read | None, unreadable: str | None) -> ParsedR
     model = models[0] if models else found.model
     data = read.data if read is not None else None
     stream = found.stream or (isinstance(data, dict) and data.get("stream") is True)
+    if found.shape == "ollama" and isinstance(data, dict) and data.get("stream") is False:
+        stream = False  # Ollama's native API streams unless the body says otherwise
     readable = read is not None and unreadable is None
     prompt = "\n".join(read.texts) if readable and read is not None else None
     return ParsedRequest(
@@ -109,6 +114,7 @@ def _parsed(found: Route, read: _Read | None, unreadable: str | None) -> ParsedR
         unreadable=unreadable,
         model_unknown=found.generates and not models and found.shape != "chatgpt",
         endpoint_known=not (found.body_endpoint and unreadable is not None),
+        shape=found.shape,
     )
 
 

@@ -231,6 +231,27 @@ def cohere_route(segs: list[str], query: str, method: str) -> Route:
     return Route(endpoint, "cohere", generates=post and endpoint is not Endpoint.OTHER)
 
 
+_OLLAMA_KINDS: dict[tuple[str, ...], Endpoint] = {
+    ("chat",): Endpoint.CHAT,
+    ("generate",): Endpoint.COMPLETIONS,
+    ("embed",): Endpoint.EMBEDDINGS,
+    ("embeddings",): Endpoint.EMBEDDINGS,
+}
+
+
+def ollama_route(segs: list[str], query: str, method: str) -> Route:
+    """Ollama's native API under /api/ (it streams unless the body says ``stream: false``);
+    its OpenAI-compatible one under /v1/."""
+    low = [s.lower() for s in segs]
+    if low[:1] != ["api"]:
+        return openai_route(segs, query, method)
+    endpoint = _kind(low[1:], _OLLAMA_KINDS)
+    if endpoint is Endpoint.OTHER:  # tags, pull, show ...: model management, no prompt
+        return Route(Endpoint.OTHER, "ollama")
+    post = method.upper() == "POST"
+    return Route(endpoint, "ollama", stream=endpoint is not Endpoint.EMBEDDINGS, generates=post)
+
+
 # chatgpt.com: signed in under /backend-api/, signed out (no account) under /backend-anon/;
 # newer app versions add an /f/ segment. claude.ai: completion and retry_completion.
 _CHATGPT_ROOTS = frozenset({"backend-api", "backend-anon", "public-api"})
@@ -261,4 +282,6 @@ def route(provider_name: str, api: str, method: str, path: str) -> Route:
         return gemini_route(segs, query, method)
     if api == "cohere":
         return cohere_route(segs, query, method)
+    if api == "ollama":
+        return ollama_route(segs, query, method)
     return openai_route(segs, query, method)

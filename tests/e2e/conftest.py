@@ -37,7 +37,13 @@ HOSTS = [
     "generativelanguage.googleapis.com",
     "chatgpt.com",
     "example.org",
+    "api.mistral.ai",
+    "api.groq.com",
+    "api.cohere.com",
+    "ollama.lan",
 ]
+# A household's own Ollama server, as SPEC section 4 shows it (reached over TLS in the tests).
+OLLAMA_PROVIDER = "providers:\n  - {name: home-ollama, hosts: [ollama.lan], api: ollama}\n"
 
 
 def window_around_now() -> tuple[str, str]:

@@ -74,6 +74,33 @@ async def test_block_answers_in_provider_shape(make_addon) -> None:  # type: ign
     assert "all-day" in body["error"]["message"]
 
 
+OLLAMA_RULES = RULES + "providers:\n  - {name: home-ollama, hosts: [ollama.lan], api: ollama}\n"
+
+
+@pytest.mark.parametrize(
+    ("host", "path", "message_of"),
+    [
+        ("api.cohere.com", "/v2/chat", lambda b: b["message"]),
+        ("ollama.lan", "/api/chat", lambda b: b["error"]),  # a string: ResponseError's text
+        ("ollama.lan", "/v1/chat/completions", lambda b: b["error"]["message"]),
+        ("api.cohere.com", "/compatibility/v1/chat/completions", lambda b: b["error"]["message"]),
+        ("generativelanguage.googleapis.com", "/v1beta/openai/chat/completions",
+         lambda b: b["error"]["message"]),
+        ("generativelanguage.googleapis.com", "/v1beta/models/g:generateContent",
+         lambda b: b["error"]["status"] and b["error"]["message"]),
+        ("api.mistral.ai", "/v1/chat/completions", lambda b: b["error"]["message"]),
+    ],
+)  # fmt: skip
+async def test_block_answers_in_each_family_shape(make_addon, host, path, message_of) -> None:  # type: ignore[no-untyped-def]
+    addon = make_addon(rules=OLLAMA_RULES % "closed")
+    with taddons.context(addon):
+        flow = llm_flow(host, path)
+        await addon.request(flow)
+    assert flow.response is not None and flow.response.status_code == 403
+    message = message_of(json.loads(flow.response.content or b""))
+    assert isinstance(message, str) and "all-day" in message
+
+
 async def test_non_llm_host_is_untouched(make_addon) -> None:  # type: ignore[no-untyped-def]
     addon = make_addon()
     with taddons.context(addon):

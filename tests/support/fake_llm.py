@@ -567,7 +567,7 @@ def _error(path: str, status: int) -> Response:
 
 
 _GEMINI_PATH = re.compile(
-    r"^/v1beta/models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent)$"
+    r"^/v1(?:beta)?/models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent)$"
 )
 
 _OLLAMA_PATHS = ("/api/chat", "/api/generate", "/api/embed", "/api/embeddings")

@@ -531,6 +531,57 @@ def test_stream_flags(
     assert (parsed.stream, parsed.stream_usage_requested) == (stream, usage_requested)
 
 
+OLLAMA = Provider("home-ollama", ("ollama.lan",), "ollama")
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "endpoint", "prompt", "stream"),
+    [
+        ("/api/chat", {"model": "llama3.2", "messages": [
+            {"role": "system", "content": "Be kind."},
+            {"role": "user", "content": "Hi", "images": ["AAAA"]}]},
+         Endpoint.CHAT, "Be kind.\nHi", True),
+        ("/api/chat", {"model": "llama3.2", "messages": [], "stream": False},
+         Endpoint.CHAT, "", False),
+        ("/api/generate", {"model": "llama3.2", "system": "S", "prompt": "P", "suffix": "X"},
+         Endpoint.COMPLETIONS, "S\nP\nX", True),
+        ("/api/generate", {"model": "llama3.2", "prompt": "P", "stream": False},
+         Endpoint.COMPLETIONS, "P", False),
+        ("/api/embed", {"model": "llama3.2", "input": ["a", "b"]}, Endpoint.EMBEDDINGS, "a\nb",
+         False),
+        ("/api/embeddings", {"model": "llama3.2", "prompt": "c"}, Endpoint.EMBEDDINGS, "c", False),
+        ("/v1/chat/completions", {"model": "llama3.2", "messages": [
+            {"role": "user", "content": "compat"}], "stream": True}, Endpoint.CHAT, "compat", True),
+    ],
+)  # fmt: skip
+def test_ollama_native_api(
+    path: str, body: object, endpoint: Endpoint, prompt: str, stream: bool
+) -> None:
+    parsed = parse_request(OLLAMA, "POST", path, "application/json", json.dumps(body).encode())
+    assert (parsed.endpoint, parsed.model, parsed.prompt) == (endpoint, "llama3.2", prompt)
+    assert parsed.stream is stream and parsed.inspected
+    assert parsed.shape == ("openai" if path.startswith("/v1/") else "ollama")
+
+
+def test_ollama_model_management_is_other() -> None:
+    parsed = parse_request(OLLAMA, "POST", "/api/pull", "application/json", b'{"model": "x"}')
+    assert (parsed.endpoint, parsed.model) == (Endpoint.OTHER, "x")
+
+
+@pytest.mark.parametrize(
+    ("body", "usage"),
+    [
+        ({"model": "llama3.2", "done": True, "prompt_eval_count": 26, "eval_count": 3},
+         Usage(26, 3, "llama3.2")),
+        ({"model": "llama3.2", "embeddings": [[0.1]], "prompt_eval_count": 4},
+         Usage(4, None, "llama3.2")),
+        ({"embedding": [0.1]}, Usage()),
+    ],
+)  # fmt: skip
+def test_ollama_usage(body: object, usage: Usage) -> None:
+    assert parse_usage("ollama", "application/json", json.dumps(body).encode()) == usage
+
+
 @pytest.mark.parametrize(
     ("provider", "path", "body", "model"),
     [
