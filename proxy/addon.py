@@ -254,11 +254,14 @@ class GateAddon(SniGate):
             record.logged = True
             flow.response = http.Response.make(404, b"", {"cache-control": "no-store"})
             return
+        status = decision.status
         if responses.wants_html(flow.request.method, flow.request.headers.get("accept")):
             body, headers = responses.html_block(decision, facts.request_id, facts.host)
         else:
-            body, headers = responses.json_block(_error_family(record), decision, facts.request_id)
-        flow.response = http.Response.make(decision.status, body, headers)
+            family = _error_family(record)
+            body, headers = responses.json_block(family, decision, facts.request_id)
+            status = responses.block_status(family, status)
+        flow.response = http.Response.make(status, body, headers)
 
     # --- responses ---------------------------------------------------------------------
 
@@ -368,8 +371,13 @@ class GateAddon(SniGate):
 
 
 def _error_family(record: FlowRecord) -> str:
-    """The API family whose error shape a block takes: the request body's (a service's
-    OpenAI-compatible endpoints answer like OpenAI), else the provider's."""
+    """The API family whose error shape a block takes: a native API's own (Bedrock's runtime,
+    Replicate), else the request body's (a service's OpenAI-compatible endpoints answer
+    like OpenAI), else the provider's."""
+    native = responses.NATIVE_ERRORS.get(record.facts.provider or "")
+    if native is not None and record.facts.path.startswith(native[0]):
+        if record.facts.endpoint is Endpoint.OTHER:  # not one of its OpenAI-compatible paths
+            return native[1]
     shape = record.parsed.shape if record.parsed is not None else None
     if record.api == "web" or shape is None or shape not in responses.ERROR_FAMILIES:
         return record.api

@@ -19,6 +19,7 @@ import httpx
 
 from governance.schema import Notification
 from proxy.metrics import Metrics
+from proxy.reports import mail
 
 log = logging.getLogger(__name__)
 RETRY_DELAYS = (1.0, 3.0, 9.0)
@@ -80,7 +81,7 @@ def build_request(target: Notification, event: Event) -> dict[str, Any]:
     if target.format == "gotify":
         headers = {"X-Gotify-Key": target.token} if target.token else {}
         return {
-            "url": target.url.rstrip("/") + "/message",
+            "url": (target.url or "").rstrip("/") + "/message",
             "headers": headers,
             "json": {
                 "title": event.title,
@@ -128,7 +129,13 @@ class Notifier:
                         await self._send(client, target, event)
 
     def _throttled(self, target: Notification, event: Event) -> bool:
-        key = (target.url, event.device, event.stage, event.rule, event.action)
+        key = (
+            target.url or ",".join(target.to),
+            event.device,
+            event.stage,
+            event.rule,
+            event.action,
+        )
         now = time.monotonic()
         last = self._last.get(key)
         if last is not None and now - last < target.throttle_minutes * 60:
@@ -137,6 +144,9 @@ class Notifier:
         return False
 
     async def _send(self, client: httpx.AsyncClient, target: Notification, event: Event) -> None:
+        if target.format == "email":
+            await self._mail(target, event)
+            return
         request = build_request(target, event)
         for attempt, delay in enumerate((*RETRY_DELAYS, None)):
             try:
@@ -165,7 +175,15 @@ class Notifier:
                 return
             await asyncio.sleep(delay)
 
+    async def _mail(self, target: Notification, event: Event) -> None:
+        try:
+            await asyncio.to_thread(mail.send, target, event.title, message_of(event))
+            self.sent += 1
+        except mail.MailError as exc:
+            self._metrics.errors.labels("notify").inc()
+            log.warning("notification not sent: %s", exc)
 
-def _safe(url: str) -> str:
+
+def _safe(url: str | None) -> str:
     """The URL without a query string (which may hold a token) for the log."""
-    return url.split("?", 1)[0]
+    return (url or "").split("?", 1)[0]

@@ -17,6 +17,9 @@ from governance.facts import Decision
 
 OVERRIDE_PATH = "/__hearthgate/override"
 ERROR_FAMILIES = frozenset({"openai", "anthropic", "gemini", "cohere", "ollama"})
+# Services catalogued as OpenAI-compatible whose native endpoints answer in a shape of their
+# own: a block there takes that shape (Bedrock's /model/... runtime API, Replicate's API).
+NATIVE_ERRORS = {"bedrock": ("/model/", "bedrock"), "replicate": ("/", "replicate")}
 _ANTHROPIC_TYPES = {403: "permission_error", 429: "rate_limit_error", 500: "api_error"}
 _GEMINI_STATUS = {403: "PERMISSION_DENIED", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL"}
 
@@ -55,6 +58,11 @@ def error_body(api: str | None, decision: Decision, request_id: str) -> dict[str
         return {"message": message}
     if api == "ollama":  # ollama.ResponseError takes "error" as its text
         return {"error": message}
+    if api == "bedrock":  # AWS JSON: boto3 reads "message", the code from x-amzn-errortype
+        return {"message": message}
+    if api == "replicate":  # problem details: the replicate client raises with "detail"
+        title = "Too Many Requests" if status == 429 else "Forbidden"
+        return {"title": title, "detail": message, "status": status}
     kind = "rate_limit_exceeded" if status == 429 else "permission_denied"
     return {"error": {"message": message, "type": kind, "code": code}}
 
@@ -76,7 +84,19 @@ def json_block(
     api: str | None, decision: Decision, request_id: str
 ) -> tuple[bytes, dict[str, str]]:
     body = json.dumps(error_body(api, decision, request_id)).encode()
-    return body, block_headers(decision, request_id, "application/json")
+    headers = block_headers(decision, request_id, "application/json")
+    if api == "bedrock":  # neither is one boto3 retries (given block_status's 400)
+        code = (
+            "ServiceQuotaExceededException" if decision.status == 429 else "AccessDeniedException"
+        )
+        headers["x-amzn-errortype"] = code
+    return body, headers
+
+
+def block_status(api: str | None, status: int) -> int:
+    """The HTTP status a block answers with. Bedrock reports a quota as 400
+    ServiceQuotaExceededException; boto3's default (legacy) retry mode retries every 429."""
+    return 400 if api == "bedrock" and status == 429 else status
 
 
 def html_block(decision: Decision, request_id: str, host: str) -> tuple[bytes, dict[str, str]]:

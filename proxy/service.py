@@ -33,6 +33,7 @@ from proxy.dns.upstream import Resolver, points_at_gate
 from proxy.gate import Gate
 from proxy.hook_table import HearthgateMaster
 from proxy.metrics import Metrics
+from proxy.reports import schedule as weekly_reports
 from proxy.rules.loader import RulesFileError
 from proxy.runtime import RulesHolder, SharedCounter, StateCache, utc_now
 from proxy.store import retention
@@ -127,6 +128,7 @@ async def serve(cfg: RunConfig) -> int:
             gate.neighbours.run(),
             gate.notifier.run(),
             gate.run_minutes(),
+            weekly_reports.run(cache.target, lambda: rules.snapshot, utc_now),
             retention.run_daily(
                 cfg.target,
                 lambda: rules.snapshot.rules.settings.retention_days,

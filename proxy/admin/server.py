@@ -12,6 +12,7 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from proxy.admin import api as admin_api
@@ -20,6 +21,7 @@ from proxy.admin.dashboard import routes as dashboard
 from proxy.catalog.pac import CONTENT_TYPE as PAC_TYPE
 from proxy.catalog.pac import render_pac
 from proxy.gate import Gate
+from proxy.store.sql.connection import unavailable_errors
 
 
 def create_app(gate: Gate, listen_port: int = 8080) -> FastAPI:
@@ -32,6 +34,20 @@ def create_app(gate: Gate, listen_port: int = 8080) -> FastAPI:
         "`Authorization: Bearer <token>` (`hearthgate admin add`).",
     )
     auth = Authenticator(gate.cache.target)
+
+    async def unreachable(request: Request, exc: Exception) -> Response:
+        # the proxy goes on deciding from memory; changes and logs wait for the database
+        return JSONResponse(
+            {
+                "detail": f"the database {gate.cache.target.display} cannot be reached "
+                f"({type(exc).__name__}); try again when it is back"
+            },
+            status_code=503,
+            headers={"Retry-After": "10"},
+        )
+
+    for error in unavailable_errors():
+        app.add_exception_handler(error, unreachable)
     gate.cache.listeners.append(auth.forget)
     admin_api.mount(app, gate, auth)
     dashboard.mount(app, gate, auth)

@@ -106,6 +106,16 @@ def guarded(body: Callable[[argparse.Namespace, Db, Snapshot], int]) -> Handler:
         except StateError as exc:
             print(f"hearthgate: {exc}", file=sys.stderr)
             return 1
+        except Exception as exc:
+            from proxy.store.sql.connection import unavailable_errors
+
+            if not isinstance(exc, unavailable_errors()):
+                raise
+            print(
+                f"hearthgate: the database {database.display} cannot be used: {exc}",
+                file=sys.stderr,
+            )
+            return 1
 
     return run
 
