@@ -11,12 +11,15 @@ import fnmatch
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from governance.facts import Action, Endpoint, Identity, Inspect, RequestFacts
 from governance.pii import find_pii, lowered
 from governance.prompt_regex import PromptRegex, compile_prompt_regex
-from governance.schema import Policy, Quota
 from governance.topics import find_topic
+
+if TYPE_CHECKING:  # annotations only: a snapshot read back from the CLI cache has no pydantic
+    from governance.schema import Policy, Quota
 
 TOPIC_FINDING = "the prompt may be about"
 

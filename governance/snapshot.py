@@ -11,15 +11,17 @@ import ipaddress
 from dataclasses import dataclass, field
 from datetime import date, time
 from types import MappingProxyType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 from governance.errors import RulesError
-from governance.facts import Action, Identity, Inspect, RequestFacts
+from governance.facts import DAY_NAMES, Action, Identity, Inspect, RequestFacts
 from governance.policy_match import CompiledPolicy, compile_policy, concerns_request
 from governance.prices import Price, compile_prices
 from governance.references import check_references
-from governance.schema import DAY_NAMES, Rules
+
+if TYPE_CHECKING:  # annotations only: a snapshot read back from the CLI cache has no pydantic
+    from governance.schema import Rules
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 IdentityKey = tuple[str, str | None, frozenset[str]]
