@@ -63,6 +63,7 @@ class Settings(Strict):
     fail: Literal["closed", "open"] = "closed"
     default: Literal["allow", "block"] = "allow"
     inspect: Literal["tls", "sni"] = "tls"
+    unreadable: Literal["block", "allow"] = "block"
     log_prompts: bool = False
     retention_days: int = Field(default=90, ge=1, le=3650)
     unknown_devices: UnknownDevices = UnknownDevices.model_construct()

@@ -124,6 +124,7 @@ class Snapshot:
     policies: tuple[CompiledPolicy, ...]
     overrides: OverrideSettings
     prices: tuple[Price, ...] = ()
+    unreadable_block: bool = True  # settings.unreadable: block
     # identity -> (time rules, policies) that can apply to it; filled on first use
     _by_identity: dict[
         IdentityKey, tuple[tuple[CompiledTimeRule, ...], tuple[CompiledPolicy, ...]]
@@ -177,6 +178,7 @@ class Snapshot:
             facts.category,
             facts.host,
             facts.endpoint,
+            facts.endpoint_known,
         )
         found = self._by_request.get(key)
         if found is None:
@@ -203,6 +205,7 @@ def compile_rules(rules: Rules, text: str = "") -> Snapshot:
         fail_open=settings.fail == "open",
         default_action=Action.BLOCK if settings.default == "block" else Action.ALLOW,
         default_inspect=Inspect(settings.inspect),
+        unreadable_block=settings.unreadable == "block",
         unknown_groups=frozenset(settings.unknown_devices.groups),
         devices=MappingProxyType(devices),
         device_by_ip=MappingProxyType(by_ip),

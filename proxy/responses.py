@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from datetime import datetime
 
 from governance.facts import Decision
@@ -71,7 +72,7 @@ def block_headers(decision: Decision, request_id: str, content_type: str) -> dic
         "content-type": content_type,
         "cache-control": "no-store",
         "x-hearthgate-request-id": request_id,
-        "x-hearthgate-reason": _header_safe(decision.reason),
+        "x-hearthgate-reason": header_safe(decision.reason),
         "x-should-retry": "false",
     }
     if decision.retry_after is not None:
@@ -149,8 +150,16 @@ def _until_text(until: str | None) -> str | None:
         return until
 
 
-def _header_safe(text: str) -> str:
-    return text.encode("ascii", "replace").decode()[:300].replace("\r", " ").replace("\n", " ")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def header_safe(text: str) -> str:
+    """*text* as a header value every HTTP/1 and HTTP/2 client accepts: printable ASCII only.
+
+    A reason can quote what the client sent (a model name with a NUL or a line break, a
+    keyword in another script): control characters become spaces, other non-ASCII ``?``.
+    """
+    return _CONTROL.sub(" ", text.encode("ascii", "replace").decode()[:300]).strip()
 
 
 _STYLE = """<meta name="viewport" content="width=device-width, initial-scale=1">
