@@ -2,7 +2,11 @@
 
 Every condition present in ``when`` must hold (AND); a list inside one condition matches if
 any element does (OR). Conditions that need the request body (models, prompt, prompt size)
-never match a device inspected at host level only (``inspect: sni``).
+never match a device inspected at host level only (``inspect: sni``). A request that names
+several models (a batch) meets ``models``/``models_not`` of a restricting policy when any of
+them does, and of an ``allow`` policy only when all of them do. When a body condition cannot
+be checked because the gate could not read the body, ``unreadable_reason`` says why and
+``settings.unreadable`` decides (see ``policy.py``).
 """
 
 from __future__ import annotations
@@ -11,12 +15,18 @@ import fnmatch
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from governance.facts import Action, Endpoint, Identity, Inspect, RequestFacts
 from governance.pii import find_pii
 from governance.prompt_regex import PromptRegex, compile_prompt_regex
-from governance.schema import Policy, Quota
 from governance.textnorm import fold_keyword, folded, lowered, normalised, warm
+from governance.topics import find_topic
+
+if TYPE_CHECKING:  # annotations only: a snapshot read back from the CLI cache has no pydantic
+    from governance.schema import Policy, Quota
+
+TOPIC_FINDING = "the prompt may be about"
 
 # endpoints whose requests name a model; an unknown model there fails `models_not` safe
 _MODEL_ENDPOINTS = frozenset(
@@ -52,22 +62,25 @@ class CompiledPolicy:
     keywords: tuple[str, ...]  # lower-cased as written, for the reason
     regexes: tuple[PromptRegex, ...]
     max_prompt_chars: int | None
+    topics: tuple[str, ...] = ()
     # each keyword folded (textnorm): found by substring search in the prompt's folded view
     folded_keywords: tuple[bytes, ...] = ()
     needs_body: bool = False  # set from the conditions below; see __post_init__
+    reads_body: bool = False  # a condition reads the body itself, not only the path
 
     def __post_init__(self) -> None:
-        # conditions that need the decrypted request: its path (endpoint) or its body
-        body = bool(
-            self.endpoints
-            or self.models
+        reads = bool(
+            self.models
             or self.models_not
             or self.pii
             or self.keywords
             or self.regexes
+            or self.topics
             or self.max_prompt_chars is not None
         )
-        object.__setattr__(self, "needs_body", body)
+        # conditions that need the decrypted request: its path (endpoint) or its body
+        object.__setattr__(self, "reads_body", reads)
+        object.__setattr__(self, "needs_body", reads or bool(self.endpoints))
 
     def concerns(self, ident: Identity) -> bool:
         """The who-conditions (devices, people, groups) hold for this identity."""
@@ -106,6 +119,7 @@ def compile_policy(policy: Policy, order: int) -> CompiledPolicy:
         keywords=tuple(k.lower() for k in keywords),
         regexes=tuple(compile_prompt_regex(r) for r in (prompt.regex if prompt else [])),
         max_prompt_chars=w.max_prompt_chars,
+        topics=tuple(prompt.topics) if prompt else (),
         folded_keywords=tuple(fold_keyword(k) for k in keywords),
     )
 
@@ -127,32 +141,46 @@ def concerns_request(policy: CompiledPolicy, facts: RequestFacts) -> bool:
         and (not policy.providers or (facts.provider or "") in policy.providers)
         and (not policy.categories or (facts.category or "") in policy.categories)
         and (not policy.hosts or _host_matches(facts.host, policy.hosts))
-        and (not policy.endpoints or facts.endpoint in policy.endpoints)
+        and (not policy.endpoints or facts.endpoint in policy.endpoints or not facts.endpoint_known)
         and not (policy.needs_body and ident.inspect is Inspect.SNI)
     )
 
 
+def unreadable_reason(policy: CompiledPolicy, facts: RequestFacts) -> str | None:
+    """Why a body condition of *policy* cannot be checked on this request; None if it can."""
+    if facts.unreadable is not None and (
+        policy.reads_body or (policy.endpoints and not facts.endpoint_known)
+    ):
+        return facts.unreadable
+    if facts.model_unknown and (policy.models is not None or policy.models_not is not None):
+        return "it does not say which model it runs"
+    return None
+
+
 def body_matches(policy: CompiledPolicy, facts: RequestFacts) -> tuple[bool, str]:
-    model = facts.model
+    models = facts.models or ((facts.model,) if facts.model else ())
+    every = policy.action is Action.ALLOW  # an allow must hold for every model named
     notes = []
     if policy.models is not None:
-        if model is None or not policy.models.match(model):
+        hits = [m for m in models if policy.models.match(m)]
+        if not hits or (every and len(hits) < len(models)):
             return False, ""
-        notes.append(f"model {model}")
+        notes.append(f"model {hits[0]}")
     if policy.models_not is not None:
-        if model is None:
-            if facts.endpoint not in _MODEL_ENDPOINTS:
+        outside = [m for m in models if not policy.models_not.match(m)]
+        if not models:  # a body read in full that names none runs none (a thread message)
+            if facts.body_inspected or facts.endpoint not in _MODEL_ENDPOINTS:
                 return False, ""
             notes.append("model could not be read")
-        elif policy.models_not.match(model):
+        elif not outside or (every and len(outside) < len(models)):
             return False, ""
         else:
-            notes.append(f"model {model} is not on the allowed list")
+            notes.append(f"model {outside[0]} is not on the allowed list")
     if policy.max_prompt_chars is not None:
         if facts.prompt_chars <= policy.max_prompt_chars:
             return False, ""
         notes.append(f"prompt of {facts.prompt_chars} characters")
-    if policy.pii or policy.keywords or policy.regexes:
+    if policy.pii or policy.keywords or policy.regexes or policy.topics:
         found = _prompt_finding(policy, facts.prompt or "")
         if not found:
             return False, ""
@@ -161,8 +189,12 @@ def body_matches(policy: CompiledPolicy, facts: RequestFacts) -> tuple[bool, str
 
 
 def _prompt_finding(policy: CompiledPolicy, text: str) -> str:
-    """What the prompt holds of the policy's keywords, regexes and personal data, read as
-    the model reads it: normalised for regexes and PII, folded for keywords (textnorm)."""
+    """What in the prompt met the policy, read as the model reads it: normalised for
+    regexes and PII, folded for keywords (textnorm)."""
+    if policy.topics:
+        topic = find_topic(text, policy.topics)
+        if topic is not None:
+            return f"{TOPIC_FINDING} {topic}"
     keywords, regexes = _memo(text)
     if policy.keywords:
         view = folded(text)

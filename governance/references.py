@@ -7,11 +7,15 @@ believes in that never fires. Each problem names where it is and what is missing
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from governance.errors import Location
-from governance.schema import AppliesTo, Rules, When
+
+if TYPE_CHECKING:
+    from governance.schema import AppliesTo, Rules, When
 
 Problem = tuple[Location, str]
+_ONE = {"groups": "group", "people": "person", "devices": "device"}
 Need = Callable[[str, set[str], list[str], Location], None]
 
 
@@ -24,7 +28,7 @@ def check_references(rules: Rules) -> list[Problem]:
         for i, name in enumerate(names):
             if name not in known:
                 hint = f"; defined {kind}: {', '.join(sorted(known))}" if known else ""
-                problems.append(((*loc, i), f"unknown {kind[:-1]} {name!r}{hint}"))
+                problems.append(((*loc, i), f"unknown {_ONE.get(kind, kind)} {name!r}{hint}"))
 
     need(
         "groups",

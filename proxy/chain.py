@@ -24,9 +24,21 @@ from mitmproxy.addons import (
     tlsconfig,
     upstream_auth,
 )
+from mitmproxy.proxy import mode_specs
 
 
-def lean_addons() -> list[Any]:
+class GateDnsResolver(dns_resolver.DnsResolver):
+    """mitmproxy's resolver for WireGuard's DNS, leaving DNS mode to the gate's DNS server
+    (which forwards instead of answering A/AAAA from a look-up of its own)."""
+
+    @staticmethod
+    def _should_resolve(flow: Any) -> bool:
+        if isinstance(flow.client_conn.proxy_mode, mode_specs.DnsMode):
+            return False
+        return bool(dns_resolver.DnsResolver._should_resolve(flow))
+
+
+def lean_addons(dns_mode: bool = False) -> list[Any]:
     """What a gate needs: core, open-proxy protection, auth, servers, TLS, scripts."""
     return [
         core.Core(),
@@ -36,7 +48,7 @@ def lean_addons() -> list[Any]:
         proxyauth.ProxyAuth(),
         proxyserver.Proxyserver(),
         script.ScriptLoader(),
-        dns_resolver.DnsResolver(),
+        GateDnsResolver() if dns_mode else dns_resolver.DnsResolver(),
         next_layer.NextLayer(),
         tlsconfig.TlsConfig(),
         upstream_auth.UpstreamAuth(),
@@ -59,6 +71,8 @@ class _OptionProbe:
 
 def addons_for_options(names: set[str], present: set[str]) -> list[Any]:
     """Default addons not already in the chain that declare any of ``names``."""
+    if not names:  # the usual start: no --set, so no need to build and probe 40 addons
+        return []
     wanted = []
     for addon in addons.default_addons():
         if type(addon).__name__ in present or not hasattr(addon, "load"):

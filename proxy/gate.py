@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from mitmproxy import http
 
-from governance import quotas
+from governance import pipeline, quotas
 from governance.facts import Action, Decision, Identity, RequestFacts, Stage
+from governance.policy_match import TOPIC_FINDING
 from governance.prices import estimate_cost
 from governance.quotas import usage_keys
 from proxy.catalog.providers import Catalog, Usage, catalog_for
@@ -24,7 +26,7 @@ from proxy.flowfacts import FlowRecord
 from proxy.identity import NeighbourTable
 from proxy.metrics import Metrics
 from proxy.notify import Event, Notifier
-from proxy.runtime import Clock, RulesHolder, StateCache, utc_now
+from proxy.runtime import Clock, RulesHolder, SharedCounter, StateCache, utc_now
 from proxy.store import overrides as overrides_store
 from proxy.store.db import Db
 from proxy.store.overrides import Redeemed
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from governance.snapshot import Snapshot
 
 PROMPT_EXCERPT = 200
+NOT_COUNTED = quotas.UNCOUNTED_STAGES  # SPEC 4: not against quotas
 
 
 @dataclass
@@ -48,16 +51,74 @@ class Gate:
     catalog: Catalog = field(init=False)
     notifier: Notifier = field(init=False)
     proxy_port: int = 0  # the bound proxy port, known once the proxy listens
+    dns_stats: Callable[[], dict[str, Any]] | None = None  # set when DNS mode is on
+    counter: SharedCounter | None = None  # quota reservations, with a shared database
+    instance: str = "hearthgate"  # this gate's name among several (metrics, /healthz)
 
     def __post_init__(self) -> None:
         self.catalog = catalog_for(self.rules.snapshot)
         self.rules.listeners.append(self._rules_changed)
         self.notifier = Notifier(lambda: self.rules.snapshot.rules.notifications, self.metrics)
         self._children: dict[tuple[str, str, str, str], Any] = {}
+        self._has_quotas = _has_quotas(self.rules.snapshot)
         self._open: dict[int, FlowRecord] = {}  # allowed flows still running: minutes of use
 
     def _rules_changed(self, snap: Snapshot) -> None:
         self.catalog = catalog_for(snap)
+        self._has_quotas = _has_quotas(snap)
+
+    def counts_after_reserving(self, decision: Decision) -> bool:
+        """An allowed decision that a shared quota may still turn into a 429 is counted in
+        the metrics once ``reserve`` has settled it, not before."""
+        return self.counter is not None and decision.allowed
+
+    async def reserve(self, record: FlowRecord) -> None:
+        """With a shared database, settle an allowed request's quota before it goes upstream
+        (see ``_reserve``), then count the decision that stands in the metrics."""
+        if self.counter is None:
+            return
+        try:
+            await self._reserve(record)
+        finally:
+            self.count_decision(record.facts, record.decision)
+
+    async def _reserve(self, record: FlowRecord) -> None:
+        """With a shared database, count an allowed request there before it goes upstream.
+
+        The counter's new value (every gate's requests, this one included) is checked
+        against the quotas again; a request past a limit gives its count back and is
+        answered with the quota's decision instead. While the database cannot be reached
+        ``settings.fail`` decides: closed blocks, open lets it through counted in memory.
+        """
+        decision = record.decision
+        if (
+            self.counter is None  # (for mypy: reserve checked it)
+            or not counted(decision)
+            or not self._has_quotas
+            or not any(p.quota is not None for p in self.rules.snapshot.policies_for(record.facts))
+        ):
+            return
+        snap, facts, now = self.rules.snapshot, record.facts, self.clock()
+        day = now.astimezone(snap.zone).date()
+        keys = usage_keys(facts.identity)
+        try:
+            counts = await asyncio.to_thread(self.counter.reserve, keys, day.isoformat())
+        except Exception as exc:  # noqa: BLE001 - the database is away: settings.fail says
+            self.metrics.errors.labels("quota").inc()
+            if not snap.fail_open:
+                record.decision = pipeline.error_decision(snap, exc)
+            return
+        record.reserved = True
+        again = pipeline.decide(facts, snap, self.cache.counted_elsewhere(counts, day), now)
+        if again.allowed:
+            return
+        record.reserved = False
+        record.decision = again
+        self.cache.given_back(keys, day)
+        try:
+            await asyncio.to_thread(self.counter.release, keys, day.isoformat())
+        except Exception:  # noqa: BLE001 - counted one too many; the request stays refused
+            self.metrics.errors.labels("quota").inc()
 
     def device_label(self, ident: Identity) -> str:
         return ident.device if ident.known and not ident.device.startswith("user:") else "unknown"
@@ -123,7 +184,20 @@ class Gate:
             self.metrics.tokens.labels(provider, label, "in").inc(tokens_in or 0)
             self.metrics.tokens.labels(provider, label, "out").inc(tokens_out or 0)
         decided_at = datetime.fromtimestamp(record.decided_at, UTC)
-        self._reconcile(record, model, status, tokens_in or 0, tokens_out or 0)
+        if record.reserved_locally is not None:
+            self._reconcile(record, model, status, tokens_in or 0, tokens_out or 0)
+        elif counted(decision) and status is not None and status < 400:
+            local_day = decided_at.astimezone(snap.zone).date()
+            cost = estimate_cost(snap.prices, model, tokens_in or 0, tokens_out or 0)
+            requests = 0 if record.reserved else 1  # a reservation is counted already
+            self.cache.add_usage(
+                usage_keys(facts.identity),
+                local_day,
+                requests,
+                tokens_in or 0,
+                tokens_out or 0,
+                cost,
+            )
         excerpt = (
             facts.prompt[:PROMPT_EXCERPT]
             if snap.rules.settings.log_prompts and facts.prompt
@@ -159,30 +233,33 @@ class Gate:
         )
         self._queue_alerts(facts, decision, decided_at)
 
-    def reserve(self, record: FlowRecord) -> None:
+    def reserve_locally(self, record: FlowRecord) -> None:
         """Count an allowed request against its quotas the moment it is decided.
 
         Called in the same synchronous step as the decision, so concurrent requests see each
         other's reservations and never pass a request limit together. Emergency and
-        allowlist requests are not counted.
+        allowlist requests are not counted. With a shared database ``reserve`` counts it
+        there instead (every gate's requests), before it goes upstream.
         """
-        if record.reserved is not None or not counted(record.decision):
+        if self.counter is not None or record.reserved_locally is not None:
+            return
+        if not counted(record.decision):
             return
         snap = self.rules.snapshot
         day = datetime.fromtimestamp(record.decided_at, UTC).astimezone(snap.zone).date()
         keys = usage_keys(record.facts.identity)
         self.cache.add_usage(keys, day, 1, 0, 0)
-        record.reserved = (keys, day)
+        record.reserved_locally = (keys, day)
 
     def _reconcile(
         self, record: FlowRecord, model: str | None, status: int | None, t_in: int, t_out: int
     ) -> None:
         """Add a finished request's tokens and cost to the counters it reserved; a request
         the service refused (no status, or 400 and above) gives its reservation back."""
-        if record.reserved is None:
+        if record.reserved_locally is None:
             return
-        keys, day = record.reserved
-        record.reserved = None
+        keys, day = record.reserved_locally
+        record.reserved_locally = None
         if status is None or status >= 400:
             self.cache.add_usage(keys, day, -1, 0, 0)
             return
@@ -225,6 +302,8 @@ class Gate:
         action: str,
         reason: str,
     ) -> None:
+        snap = self.rules.snapshot
+        topic = topic_of(snap, rule, reason)
         self.notifier.submit(
             Event(
                 iso(at),
@@ -237,6 +316,8 @@ class Gate:
                 rule,
                 action,
                 reason,
+                topic=topic,
+                local_time=at.astimezone(snap.zone).strftime("%a %d %b %H:%M"),
             )
         )
 
@@ -275,6 +356,18 @@ class Gate:
         return FlowRecord(facts, decision, "openai", time.time(), 0)
 
 
+def topic_of(snap: Snapshot, rule: str | None, reason: str) -> str | None:
+    """The prompt topic (``self_harm``) a policy's verdict was about, if any."""
+    if TOPIC_FINDING not in reason:
+        return None
+    policy = next((p for p in snap.policies if p.name == rule), None)
+    return next((t for t in policy.topics if t in reason), None) if policy else None
+
+
+def _has_quotas(snap: Snapshot) -> bool:
+    return any(p.quota is not None for p in snap.policies)
+
+
 def counted(decision: Decision) -> bool:
     """Whether a request counts against quotas: allowed, and not let through by the
     emergency override or the allowlist (those bypass every limit)."""
@@ -296,7 +389,8 @@ def with_estimate(record: FlowRecord, usage: Usage, status: int | None) -> tuple
         or not parsed.inspected
     ):
         return usage, None
-    events = record.usage_filter.events if record.usage_filter is not None else 0
+    reader = record.stream_usage
+    events = reader.events if reader is not None and parsed.stream else 0
     estimate = Usage(
         tokens_in=-(-parsed.prompt_chars // 4), tokens_out=events or None, model=usage.model
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -262,6 +263,27 @@ class StateCache:
             )
         self.usage = merged
 
+    def counted_elsewhere(self, counts: dict[str, int], day: date) -> RuntimeState:
+        """Take the database's request counters (this request included) into memory; the
+        state as it stood just before this request, for checking it against the limits."""
+        before: dict[str, UsageCount] = dict(self.usage)
+        for key, total in counts.items():
+            count = rolled(self.usage.get(key), day)
+            week_others = count.week_requests - count.requests
+            self.usage[key] = replace(count, requests=total, week_requests=week_others + total)
+            before[key] = replace(count, requests=total - 1, week_requests=week_others + total - 1)
+        self.state = replace(self.state, usage=MappingProxyType(self.usage))
+        return replace(self.state, usage=MappingProxyType(before))
+
+    def given_back(self, keys: tuple[str, ...], day: date) -> None:
+        for key in keys:
+            count = rolled(self.usage.get(key), day)
+            self.usage[key] = replace(
+                count,
+                requests=max(0, count.requests - 1),
+                week_requests=max(0, count.week_requests - 1),
+            )
+
     def _cached(self, name: str, default: Any) -> Any:
         return self._caches[name].get(name, default)
 
@@ -329,3 +351,44 @@ def _inode(path: Path) -> int | None:
         return path.stat().st_ino
     except OSError:
         return None
+
+
+class SharedCounter:
+    """Quota reservations in a database several gates share (PostgreSQL).
+
+    Each gate's memory alone would let every gate spend the whole quota, so with a shared
+    database an allowed request that a quota may count is first counted there: one atomic
+    statement returns the counter's new value, which is checked against the limits. One
+    connection, one statement at a time, in a worker thread.
+    """
+
+    def __init__(self, database: Target | str | Path) -> None:
+        self.target = target_of(database)
+        self._conn: Connection | None = None
+        self._lock = threading.Lock()
+
+    def reserve(self, keys: tuple[str, ...], day: str) -> dict[str, int]:
+        counts: dict[str, int] = self._run(lambda db: store_state.reserve_requests(db, keys, day))
+        return counts
+
+    def release(self, keys: tuple[str, ...], day: str) -> None:
+        self._run(lambda db: store_state.release_requests(db, keys, day))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def _run(self, work: Callable[[Connection], Any]) -> Any:
+        with self._lock:
+            if self._conn is not None and self._conn.closed:
+                self._conn = None
+            if self._conn is None:
+                self._conn = connect(self.target)
+            try:
+                return work(self._conn)
+            except Exception:
+                self._conn.close()
+                self._conn = None
+                raise

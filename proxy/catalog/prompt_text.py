@@ -34,6 +34,8 @@ NOT_TEXT = frozenset(
         "locale",
     }
 )  # fmt: skip
+# nothing under these keys is read as text (Ollama's "images" are base64 pictures)
+SKIPPED_TREES = frozenset({"metadata", "cache_control", "images"})
 # under these keys the keys are text too (written for the model, or by it)
 FREE_FORM = frozenset(
     {
@@ -75,7 +77,7 @@ def _members(obj: JsonObject, free: bool) -> Iterator[tuple[object, bool]]:
             text = _string(obj, key, value)
             if text is not None:
                 yield text, False
-        elif key == "metadata" or key == "cache_control":
+        elif key in SKIPPED_TREES:
             continue
         else:
             yield value, key in FREE_FORM and isinstance(value, dict)

@@ -147,9 +147,10 @@ def redeem(
 
     The attempt is counted before the PIN is checked, in one write transaction with the
     lockout test: concurrent guesses (threads, or gates sharing the database) queue on the
-    database's write lock (an advisory lock per device on PostgreSQL), so no more than
-    ``max_attempts`` of them are ever checked. A
-    right PIN clears the count; a used or expired one does not count as a wrong guess.
+    database's write lock (an advisory lock per device on PostgreSQL, so wrong PINs sent at
+    once to several gates are counted one after the other), and no more than
+    ``max_attempts`` of them are ever checked. A right PIN clears the count; a used or
+    expired one does not count as a wrong guess.
     """
     attempt = _claim_attempt(db, device, settings, now)
     if isinstance(attempt, datetime):

@@ -10,8 +10,7 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from governance.facts import Action
-from governance.schema import DAY_NAMES, TimeRule
+from governance.facts import DAY_NAMES, Action
 from governance.snapshot import CompiledTimeRule, Selector
 from governance.state import ActiveEmergency, RuntimeAllow, Unlock, UsageCount
 from proxy.store.sql.connection import Connection
@@ -69,6 +68,8 @@ def load_time_rules(db: Connection) -> tuple[CompiledTimeRule, ...]:
 
 
 def compile_runtime_rule(definition: dict[str, Any]) -> CompiledTimeRule:
+    from governance.schema import TimeRule  # pydantic: only when a runtime rule is read
+
     rule = TimeRule.model_validate(definition)
     sel = rule.applies_to
     return CompiledTimeRule(
@@ -119,6 +120,29 @@ def load_usage(db: Connection, today: date) -> dict[str, UsageCount]:
             last_minute=int(last),
         )
     return counts
+
+
+def reserve_requests(db: Connection, keys: tuple[str, ...], day: str) -> dict[str, int]:
+    """Count one request on every counter in ``keys`` at once; each counter's new value.
+
+    One statement, so atomic on its own: two gates reserving at the same moment get two
+    different numbers, and the one past the limit gives its reservation back."""
+    values = ", ".join(["(?, ?, 1)"] * len(keys))
+    rows = db.execute(
+        f"INSERT INTO usage (key, day, requests) VALUES {values} ON CONFLICT (key, day) "
+        "DO UPDATE SET requests = usage.requests + 1 RETURNING key, requests",
+        tuple(v for key in keys for v in (key, day)),
+    ).fetchall()
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+def release_requests(db: Connection, keys: tuple[str, ...], day: str) -> None:
+    """Give back a reservation the quota refused after all."""
+    marks = ", ".join("?" * len(keys))
+    db.execute(
+        f"UPDATE usage SET requests = requests - 1 WHERE day = ? AND key IN ({marks})",
+        (day, *keys),
+    )
 
 
 UPSERT_USAGE = (
