@@ -16,9 +16,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from governance.addresses import normalize_mac
+from governance.facts import DAY_NAMES, Day
 
-Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-DAY_NAMES: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+__all__ = ["DAY_NAMES", "Day"]  # and the models below; the days live in facts
+
 EndpointName = Literal[
     "chat",
     "completions",
@@ -45,7 +46,11 @@ _HHMM = re.compile(r"^([01]?\d|2[0-3]):[0-5]\d$")
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: a model's validator is built when it first validates, not at import, so a
+    # CLI command reading the compiled rules from proxy.rules.cache never pays for it (the
+    # defaults below are made with model_construct() for the same reason: all their fields
+    # have defaults, so there is nothing to validate)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class UnknownDevices(Strict):
@@ -58,9 +63,10 @@ class Settings(Strict):
     fail: Literal["closed", "open"] = "closed"
     default: Literal["allow", "block"] = "allow"
     inspect: Literal["tls", "sni"] = "tls"
+    unreadable: Literal["block", "allow"] = "block"
     log_prompts: bool = False
     retention_days: int = Field(default=90, ge=1, le=3650)
-    unknown_devices: UnknownDevices = UnknownDevices()
+    unknown_devices: UnknownDevices = UnknownDevices.model_construct()
 
     @field_validator("timezone")
     @classmethod
@@ -208,7 +214,7 @@ class Quota(Strict):
 class Policy(Strict):
     name: Name
     priority: int = 100
-    when: When = When()
+    when: When = When.model_construct()
     action: Literal["allow", "alert", "block", "log"] = "block"
     quota: Quota | None = None
     message: str | None = None
@@ -351,15 +357,15 @@ class PriceDef(Strict):
 
 class Rules(Strict):
     version: Literal[1]
-    settings: Settings = Settings()
+    settings: Settings = Settings.model_construct()
     groups: dict[Name, Group | None] = {}
     people: dict[Name, Person] = {}
     devices: dict[Name, Device] = {}
     allowlist: list[AllowEntry] = []
     time_rules: list[TimeRule] = []
     policies: list[Policy] = []
-    overrides: Overrides = Overrides()
-    consent: Consent = Consent()
+    overrides: Overrides = Overrides.model_construct()
+    consent: Consent = Consent.model_construct()
     providers: list[ProviderDef] = []
     dns: DnsSettings = DnsSettings()
     prices: list[PriceDef] = []

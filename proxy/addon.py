@@ -21,10 +21,12 @@ from governance.facts import Action, Endpoint, Identity
 from governance.snapshot import Snapshot
 from proxy import flowfacts, responses
 from proxy.catalog.providers import Usage, parse_usage
+from proxy.catalog.requests import BODY_CAP, OVER_CAP
 from proxy.catalog.stream_usage import BodyUsage
 from proxy.catalog.usage_filter import INCLUDE_USAGE_HOSTS, InjectedUsageFilter, add_include_usage
 from proxy.decoding import chunk_decoder
 from proxy.flowfacts import FlowRecord
+from proxy.framing import BUFFER_CAP, DISCARDED, BufferCap, client_status, install_buffer_cap
 from proxy.gate import Gate
 from proxy.sni_gate import SniGate
 
@@ -40,6 +42,7 @@ class GateAddon(SniGate):
     def __init__(self, gate: Gate) -> None:
         super().__init__()
         self.gate = gate
+        install_buffer_cap()
         self._identities: dict[str, tuple[str, Identity]] = {}
 
     # --- connections -------------------------------------------------------------------
@@ -57,15 +60,46 @@ class GateAddon(SniGate):
     # --- requests ----------------------------------------------------------------------
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
-        """Bodies too large to inspect are decided on their headers and streamed."""
+        """A body announced larger than the cap is decided unread on its headers, and
+        streamed if allowed (dropped as it arrives, then answered, if not). A body of unknown
+        length (chunked) is buffered up to the cap and read; past it, it is decided unread."""
         try:
-            if RECORD in flow.metadata or not flowfacts.oversize(flow):
+            if RECORD in flow.metadata:
                 return
-            record = self._decide(flow, with_body=False)
-            if record is not None and record.decision.allowed:
+            length = flowfacts.announced_length(flow)
+            if length is not None and length <= BODY_CAP:
+                return  # read whole in `request`
+            if length is None:
+                if flowfacts.llm_target(flow, self.gate.catalog.match) is not None:
+                    flow.metadata[BUFFER_CAP] = BufferCap(BODY_CAP, self._over_cap)
+                return
+            record = self._decide(flow, with_body=False, unreadable=OVER_CAP)
+            if record is None:
+                return
+            if record.decision.allowed:
+                self._strip_own_headers(flow)
                 flow.request.stream = True
+            else:  # answered once sent; what passes the cap is dropped, never held
+                flow.metadata[BUFFER_CAP] = BufferCap(BODY_CAP, lambda _flow: False)
         except Exception as exc:  # noqa: BLE001 - a hook must never let an error open the gate
             self._fail(flow, exc)
+
+    def _over_cap(self, flow: http.HTTPFlow) -> bool:
+        """A buffered body outgrew the cap: decided unread. True streams it on upstream;
+        False drops it and answers at its end (called from inside mitmproxy's HTTP layer)."""
+        try:
+            record = flow.metadata.get(RECORD) or self._decide(
+                flow, with_body=False, unreadable=OVER_CAP
+            )
+            if record is None or record.decision.allowed:
+                self._strip_own_headers(flow)
+                return True
+            return False
+        except Exception as exc:  # noqa: BLE001 - fail by settings.fail, inside the layer too
+            self._fail(flow, exc)
+            flow.response = None  # answered at the end of the body, by `request`
+            record = flow.metadata.get(RECORD)
+            return record is not None and record.decision.allowed
 
     async def request(self, flow: http.HTTPFlow) -> None:
         try:
@@ -78,7 +112,7 @@ class GateAddon(SniGate):
             if record is None:
                 return  # not an LLM service: pass through untouched
             self._strip_own_headers(flow)
-            if not record.decision.allowed and record.facts.pin:
+            if not record.decision.allowed and record.facts.pin and DISCARDED not in flow.metadata:
                 record = await self._retry_with_pin(flow, record)
             if record.decision.allowed:
                 await self.gate.reserve(record)
@@ -161,7 +195,9 @@ class GateAddon(SniGate):
             {"content-type": "text/html; charset=utf-8", "cache-control": "no-store"},
         )
 
-    def _decide(self, flow: http.HTTPFlow, *, with_body: bool) -> FlowRecord | None:
+    def _decide(
+        self, flow: http.HTTPFlow, *, with_body: bool, unreadable: str | None = None
+    ) -> FlowRecord | None:
         gate = self.gate
         snap = gate.rules.snapshot
         target = flowfacts.llm_target(flow, gate.catalog.match)
@@ -170,7 +206,13 @@ class GateAddon(SniGate):
         provider, host = target
         ident = self._identity(flow, snap)
         facts, parsed = flowfacts.build_facts(
-            flow, ident, provider, host, flowfacts.new_request_id(), with_body=with_body
+            flow,
+            ident,
+            provider,
+            host,
+            flowfacts.new_request_id(),
+            with_body=with_body,
+            unreadable=unreadable,
         )
         now = gate.clock()
         started = time.perf_counter_ns()
@@ -212,11 +254,14 @@ class GateAddon(SniGate):
             record.logged = True
             flow.response = http.Response.make(404, b"", {"cache-control": "no-store"})
             return
+        status = decision.status
         if responses.wants_html(flow.request.method, flow.request.headers.get("accept")):
             body, headers = responses.html_block(decision, facts.request_id, facts.host)
         else:
-            body, headers = responses.json_block(_error_family(record), decision, facts.request_id)
-        flow.response = http.Response.make(decision.status, body, headers)
+            family = _error_family(record)
+            body, headers = responses.json_block(family, decision, facts.request_id)
+            status = responses.block_status(family, status)
+        flow.response = http.Response.make(status, body, headers)
 
     # --- responses ---------------------------------------------------------------------
 
@@ -280,8 +325,7 @@ class GateAddon(SniGate):
         if record is None or record.logged:
             return
         usage = record.stream_usage.usage if record.stream_usage else Usage()
-        status = flow.response.status_code if flow.response else 502  # what the client sees
-        self.gate.finish(record, status, usage)
+        self.gate.finish(record, client_status(flow), usage)  # what the client received
 
     def _usage(self, flow: http.HTTPFlow, record: FlowRecord) -> Usage:
         if record.stream_usage is not None:
@@ -327,8 +371,13 @@ class GateAddon(SniGate):
 
 
 def _error_family(record: FlowRecord) -> str:
-    """The API family whose error shape a block takes: the request body's (a service's
-    OpenAI-compatible endpoints answer like OpenAI), else the provider's."""
+    """The API family whose error shape a block takes: a native API's own (Bedrock's runtime,
+    Replicate), else the request body's (a service's OpenAI-compatible endpoints answer
+    like OpenAI), else the provider's."""
+    native = responses.NATIVE_ERRORS.get(record.facts.provider or "")
+    if native is not None and record.facts.path.startswith(native[0]):
+        if record.facts.endpoint is Endpoint.OTHER:  # not one of its OpenAI-compatible paths
+            return native[1]
     shape = record.parsed.shape if record.parsed is not None else None
     if record.api == "web" or shape is None or shape not in responses.ERROR_FAMILIES:
         return record.api

@@ -71,6 +71,8 @@ class _OptionProbe:
 
 def addons_for_options(names: set[str], present: set[str]) -> list[Any]:
     """Default addons not already in the chain that declare any of ``names``."""
+    if not names:  # the usual start: no --set, so no need to build and probe 40 addons
+        return []
     wanted = []
     for addon in addons.default_addons():
         if type(addon).__name__ in present or not hasattr(addon, "load"):

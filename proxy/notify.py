@@ -13,13 +13,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from governance.schema import Notification
 from proxy.metrics import Metrics
-from proxy.reports import mail
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 RETRY_DELAYS = (1.0, 3.0, 9.0)
@@ -121,12 +121,15 @@ class Notifier:
             self.dropped += 1
 
     async def run(self) -> None:
+        event = await self._queue.get()
+        import httpx  # on the first alert: a household without notifications never loads it
+
         async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
             while True:
-                event = await self._queue.get()
                 for target in self._targets():
                     if event.action in target.on and not self._throttled(target, event):
                         await self._send(client, target, event)
+                event = await self._queue.get()
 
     def _throttled(self, target: Notification, event: Event) -> bool:
         key = (
@@ -147,6 +150,8 @@ class Notifier:
         if target.format == "email":
             await self._mail(target, event)
             return
+        import httpx
+
         request = build_request(target, event)
         for attempt, delay in enumerate((*RETRY_DELAYS, None)):
             try:
@@ -176,6 +181,8 @@ class Notifier:
             await asyncio.sleep(delay)
 
     async def _mail(self, target: Notification, event: Event) -> None:
+        from proxy.reports import mail  # smtplib and email: only for a household that mails
+
         try:
             await asyncio.to_thread(mail.send, target, event.title, message_of(event))
             self.sent += 1

@@ -1,9 +1,13 @@
 """``hearthgate run``: the proxy, the gate addon, the background tasks and the admin server.
 
 Start-up order: rules (refuse to start on a broken file — there is no last good one yet),
-database (created or migrated), runtime state, writer, admin server, then the proxy. The
-listening addresses are written to ``<state-dir>/run.json`` once they are bound, which is
-how scripts and tests find a proxy started with ``--listen-port 0``.
+database (created or migrated), runtime state, writer, the admin socket (bound, so a port in
+use stops the start at once), then the proxy; once the proxy listens, uvicorn serves that
+socket, and the admin app itself (FastAPI and its routes: a third of what the gate would
+import, a tenth of its memory) is built on the first admin request (``admin.front.LazyApp``).
+The listening addresses are written to ``<state-dir>/run.json`` once both are serving, which
+is how scripts and tests find a proxy started with ``--listen-port 0``. An admin server that
+cannot start stops the proxy (exit status 2).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from mitmproxy import ctx, options
 from mitmproxy.master import Master
 
 from proxy.addon import GateAddon
-from proxy.admin.server import bind_socket, create_app, make_server
+from proxy.admin.front import LazyApp, bind_socket, make_server
 from proxy.chain import addons_for_options, lean_addons
 from proxy.dns.config import DnsConfig
 from proxy.dns.listeners import DnsListeners
@@ -119,7 +123,6 @@ async def serve(cfg: RunConfig) -> int:
         await writer.stop()
         await cache.stop()
         return 2
-    admin = make_server(create_app(gate, cfg.listen_port), *cfg.admin)
     tasks = [
         asyncio.create_task(coro)
         for coro in (
@@ -137,12 +140,9 @@ async def serve(cfg: RunConfig) -> int:
             ),
         )
     ]
-    admin_task = asyncio.create_task(admin.serve(sockets=[sock]))
+    announce = _Announce(cfg, gate, sock)
     try:
-        if not await _started(admin, admin_task):
-            print("hearthgate: the admin server did not start", file=sys.stderr)
-            return 2
-        master, dns_gate = _build_master(cfg, gate, admin)
+        master, dns_gate = _build_master(cfg, gate, announce)
         _install_signals(master)
         await master.run()
         if dns_gate is not None and dns_gate.loop is not None:
@@ -153,16 +153,17 @@ async def serve(cfg: RunConfig) -> int:
                 file=sys.stderr,
             )
             return 2
-        return 0
+        return 2 if announce.failed else 0
     finally:
-        admin.should_exit = True
+        await announce.stop()
         for task in tasks:
             task.cancel()
-        await asyncio.gather(admin_task, *tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         await cache.stop()  # queues the last usage counters for the writer
         await writer.stop()
         if counter is not None:
             counter.close()
+        sock.close()
         with contextlib.suppress(OSError):
             (cfg.state_dir / RUN_FILE).unlink()
 
@@ -183,7 +184,9 @@ def dns_problem(cfg: RunConfig, dns: DnsConfig) -> str | None:
     return None
 
 
-def _build_master(cfg: RunConfig, gate: Gate, admin: Any) -> tuple[Master, DnsServer | None]:
+def _build_master(
+    cfg: RunConfig, gate: Gate, announce: _Announce
+) -> tuple[Master, DnsServer | None]:
     opts = options.Options()
     master = HearthgateMaster(opts, with_termlog=True)
     chain = lean_addons(dns_mode=cfg.dns is not None)
@@ -203,7 +206,7 @@ def _build_master(cfg: RunConfig, gate: Gate, admin: Any) -> tuple[Master, DnsSe
             keep_host_header=True,
             dns_name_servers=[u.host for u in cfg.dns.upstreams if u.port == 53],
         )
-    master.addons.add(GateAddon(gate), _Announce(cfg, admin, gate))
+    master.addons.add(GateAddon(gate), announce)
     opts.update(
         listen_host=cfg.listen_host,
         listen_port=cfg.listen_port,
@@ -223,16 +226,34 @@ def _build_master(cfg: RunConfig, gate: Gate, admin: Any) -> tuple[Master, DnsSe
 
 
 class _Announce:
-    """Writes run.json and a start-up line once the proxy is listening."""
+    """Once the proxy listens: loads and starts the admin server, then writes run.json."""
 
-    def __init__(self, cfg: RunConfig, admin: Any, gate: Gate) -> None:
-        self.cfg, self.admin, self.gate = cfg, admin, gate
+    def __init__(self, cfg: RunConfig, gate: Gate, sock: Any) -> None:
+        self.cfg, self.gate, self.sock = cfg, gate, sock
+        self.admin: Any = None
+        self.master: Any = None
+        self.admin_task: asyncio.Task[Any] | None = None
+        self.starting: asyncio.Task[None] | None = None
+        self.failed = False
 
     def running(self) -> None:
         server = ctx.master.addons.get("proxyserver")
         proxy = [list(addr[:2]) for addr in server.listen_addrs()]
         if proxy:
             self.gate.proxy_port = int(proxy[0][1])
+        self.master = ctx.master
+        self.starting = asyncio.get_running_loop().create_task(self._start_admin(proxy))
+
+    async def _start_admin(self, proxy: list[list[Any]]) -> None:
+        app = LazyApp(lambda: _build_admin_app(self.gate, self.cfg))
+        # uvicorn loads in a thread: the event loop keeps serving the proxy meanwhile
+        self.admin = await asyncio.to_thread(make_server, app, *self.cfg.admin)
+        self.admin_task = asyncio.create_task(self.admin.serve(sockets=[self.sock]))
+        if not await _started(self.admin, self.admin_task):
+            print("hearthgate: the admin server did not start", file=sys.stderr)
+            self.failed = True
+            self.master.shutdown()
+            return
         admin = self.admin.bound_address()
         info = {
             "pid": os.getpid(),
@@ -251,6 +272,22 @@ class _Announce:
             *(admin or ("-", "-")),
             info["ca_cert"],
         )
+
+    async def stop(self) -> None:
+        if self.starting is not None and not self.starting.done():
+            self.starting.cancel()
+            await asyncio.gather(self.starting, return_exceptions=True)
+        if self.admin is not None:
+            self.admin.should_exit = True
+        if self.admin_task is not None:
+            await asyncio.gather(self.admin_task, return_exceptions=True)
+
+
+def _build_admin_app(gate: Gate, cfg: RunConfig) -> Any:
+    """The FastAPI app, built in a worker thread on the first admin request."""
+    from proxy.admin.server import create_app
+
+    return create_app(gate, cfg.listen_port)
 
 
 async def _started(admin: Any, task: asyncio.Task[Any], timeout: float = 15) -> bool:

@@ -5,12 +5,8 @@ Served by uvicorn inside the proxy's own event loop, bound to 127.0.0.1 by defau
 
 from __future__ import annotations
 
-import contextlib
-import socket
-from collections.abc import Iterator
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -85,46 +81,3 @@ def create_app(gate: Gate, listen_port: int = 8080) -> FastAPI:
         return Response(generate_latest(gate.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
-
-
-class EmbeddedServer(uvicorn.Server):
-    """uvicorn without its own signal handling: the proxy owns SIGINT/SIGTERM."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-    def bound_address(self) -> tuple[str, int] | None:
-        for server in getattr(self, "servers", []):
-            for sock in server.sockets:
-                host, port = sock.getsockname()[:2]
-                return str(host), int(port)
-        return None
-
-
-def make_server(app: FastAPI, host: str, port: int) -> EmbeddedServer:
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level="warning",
-        lifespan="off",
-        access_log=False,
-        server_header=False,
-    )
-    return EmbeddedServer(config)
-
-
-def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening socket for the admin server; OSError (in use, no such address) at once."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError:
-        sock.close()
-        raise
-    sock.setblocking(False)
-    return sock

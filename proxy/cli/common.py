@@ -83,11 +83,12 @@ def guarded(body: Callable[[argparse.Namespace, Db, Snapshot], int]) -> Handler:
     """Open the database and rules; turn refusals into a message and exit code."""
 
     def run(args: argparse.Namespace) -> int:
-        from proxy.rules.loader import RulesFileError, load_rules_file
+        from proxy.rules.cache import load_rules
+        from proxy.rules.problems import RulesFileError
         from proxy.store.db import Db
 
         try:
-            snap = load_rules_file(args.rules)
+            snap = load_rules(args.rules, args.state_dir)
         except RulesFileError as exc:
             print(f"hearthgate: the rules file cannot be used:\n{exc}", file=sys.stderr)
             return 2

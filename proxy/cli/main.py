@@ -8,18 +8,12 @@ Exit codes: 0 ok, 1 refused or not found, 2 bad input (usage, invalid rules).
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from proxy.cli import db as cli_db
-from proxy.cli import dns as cli_dns
-from proxy.cli import family as cli_family
-from proxy.cli import log as cli_log
-from proxy.cli import rules as cli_rules
-from proxy.cli import state as cli_state
 
 if TYPE_CHECKING:
     from proxy.dns.config import DnsConfig
@@ -31,8 +25,26 @@ DATABASE_ENV = "HEARTHGATE_DATABASE"  # proxy.store.sql.target.ENV, not imported
 Handler = Callable[[argparse.Namespace], int]
 
 
+# The groups of subcommands, in --help order, and which one registers each top-level command:
+# `hearthgate status ...` imports and builds the parsers of its own group alone. A new command
+# goes in both (tests/proxy/cli/test_imports.py checks COMMANDS against the whole parser).
+GROUPS = ("rules", "state", "log", "dns", "db", "family")
+COMMANDS = {
+    "rules": "rules",
+    **dict.fromkeys(
+        ("status", "emergency", "allow", "unlock", "override", "pin", "consent", "admin"), "state"
+    ),
+    "log": "log",
+    "stats": "log",
+    "dns": "dns",
+    "db": "db",
+    **dict.fromkeys(("pause", "resume", "bonus", "report"), "family"),
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     if not hasattr(args, "handler"):
         parser.print_help()
@@ -45,19 +57,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every subcommand; given a top-level ``command`` this module or ``COMMANDS``
+    knows, only that command's group (``--help``, typos and the like get everything)."""
     parser = argparse.ArgumentParser(
         prog="hearthgate", description="A household gate for LLM services."
     )
     sub = parser.add_subparsers(metavar="COMMAND")
-    _add_run(sub)
-    _add_ca(sub)
-    cli_rules.add(sub, common)
-    cli_state.add(sub, common)
-    cli_log.add(sub, common)
-    cli_dns.add(sub, common)
-    cli_db.add(sub, common)
-    cli_family.add(sub, common)
+    if command in ("run", "ca"):
+        (_add_run if command == "run" else _add_ca)(sub)
+        return parser
+    groups = [COMMANDS[command]] if command in COMMANDS else GROUPS
+    if command not in COMMANDS:
+        _add_run(sub)
+        _add_ca(sub)
+    for group in groups:
+        importlib.import_module(f"proxy.cli.{group}").add(sub, common)
     return parser
 
 

@@ -3,6 +3,7 @@
 usage: nsdns.py query SERVER[:PORT] NAME TYPE        -> {"rcode", "answers": [...]}
        nsdns.py openai | openai-stream | anthropic  -> what the official SDK saw
        nsdns.py handshake NAME [ADDR]               -> {"certificate": bool, "error": ...}
+       nsdns.py http NAME                           -> {"status", "body"} of a plain-HTTP chat
        nsdns.py resolve NAME                        -> {"addresses": [...]} (the system's way)
 
 The SDK modes use no proxy at all: the name resolves through the namespace's resolv.conf
@@ -92,6 +93,21 @@ def anthropic_chat() -> dict[str, Any]:
         return {"allowed": False, "error": type(exc).__name__, "message": str(exc)}
 
 
+def plain_http(name: str) -> dict[str, Any]:
+    import httpx
+
+    try:
+        r = httpx.post(
+            f"http://{name}/v1/chat/completions",
+            json={"model": "gpt-4o-mini", "messages": PROMPT},
+            timeout=15,
+            trust_env=False,
+        )
+    except httpx.HTTPError as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    return {"status": r.status_code, "body": r.text[:500]}
+
+
 def handshake(name: str, address: str | None = None) -> dict[str, Any]:
     ctx = ssl.create_default_context()
     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
@@ -117,6 +133,8 @@ def main(argv: list[str]) -> dict[str, Any]:
             return anthropic_chat()
         case ["handshake", name, *address]:
             return handshake(name, *address[:1])
+        case ["http", name]:
+            return plain_http(name)
         case ["resolve", name]:
             infos = socket.getaddrinfo(name, 443, type=socket.SOCK_STREAM)
             return {"addresses": sorted({info[4][0] for info in infos})}

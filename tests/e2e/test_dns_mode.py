@@ -132,8 +132,12 @@ def test_blocked_requests_get_the_sdks_own_errors(make_gate, tmp_path: Path, pki
             assert answer["allowed"] is False, answer
             assert answer["error"] == "PermissionDeniedError"
             assert "Bedtime, Alice." in answer["message"]
-        rows = gate.rows("device = 'alice-pc'", expect=2)
+        # plain HTTP on port 80, routed by its Host header, is decided the same way
+        plain = net.device("http", "api.openai.com")
+        assert plain.get("status") == 403 and "Bedtime, Alice." in plain["body"], plain
+        rows = gate.rows("device = 'alice-pc'", expect=3)
         assert {r["stage"] for r in rows} == {"time_rule"}
+        assert [r["path"] for r in rows].count("/v1/chat/completions") == 2
 
 
 def test_answers_other_names_unchanged_and_strips_ech(make_gate, tmp_path: Path, pki: Pki) -> None:  # type: ignore[no-untyped-def]
@@ -190,6 +194,17 @@ def test_blocked_sni_device_sees_no_certificate(make_gate, tmp_path: Path, pki: 
         assert answer["certificate"] is False and "error" in answer, answer
         [row] = gate.rows("device = 'alice-pc'")
         assert (row["method"], row["stage"], row["allowed"]) == ("CONNECT", "time_rule", 0)
+
+
+def test_allowed_sni_device_is_tunnelled_to_the_service_untouched(  # type: ignore[no-untyped-def]
+    make_gate, tmp_path: Path, pki: Pki
+) -> None:
+    with network(tmp_path, pki) as net:
+        gate = dns_gate(make_gate, net, kid_rules(net, bedtime=False, inspect="sni"))
+        # the device sees the service's own certificate (the fake's test CA), not the gate's
+        assert net.device("openai", ca=pki.ca_cert) == {"allowed": True, "text": reply_text("hi")}
+        [row] = gate.rows("device = 'alice-pc'")
+        assert (row["method"], row["allowed"], row["model"]) == ("CONNECT", 1, None)
 
 
 def test_an_upstream_that_is_the_gate_itself_is_refused_at_start(tmp_path: Path) -> None:
