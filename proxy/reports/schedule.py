@@ -13,13 +13,16 @@ import logging
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+from governance.facts import DAY_NAMES
+from proxy.reports import weekly
 
-from governance.schema import DAY_NAMES, Notification
-from governance.snapshot import Snapshot
-from proxy.reports import mail, weekly
+if TYPE_CHECKING:  # httpx, smtplib and email load when a report is due, not at the gate's start
+    import httpx
+
+    from governance.schema import Notification
+    from governance.snapshot import Snapshot
 from proxy.store.db import Db
 from proxy.store.sql.target import Target
 
@@ -53,6 +56,10 @@ async def deliver(
     snap: Snapshot, report: dict[str, Any], client: httpx.AsyncClient, **mail_options: Any
 ) -> int:
     """Send ``report`` to every report target; the number that took it."""
+    import httpx
+
+    from proxy.reports import mail
+
     title, body = subject(report), weekly.text(report)
     sent = 0
     for target in targets(snap):
@@ -92,13 +99,24 @@ async def run(
     clock: Callable[[], datetime],
     interval: float = 30.0,
 ) -> None:
-    async with httpx.AsyncClient(timeout=20, trust_env=False) as client:
+    client: httpx.AsyncClient | None = None
+    try:
         while True:
             await asyncio.sleep(interval)
             try:
-                await send_if_due(where, snapshot(), clock(), client)
+                snap = snapshot()
+                if not targets(snap):
+                    continue
+                if client is None:  # the first time a household has somewhere to send it
+                    import httpx
+
+                    client = httpx.AsyncClient(timeout=20, trust_env=False)
+                await send_if_due(where, snap, clock(), client)
             except Exception as exc:  # noqa: BLE001 - a report must never stop the gate
                 log.warning("weekly report: %s", exc)
+    finally:
+        if client is not None:
+            await client.aclose()
 
 
 async def send_if_due(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 from tests.e2e.conftest import HEARTHGATE, ROOT, Gate, household
@@ -46,3 +47,18 @@ def test_run_json_is_written_once_the_admin_app_answers(gate: Gate) -> None:
     # run.json (which the fixture waited for) names an admin port that already serves
     assert gate.health()
     assert "hearthgate_" in gate.metrics()
+
+
+def test_starting_the_gate_loads_no_admin_app_nor_alert_clients() -> None:
+    # loaded when first used (admin.front.LazyApp, notify, reports.schedule): a gate nobody
+    # administers and without alerts never carries FastAPI, uvicorn's app, httpx or smtplib
+    probe = (
+        "import sys, proxy.service\n"
+        "banned = ('fastapi', 'starlette', 'httpx', 'httpcore', 'smtplib', 'uvicorn')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & set(banned)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -4,6 +4,7 @@ counted for quotas, forwarded as sent; the official SDKs of each family as clien
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -33,6 +34,7 @@ from tests.support.fake_llm import (
     FakeLLM,
 )
 from tests.support.pki import Pki
+from tests.support.proxyproc import ssl_context
 
 pytestmark = pytest.mark.e2e
 CHAT = [{"role": "user", "content": "What is a prime number?"}]
@@ -314,3 +316,64 @@ def test_cohere_block_has_cohere_error_shape(gate: Gate) -> None:
                              json={"model": "command-a", "messages": CHAT})  # fmt: skip
     assert answer.status_code == 403
     assert set(answer.json()) == {"message"} and "Bedtime, Alice." in answer.json()["message"]
+
+
+# --- HTTP/2 clients (browsers) ----------------------------------------------------------------
+
+
+def h2_streams(
+    gate: Gate, host: str, requests: list[tuple[str, bytes]]
+) -> list[tuple[bytes, list[float]]]:
+    """Each request on one HTTP/2 connection in turn: its body and when each DATA frame came."""
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    raw = socket.create_connection(("127.0.0.1", gate.proc.port), 20, source_address=(PARENT, 0))
+    raw.sendall(f"CONNECT {host}:443 HTTP/1.1\r\nHost: {host}:443\r\n\r\n".encode())
+    assert b" 200 " in raw.recv(4096)
+    ctx = ssl_context(gate.ca)
+    ctx.set_alpn_protocols(["h2"])
+    tls = ctx.wrap_socket(raw, server_hostname=host)
+    assert tls.selected_alpn_protocol() == "h2"
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    answers = []
+    for index, (path, body) in enumerate(requests):
+        stream_id = 1 + 2 * index
+        head = [(":method", "POST"), (":path", path), (":scheme", "https"), (":authority", host),
+                ("content-type", "application/json"), *delayed().items()]  # fmt: skip
+        conn.send_headers(stream_id, head)
+        conn.send_data(stream_id, body, end_stream=True)
+        tls.sendall(conn.data_to_send())
+        data, times, ended = b"", [], False
+        while not ended:
+            for event in conn.receive_data(tls.recv(65536)):
+                if isinstance(event, h2.events.DataReceived) and event.stream_id == stream_id:
+                    data += event.data
+                    times.append(time.monotonic())
+                    conn.acknowledge_received_data(event.flow_controlled_length, stream_id)
+                ended |= isinstance(event, h2.events.StreamEnded | h2.events.StreamReset)
+            tls.sendall(conn.data_to_send())
+        answers.append((data, times))
+    tls.close()
+    return answers
+
+
+def test_http2_sse_streams_in_a_row_arrive_chunk_by_chunk_and_whole(gate: Gate) -> None:
+    body = json.dumps({"model": "gpt-h2", "messages": CHAT, "stream": True}).encode()
+    answers = h2_streams(gate, "api.openai.com", [("/v1/chat/completions", body)] * 2)
+    for data, times in answers:
+        assert data.endswith(b"data: [DONE]\n\n") and b'"choices":[]' not in data
+        assert_spread(times)
+    rows = gate.rows("model = 'gpt-h2'", expect=2)
+    assert all((r["tokens_out"], r["usage_source"]) == (5, "added") for r in rows)
+
+
+def test_http2_ndjson_stream_arrives_chunk_by_chunk(gate: Gate) -> None:
+    body = json.dumps({"model": "llama-h2", "messages": CHAT}).encode()
+    [(data, times)] = h2_streams(gate, "ollama.lan", [("/api/chat", body)])
+    assert json.loads(data.splitlines()[-1])["done"] is True
+    assert_spread(times)
+    [row] = gate.rows("model = 'llama-h2'")
+    assert (row["tokens_in"], row["tokens_out"]) == (26, 3)
