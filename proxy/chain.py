@@ -7,6 +7,7 @@ every mitmproxy option still works as with ``mitmdump --set``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from mitmproxy import addons
@@ -38,6 +39,27 @@ class GateDnsResolver(dns_resolver.DnsResolver):
         return bool(dns_resolver.DnsResolver._should_resolve(flow))
 
 
+class GateNextLayer(next_layer.NextLayer):
+    """mitmproxy's next-layer choice, asking the gate before it tunnels a TLS connection
+    that allow_hosts does not name (see ``SniGate.intercept_sibling``)."""
+
+    name = "nextlayer"  # what mitmproxy looks it up by
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.intercept: Callable[[Any, str | None], bool] | None = None
+
+    def _ignore_connection(
+        self, context: Any, data_client: bytes, data_server: bytes
+    ) -> bool | None:
+        ignore = super()._ignore_connection(context, data_client, data_server)
+        if ignore is True and self.intercept is not None:
+            hello = self._get_client_hello(context, data_client)
+            if hello is not None and hello.sni and self.intercept(context, hello.sni):
+                return False
+        return ignore
+
+
 def lean_addons(dns_mode: bool = False) -> list[Any]:
     """What a gate needs: core, open-proxy protection, auth, servers, TLS, scripts."""
     return [
@@ -49,7 +71,7 @@ def lean_addons(dns_mode: bool = False) -> list[Any]:
         proxyserver.Proxyserver(),
         script.ScriptLoader(),
         GateDnsResolver() if dns_mode else dns_resolver.DnsResolver(),
-        next_layer.NextLayer(),
+        GateNextLayer(),
         tlsconfig.TlsConfig(),
         upstream_auth.UpstreamAuth(),
         errorcheck.ErrorCheck(),

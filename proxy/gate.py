@@ -21,6 +21,7 @@ from governance.facts import Action, Decision, Identity, RequestFacts, Stage
 from governance.policy_match import TOPIC_FINDING
 from governance.prices import estimate_cost
 from governance.quotas import usage_keys
+from proxy.catalog.learned import ServiceHints
 from proxy.catalog.providers import Catalog, Usage, catalog_for
 from proxy.flowfacts import FlowRecord
 from proxy.identity import NeighbourTable
@@ -47,6 +48,7 @@ class Gate:
     writer: Writer
     metrics: Metrics
     neighbours: NeighbourTable = field(default_factory=NeighbourTable)
+    hints: ServiceHints = field(default_factory=ServiceHints)  # learned addresses, siblings
     clock: Clock = utc_now
     catalog: Catalog = field(init=False)
     notifier: Notifier = field(init=False)

@@ -29,7 +29,7 @@ from mitmproxy.master import Master
 
 from proxy.addon import GateAddon
 from proxy.admin.front import LazyApp, bind_socket, make_server
-from proxy.chain import addons_for_options, lean_addons
+from proxy.chain import GateNextLayer, addons_for_options, lean_addons
 from proxy.dns.config import DnsConfig
 from proxy.dns.listeners import DnsListeners
 from proxy.dns.server import DnsServer
@@ -99,7 +99,7 @@ async def serve(cfg: RunConfig) -> int:
             f"hearthgate: the database {cfg.target.display} cannot be used: {exc}",
             file=sys.stderr,
         )
-        return 2
+        return 1  # not 2 (bad input): systemd restarts the gate until the database is up
     writer.start()
     counter = SharedCounter(cfg.target) if cfg.target.shared else None
     gate = Gate(rules, cache, writer, metrics, counter=counter, instance=cfg.instance)
@@ -206,7 +206,11 @@ def _build_master(
             keep_host_header=True,
             dns_name_servers=[u.host for u in cfg.dns.upstreams if u.port == 53],
         )
-    master.addons.add(GateAddon(gate), announce)
+    addon = GateAddon(gate)
+    master.addons.add(addon, announce)
+    for each in chain:
+        if isinstance(each, GateNextLayer):
+            each.intercept = addon.intercept_sibling
     opts.update(
         listen_host=cfg.listen_host,
         listen_port=cfg.listen_port,

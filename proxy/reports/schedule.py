@@ -131,12 +131,14 @@ async def send_if_due(
             monday = due_week(snap, now, row["value"] if row else None)
             if monday is None:
                 return None, None
-            with db.transaction() as conn:  # claimed before sending: sent once, not twice
-                conn.execute(
+            with db.transaction() as conn:  # claimed before sending: once, by one gate
+                claimed = conn.execute(
                     "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO "
-                    "UPDATE SET value = excluded.value",
+                    "UPDATE SET value = excluded.value WHERE meta.value <> excluded.value",
                     (SENT_KEY, monday.isoformat()),
-                )
+                ).rowcount
+            if claimed != 1:
+                return None, None  # another gate sharing the database took it
             return monday, weekly.build(db, snap, monday)
 
     monday, report = await asyncio.to_thread(read)

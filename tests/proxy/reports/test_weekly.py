@@ -144,3 +144,28 @@ def test_a_wrong_password_is_reported_without_the_password(
         assert asyncio.run(send()) == 0
         assert smtp.box.messages == []
     assert "not sent" in caplog.text and "wrong-one" not in caplog.text
+
+
+def test_send_if_due_sends_to_a_webhook_once_a_week(tmp_path: Path) -> None:
+    from tests.support.webhook import Webhook
+
+    with Webhook() as hook:
+        snap = snapshot(
+            "notifications:\n"
+            f"  - {{url: '{hook.url}/ntfy', format: ntfy, 'on': [report]}}\n"
+            f"  - {{url: '{hook.url}/json', 'on': [alert]}}\n"  # not a report target
+        )
+        with Db(tmp_path) as db:
+            household(db)
+        sunday_evening = datetime(2026, 11, 22, 17, 1, tzinfo=UTC)  # 18:01 in Berlin
+
+        async def tick(now: datetime) -> bool:
+            async with httpx.AsyncClient() as client:
+                return await schedule.send_if_due(tmp_path, snap, now, client)
+
+        assert asyncio.run(tick(datetime(2026, 11, 22, 16, 59, tzinfo=UTC))) is False
+        assert asyncio.run(tick(sunday_evening)) is True
+        assert asyncio.run(tick(sunday_evening)) is False  # once a week, restarts included
+        assert [r.path for r in hook.received] == ["/ntfy"]
+        assert "2026-11-16 to 2026-11-22" in hook.received[0].headers["title"]
+        assert b"requests: 4 (week before 1, +3)" in hook.received[0].body
