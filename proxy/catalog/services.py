@@ -260,6 +260,14 @@ class Catalog:
     def get(self, name: str) -> Provider | None:
         return self._by_name.get(name)
 
+    def categories(self) -> dict[str, str]:
+        """Service name -> category, for the log and statistics."""
+        return {p.name: p.category for p in self._providers}
+
+    def names_in(self, category: str) -> tuple[str, ...]:
+        """The names of the services of *category*."""
+        return tuple(p.name for p in self._providers if p.category == category)
+
     def match(self, host: str | None) -> Provider | None:
         """The service of *host*: the exact name first, then the most specific pattern."""
         return self._index.find(normalize_host(host))
