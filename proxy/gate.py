@@ -184,7 +184,7 @@ class Gate:
         now = self.clock()
 
         def work() -> Redeemed:
-            with Db(self.cache.state_dir) as db:
+            with Db(self.cache.target) as db:
                 return overrides_store.redeem(db, device, request_id, pin, snap.overrides, now)
 
         outcome = await asyncio.to_thread(work)

@@ -2,9 +2,11 @@
 
 ``RulesHolder`` watches the rules file and swaps in a new snapshot when it changes (keeping
 the last good one when it is broken). ``StateCache`` holds runtime state in memory, refreshed
-from SQLite in the background: each kind of state has its TTL (emergency 10 s, allowlist
-60 s, time rules 300 s), and a change of ``meta.state_version`` — written by the CLI or the
-API with every change — refreshes everything within a second.
+from the database (SQLite, or PostgreSQL shared by several gates) in the background: each
+kind of state has its TTL (emergency 10 s, allowlist 60 s, time rules 300 s), and a change of
+``meta.state_version`` — written by the CLI or the API of any gate with every change —
+refreshes everything within a second. While the database cannot be read the state in memory
+stays in force and ``database_ok`` says so.
 """
 
 from __future__ import annotations
@@ -13,14 +15,13 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import aiosqlite
 from cachetools import TTLCache
 
 from governance.quotas import rolled
@@ -29,7 +30,9 @@ from governance.state import EMPTY_STATE, RuntimeState, UsageCount
 from proxy.metrics import Metrics
 from proxy.rules.loader import RulesFileError, load_rules_file
 from proxy.store import state as store_state
-from proxy.store.schema import PRAGMAS, connect, db_path
+from proxy.store.schema import connect
+from proxy.store.sql.connection import Connection
+from proxy.store.sql.target import Target, target_of
 from proxy.store.writer import Write, Writer
 
 log = logging.getLogger(__name__)
@@ -97,17 +100,18 @@ class StateCache:
 
     def __init__(
         self,
-        state_dir: Path,
+        database: Target | str | Path,
         writer: Writer,
         zone_of: Callable[[], Any],
         metrics: Metrics,
         clock: Clock = utc_now,
     ) -> None:
-        self.state_dir, self.writer, self.metrics, self.clock = state_dir, writer, metrics, clock
+        self.target = target_of(database)
+        self.writer, self.metrics, self.clock = writer, metrics, clock
         self._zone_of = zone_of
         self.state: RuntimeState = EMPTY_STATE
         self.usage: dict[str, UsageCount] = {}
-        # (counter, local day) -> [requests, tokens in, tokens out, cost] not yet in SQLite
+        # (counter, local day) -> [requests, tokens in, tokens out, cost] not yet in the database
         self._unsaved: dict[tuple[str, str], list[float]] = {}
         self._caches = {
             k: TTLCache[str, Any](maxsize=1, ttl=v, timer=time.monotonic)
@@ -115,69 +119,87 @@ class StateCache:
         }
         self._version: str | None = None
         self.listeners: list[Callable[[], None]] = []  # told when another process changed state
-        self._db: aiosqlite.Connection | None = None
+        self._db: Connection | None = None  # used in worker threads, one call at a time
         self._inode: int | None = None
         self._lock = asyncio.Lock()
+        self.database_ok = True
+        self.database_error: str | None = None
+
+    @property
+    def state_dir(self) -> Path | None:
+        """The SQLite file's directory (None with PostgreSQL)."""
+        return self.target.path.parent if self.target.path is not None else None
 
     async def start(self) -> None:
-        await self._reconnect_if_replaced()  # creates / migrates the database
-        assert self._db is not None
-        self.usage = await store_state.load_usage(self._db, self._today())
+        self.usage = await self._call(lambda db: store_state.load_usage(db, self._today()))
         await self.refresh(force=True)
 
     async def stop(self) -> None:
         self.save_usage()
         if self._db is not None:
-            await self._db.close()
+            await asyncio.to_thread(self._db.close)
+            self._db = None
 
     async def run(self, interval: float = 1.0) -> None:
         while True:
             await asyncio.sleep(interval)
-            self.save_usage()
             try:
                 await self.refresh()
             except Exception as exc:  # noqa: BLE001 - keep serving from memory
                 self.metrics.errors.labels("state").inc()
                 log.warning("runtime state not refreshed: %s", exc)
+            self.save_usage()
 
-    async def _reconnect_if_replaced(self) -> None:
-        """A deleted or replaced database file: read the new one (created by the writer)."""
+    async def _call(self, work: Callable[[Connection], Any]) -> Any:
+        """Run ``work(connection)`` in a worker thread; a failure marks the database down."""
         try:
-            inode = db_path(self.state_dir).stat().st_ino
-        except OSError:
-            inode = None
-        if inode == self._inode and self._db is not None:
-            return
-        if self._db is not None:
-            await self._db.close()
-        await asyncio.to_thread(lambda: connect(self.state_dir).close())
-        self._db = await aiosqlite.connect(db_path(self.state_dir), isolation_level=None)
-        for pragma in PRAGMAS:
-            await self._db.execute(pragma)
-        self._inode = db_path(self.state_dir).stat().st_ino
+            result = await asyncio.to_thread(self._with_connection, work)
+        except Exception as exc:
+            if self.database_ok:
+                log.error("database %s cannot be read: %s", self.target.display, exc)
+            self.database_ok, self.database_error = False, f"{type(exc).__name__}: {exc}"
+            raise
+        if not self.database_ok:
+            log.info("database %s can be read again", self.target.display)
+        self.database_ok, self.database_error = True, None
+        return result
+
+    def _with_connection(self, work: Callable[[Connection], Any]) -> Any:
+        path = self.target.path
+        inode = _inode(path) if path is not None else None
+        if self._db is not None and (inode != self._inode or self._db.closed):
+            # a deleted or replaced file (read the new one, created by the writer), or a
+            # server that went away
+            self._db.close()
+            self._db = None
+        if self._db is None:
+            self._db = connect(self.target)  # creates / migrates the database
+            self._inode = _inode(path) if path is not None else None
+        try:
+            return work(self._db)
+        except Exception:
+            self._db.close()
+            self._db = None
+            raise
 
     async def refresh(self, force: bool = False) -> None:
         """Reload whatever expired, or everything when another process changed the state."""
-        await self._reconnect_if_replaced()
-        assert self._db is not None
         async with self._lock:
-            version = await store_state.state_version(self._db)
+            now = self.clock()
+            expired = {name for name in self.TTLS if force or name not in self._caches[name]}
+            today = self._today() if self.target.shared else None
+            version, loaded, usage = await self._call(
+                lambda db: self._read(db, expired, now, today)
+            )
             changed = version != self._version
-            force = force or changed
             self._version = version
+            for name, value in loaded.items():
+                self._caches[name][name] = value
+            if usage is not None:
+                self._merge_shared_usage(usage)
             if changed:
                 for listener in self.listeners:
                     listener()
-            now = self.clock()
-            loaders: dict[str, Callable[[], Awaitable[Any]]] = {
-                "emergency": lambda: store_state.load_emergency(self._db),  # type: ignore[arg-type]
-                "allowlist": lambda: store_state.load_allowlist(self._db, now),  # type: ignore[arg-type]
-                "unlocks": lambda: store_state.load_unlocks(self._db, now),  # type: ignore[arg-type]
-                "time_rules": lambda: store_state.load_time_rules(self._db),  # type: ignore[arg-type]
-            }
-            for name, load in loaders.items():
-                if force or name not in self._caches[name]:
-                    self._caches[name][name] = await load()
             self.state = RuntimeState(
                 emergency=self._cached("emergency", None),
                 allowlist=self._cached("allowlist", ()),
@@ -185,6 +207,41 @@ class StateCache:
                 usage=MappingProxyType(self.usage),
                 time_rules=self._cached("time_rules", ()),
             )
+
+    def _read(
+        self, db: Connection, expired: set[str], now: datetime, today: date | None
+    ) -> tuple[str, dict[str, Any], dict[str, UsageCount] | None]:
+        """In a worker thread: the state version and every kind of state that is due."""
+        version = store_state.state_version(db)
+        if version != self._version:
+            expired = set(self.TTLS)
+        loaders: dict[str, Callable[[], Any]] = {
+            "emergency": lambda: store_state.load_emergency(db),
+            "allowlist": lambda: store_state.load_allowlist(db, now),
+            "unlocks": lambda: store_state.load_unlocks(db, now),
+            "time_rules": lambda: store_state.load_time_rules(db),
+        }
+        loaded = {name: load() for name, load in loaders.items() if name in expired}
+        # other gates count too: with a shared database the counters are read every time
+        usage = store_state.load_usage(db, today) if today is not None else None
+        return version, loaded, usage
+
+    def _merge_shared_usage(self, stored: dict[str, UsageCount]) -> None:
+        """The database's counters (every gate's), plus what this gate has not saved yet."""
+        merged = dict(stored)
+        for (key, day), (requests, tokens_in, tokens_out, cost) in self._unsaved.items():
+            count = rolled(merged.get(key), date.fromisoformat(day))
+            tokens = int(tokens_in + tokens_out)
+            merged[key] = replace(
+                count,
+                requests=count.requests + int(requests),
+                tokens=count.tokens + tokens,
+                cost=count.cost + cost,
+                week_requests=count.week_requests + int(requests),
+                week_tokens=count.week_tokens + tokens,
+                week_cost=count.week_cost + cost,
+            )
+        self.usage = merged
 
     def _cached(self, name: str, default: Any) -> Any:
         return self._caches[name].get(name, default)
@@ -228,3 +285,10 @@ class StateCache:
             self.writer.submit(
                 Write(store_state.UPSERT_USAGE, (key, day, requests, tokens_in, tokens_out, cost))
             )
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return path.stat().st_ino
+    except OSError:
+        return None

@@ -31,6 +31,7 @@ from proxy.metrics import Metrics
 from proxy.rules.loader import RulesFileError
 from proxy.runtime import RulesHolder, StateCache, utc_now
 from proxy.store import retention
+from proxy.store.sql.target import Target, sqlite_in
 from proxy.store.writer import Writer
 
 log = logging.getLogger("hearthgate")
@@ -47,6 +48,11 @@ class RunConfig:
     admin: tuple[str, int] = ("127.0.0.1", 8090)
     scripts: list[str] = field(default_factory=list)
     sets: list[str] = field(default_factory=list)
+    database: Target | None = None  # default: <state-dir>/hearthgate.db
+
+    @property
+    def target(self) -> Target:
+        return self.database or sqlite_in(self.state_dir)
 
     @property
     def confdir(self) -> Path:
@@ -69,9 +75,16 @@ async def serve(cfg: RunConfig) -> int:
     except RulesFileError as exc:
         print(f"hearthgate: the rules file cannot be used:\n{exc}", file=sys.stderr)
         return 2
-    writer = Writer(cfg.state_dir)
-    cache = StateCache(cfg.state_dir, writer, lambda: rules.snapshot.zone, metrics)
-    await cache.start()
+    writer = Writer(cfg.target)
+    cache = StateCache(cfg.target, writer, lambda: rules.snapshot.zone, metrics)
+    try:
+        await cache.start()
+    except Exception as exc:  # noqa: BLE001 - say what is wrong instead of a traceback
+        print(
+            f"hearthgate: the database {cfg.target.display} cannot be used: {exc}",
+            file=sys.stderr,
+        )
+        return 2
     writer.start()
     gate = Gate(rules, cache, writer, metrics)
     metrics.bind_state(
@@ -100,7 +113,10 @@ async def serve(cfg: RunConfig) -> int:
             gate.neighbours.run(),
             gate.notifier.run(),
             retention.run_daily(
-                cfg.state_dir, lambda: rules.snapshot.rules.settings.retention_days, utc_now
+                cfg.target,
+                lambda: rules.snapshot.rules.settings.retention_days,
+                utc_now,
+                local_day=lambda now: now.astimezone(rules.snapshot.zone).date().isoformat(),
             ),
         )
     ]

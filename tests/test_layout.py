@@ -23,6 +23,7 @@ FORBIDDEN_IN_GOVERNANCE = (
     "mitmproxy",
     "sqlite3",
     "aiosqlite",
+    "psycopg",
     "socket",
     "ssl",
     "http",

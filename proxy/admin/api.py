@@ -331,7 +331,7 @@ class _Ops:
         }
 
     def _with_db(self, fn: Callable[[Db], T]) -> T:
-        with Db(self.gate.cache.state_dir) as db:
+        with Db(self.gate.cache.target) as db:
             return fn(db)
 
     async def _refresh(self) -> None:

@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import time
 from collections import defaultdict, deque
+from pathlib import Path
 
 from cachetools import TTLCache
 from fastapi import HTTPException, Request
@@ -21,6 +22,7 @@ from fastapi import HTTPException, Request
 from proxy.store import admins
 from proxy.store.admins import Admin
 from proxy.store.db import Db
+from proxy.store.sql.target import Target
 
 FREE_FAILURES = 5
 WINDOW = 600.0
@@ -48,7 +50,7 @@ class FailureThrottle:
 
 
 class Authenticator:
-    def __init__(self, state_dir: str) -> None:
+    def __init__(self, state_dir: Target | str | Path) -> None:  # or a database URL
         self.state_dir = state_dir
         self._verified: TTLCache[str, Admin] = TTLCache(maxsize=256, ttl=60)
         self.throttle = FailureThrottle()

@@ -31,7 +31,7 @@ def create_app(gate: Gate, listen_port: int = 8080) -> FastAPI:
         description="Household LLM gate administration. Every /api call needs "
         "`Authorization: Bearer <token>` (`hearthgate admin add`).",
     )
-    auth = Authenticator(str(gate.cache.state_dir))
+    auth = Authenticator(gate.cache.target)
     gate.cache.listeners.append(auth.forget)
     admin_api.mount(app, gate, auth)
     dashboard.mount(app, gate, auth)

@@ -22,6 +22,7 @@ from governance.errors import ConsentRequired, StateError
 if TYPE_CHECKING:
     from governance.snapshot import Snapshot
     from proxy.store.db import Db
+    from proxy.store.sql.target import Target
 
 Handler = Callable[[argparse.Namespace], int]
 type Sub = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -92,7 +93,12 @@ def guarded(body: Callable[[argparse.Namespace, Db, Snapshot], int]) -> Handler:
             return 2
         show_times_in(snap.zone)
         try:
-            with Db(args.state_dir) as db:
+            database = database_of(args)
+        except ValueError as exc:
+            print(f"hearthgate: --database: {exc}", file=sys.stderr)
+            return 2
+        try:
+            with Db(database) as db:
                 return body(args, db, snap)
         except ConsentRequired as exc:
             print(f"waiting for approval: {exc}")
@@ -102,6 +108,13 @@ def guarded(body: Callable[[argparse.Namespace, Db, Snapshot], int]) -> Handler:
             return 1
 
     return run
+
+
+def database_of(args: argparse.Namespace) -> Target:
+    """``--database`` (or ``$HEARTHGATE_DATABASE``), else the state directory's SQLite file."""
+    from proxy.store.sql.target import parse_url
+
+    return parse_url(getattr(args, "database", None) or "", args.state_dir)
 
 
 def emit(args: argparse.Namespace, data: Any, text: Callable[[], str] | None = None) -> int:

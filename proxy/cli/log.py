@@ -171,7 +171,7 @@ def _explain(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
 
     now = utc_now()
     at = parse_when(args.at, snap.zone, now) if args.at else now
-    state = asyncio.run(load_runtime_state(args.state_dir, now))
+    state = asyncio.run(load_runtime_state(db.target, now))
     facts = explain.hypothetical(
         snap, args.device, args.host, args.model, args.prompt, args.endpoint, args.user
     )

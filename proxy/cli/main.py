@@ -1,8 +1,8 @@
 """The ``hearthgate`` command: run the gate and administer it.
 
-Every subcommand takes ``--state-dir`` and ``--rules`` (defaults as for ``run``, also from
-``HEARTHGATE_STATE_DIR`` / ``HEARTHGATE_RULES``). Exit codes: 0 ok, 1 refused or not found,
-2 bad input (usage, invalid rules).
+Every subcommand takes ``--state-dir``, ``--rules`` and ``--database`` (defaults as for
+``run``, also from ``HEARTHGATE_STATE_DIR`` / ``HEARTHGATE_RULES`` / ``HEARTHGATE_DATABASE``).
+Exit codes: 0 ok, 1 refused or not found, 2 bad input (usage, invalid rules).
 """
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from proxy.cli import db as cli_db
 from proxy.cli import log as cli_log
 from proxy.cli import rules as cli_rules
 from proxy.cli import state as cli_state
 
 DEFAULT_RULES = "rules/household.yaml"
 DEFAULT_STATE = "./var"
+DATABASE_ENV = "HEARTHGATE_DATABASE"  # proxy.store.sql.target.ENV, not imported to parse
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -47,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_rules.add(sub, common)
     cli_state.add(sub, common)
     cli_log.add(sub, common)
+    cli_db.add(sub, common)
     return parser
 
 
@@ -62,6 +65,14 @@ def common(p: argparse.ArgumentParser) -> None:
         type=Path,
         default=Path(os.environ.get("HEARTHGATE_STATE_DIR", DEFAULT_STATE)),
         help=f"database and CA directory (default: $HEARTHGATE_STATE_DIR or {DEFAULT_STATE})",
+    )
+    p.add_argument(
+        "--database",
+        default=os.environ.get(DATABASE_ENV) or None,
+        metavar="URL",
+        help="sqlite:///PATH or postgresql://USER:PASSWORD@HOST:5432/DBNAME, for several "
+        f"gates sharing one database (default: ${DATABASE_ENV} or "
+        "sqlite:///<state-dir>/hearthgate.db)",
     )
 
 
@@ -111,6 +122,7 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from proxy.service import RunConfig, run
+    from proxy.store.sql.target import parse_url
     from proxy.store.writer import queue_limit
 
     try:
@@ -120,6 +132,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     try:
         queue_limit()
+        database = parse_url(args.database or "", args.state_dir)
     except ValueError as exc:
         print(f"hearthgate: {exc}", file=sys.stderr)
         return 2
@@ -127,6 +140,7 @@ def _run(args: argparse.Namespace) -> int:
         RunConfig(
             rules=args.rules,
             state_dir=args.state_dir,
+            database=database,
             listen_host=args.listen_host,
             listen_port=args.listen_port,
             modes=args.mode or ["regular"],

@@ -87,11 +87,11 @@ def add(
                 "entry_type = ? AND identifier = ? AND removed_at IS NULL",
                 (iso(now), kind, ident),
             )
-            entry_id = change.execute(
+            entry_id = change.insert(
                 "INSERT INTO allowlist (identifier, entry_type, name, reason, created_at, "
                 "created_by, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (ident, kind, name, reason, iso(now), change.actor, _iso(expires_at)),
-            ).lastrowid
+            )
         change.after = change.row(f"SELECT {_COLUMNS} FROM allowlist WHERE id = ?", (entry_id,))
         return change.after or {}
 

@@ -34,7 +34,7 @@ def request(
     if change_type not in CHANGE_TYPES:
         raise StateError(f"change_type must be one of {', '.join(CHANGE_TYPES)}")
     with db.change(actor, "consent.request", change_type, now) as change:
-        consent_id = change.execute(
+        consent_id = change.insert(
             "INSERT INTO consent (change_type, description, payload, requested_by, "
             "requested_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
             (
@@ -45,7 +45,7 @@ def request(
                 iso(now),
                 iso(now + timedelta(hours=expire_hours)),
             ),
-        ).lastrowid
+        )
         change.target = f"consent:{consent_id}"
         after = _get(change.conn, consent_id)
         change.after = after
@@ -63,7 +63,8 @@ def approve(
         if item["requested_by"] == approver:
             raise StateError("the parent who asked for a change cannot approve it")
         inserted = change.execute(
-            "INSERT OR IGNORE INTO consent_approvals (consent_id, approver, ts) VALUES (?, ?, ?)",
+            "INSERT INTO consent_approvals (consent_id, approver, ts) VALUES (?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
             (consent_id, approver, iso(now)),
         ).rowcount
         if not inserted:

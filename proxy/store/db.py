@@ -1,14 +1,14 @@
 """A synchronous handle on the database for administrative changes (CLI, admin API).
 
-Every change runs in one ``BEGIN IMMEDIATE`` transaction that also writes its ``audit`` row
-and bumps ``meta.state_version`` — the running proxy polls that number and reloads its
-runtime state within a second of any change, whoever made it.
+Every change runs in one transaction (SQLite's ``BEGIN IMMEDIATE``, PostgreSQL's ``BEGIN``)
+that also writes its ``audit`` row and bumps ``meta.state_version`` — every running gate
+polls that number and reloads its runtime state within a second of any change, whoever made
+it and on whichever gate.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -17,6 +17,8 @@ from typing import Any
 
 from governance.errors import StateError
 from proxy.store.schema import connect
+from proxy.store.sql.connection import Connection
+from proxy.store.sql.target import Target, target_of
 from proxy.store.state import iso
 
 
@@ -29,10 +31,10 @@ def normalize_actor(name: str) -> str:
 
 
 class Db:
-    def __init__(self, state_dir: str | Path) -> None:
-        self.state_dir = Path(state_dir)
-        self.conn = connect(state_dir)
-        self._depth = 0
+    def __init__(self, where: Target | str | Path) -> None:
+        """``where``: a target, a database URL, or a state directory (its SQLite file)."""
+        self.target = target_of(where)
+        self.conn = connect(self.target)
 
     def close(self) -> None:
         self.conn.close()
@@ -64,34 +66,16 @@ class Db:
                 ),
             )
             self.conn.execute(
-                "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'state_version'"
+                "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) "
+                "WHERE key = 'state_version'"
             )
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Connection]:
         """A write transaction (no audit); nested inside another it becomes a savepoint, so a
         change applied on approval commits or rolls back with the approval."""
-        if self.conn.in_transaction:
-            self._depth += 1
-            name = f"sp{self._depth}"
-            self.conn.execute(f"SAVEPOINT {name}")
-            try:
-                yield self.conn
-                self.conn.execute(f"RELEASE {name}")
-            except BaseException:
-                self.conn.execute(f"ROLLBACK TO {name}")
-                self.conn.execute(f"RELEASE {name}")
-                raise
-            finally:
-                self._depth -= 1
-            return
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
+        with self.conn.transaction() as conn:
+            yield conn
 
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         return [dict(r) for r in self.conn.execute(sql, params).fetchall()]
@@ -105,14 +89,17 @@ class Change:
     """What a change did, filled in by the action for the audit row."""
 
     def __init__(
-        self, conn: sqlite3.Connection, actor: str, action: str, target: str | None, now: datetime
+        self, conn: Connection, actor: str, action: str, target: str | None, now: datetime
     ) -> None:
         self.conn, self.actor, self.action, self.target, self.now = conn, actor, action, target, now
         self.before: Any = None
         self.after: Any = None
 
-    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         return self.conn.execute(sql, params)
+
+    def insert(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        return self.conn.insert(sql, params)
 
     def row(self, sql: str, params: tuple[Any, ...] = ()) -> dict[str, Any] | None:
         found = self.conn.execute(sql, params).fetchone()

@@ -1,14 +1,15 @@
-"""Emergency overrides in the database: at most one active, enforced by a unique index."""
+"""Emergency overrides in the database: at most one active, enforced by a unique index
+(a partial one, on both backends: two gates racing to switch one on cannot both win)."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 
 from governance import emergency as rules
 from governance.errors import StateError
 from proxy.store.db import Db
+from proxy.store.sql.connection import Connection, integrity_errors
 from proxy.store.state import iso, parse_ts
 
 _COLUMNS = "id, activated_at, until, reason, activated_by, deactivated_at, deactivated_by"
@@ -36,18 +37,17 @@ def activate(db: Db, actor: str, minutes: int, reason: str, now: datetime) -> di
         _close_expired(change.conn, now)
         until = now + timedelta(minutes=minutes)
         try:
-            cur = change.execute(
-                "INSERT INTO emergency (activated_at, until, reason, activated_by) "
-                "VALUES (?, ?, ?, ?)",
-                (iso(now), iso(until), reason.strip(), change.actor),
-            )
-        except sqlite3.IntegrityError:
+            with change.conn.savepoint():  # PostgreSQL: the failed INSERT alone rolls back
+                emergency_id = change.insert(
+                    "INSERT INTO emergency (activated_at, until, reason, activated_by) "
+                    "VALUES (?, ?, ?, ?)",
+                    (iso(now), iso(until), reason.strip(), change.actor),
+                )
+        except integrity_errors():
             raise StateError(
                 "an emergency override is already active; extend it or switch it off first"
             ) from None
-        change.after = change.row(
-            f"SELECT {_COLUMNS} FROM emergency WHERE id = ?", (cur.lastrowid,)
-        )
+        change.after = change.row(f"SELECT {_COLUMNS} FROM emergency WHERE id = ?", (emergency_id,))
         return change.after or {}
 
 
@@ -87,7 +87,7 @@ def deactivate(db: Db, actor: str, now: datetime) -> dict[str, Any]:
         return after
 
 
-def _close_expired(conn: sqlite3.Connection, now: datetime) -> None:
+def _close_expired(conn: Connection, now: datetime) -> None:
     conn.execute(
         "UPDATE emergency SET active = 0, deactivated_at = until, "
         "deactivated_by = 'expired' WHERE active = 1 AND until <= ?",

@@ -44,11 +44,11 @@ def unlock(
         raise StateError(str(exc)) from None
     until = now + timedelta(minutes=minutes)
     with db.change(actor, f"unlock.{source}", device, now) as change:
-        unlock_id = change.execute(
+        unlock_id = change.insert(
             "INSERT INTO unlocks (device, provider, until, source, created_at, created_by) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             (device, provider, iso(until), source, iso(now), change.actor),
-        ).lastrowid
+        )
         change.after = change.row("SELECT * FROM unlocks WHERE id = ?", (unlock_id,))
         return change.after or {}
 
@@ -88,7 +88,7 @@ def create(
             "used_at IS NULL AND expires_at > ?",
             (iso(now), request_id, iso(now)),
         )
-        override_id = change.execute(
+        override_id = change.insert(
             "INSERT INTO overrides (request_id, device, pin_hash, created_at, created_by, "
             "expires_at) VALUES (?, ?, ?, ?, ?, ?)",
             (
@@ -99,7 +99,7 @@ def create(
                 change.actor,
                 iso(now + timedelta(minutes=minutes)),
             ),
-        ).lastrowid
+        )
         change.after = change.row(f"SELECT {_PUBLIC} FROM overrides WHERE id = ?", (override_id,))
         return change.after or {}, pin
 
@@ -182,7 +182,7 @@ def _use(db: Db, override_id: int, device: str, now: datetime) -> bool:
             "used_at IS NULL AND expires_at > ?",
             (iso(now), device, override_id, iso(now)),
         )
-        return cur.rowcount == 1
+        return bool(cur.rowcount == 1)
 
 
 def _opened(

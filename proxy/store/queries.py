@@ -101,7 +101,8 @@ def statistics(
     )
     p95 = db.row(
         "SELECT duration_us FROM (SELECT duration_us, ntile(100) OVER (ORDER BY duration_us) "
-        "AS pct FROM decisions WHERE ts >= ? AND duration_us IS NOT NULL) WHERE pct <= 95 "
+        "AS pct FROM decisions WHERE ts >= ? AND duration_us IS NOT NULL) AS ranked "
+        "WHERE pct <= 95 "
         "ORDER BY duration_us DESC LIMIT 1",
         (start,),
     )

@@ -1,11 +1,21 @@
-"""The database schema, created and migrated by the program (``PRAGMA user_version``)."""
+"""The database schema, created and migrated by the program, for SQLite and PostgreSQL.
+
+Each migration is a script in SQLite's DDL (translated for PostgreSQL by ``sql.dialect``:
+keep to what both understand, see there). SQLite keeps the version in ``PRAGMA
+user_version``; PostgreSQL in the table ``hearthgate_schema``, and migrates under an
+advisory lock so gates starting together do not migrate twice.
+"""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
-DB_NAME = "hearthgate.db"
+from proxy.store.sql import connection as sql
+from proxy.store.sql.connection import SQLITE_PRAGMAS as PRAGMAS
+from proxy.store.sql.connection import Connection
+from proxy.store.sql.target import DB_NAME, Target, target_of
+
+__all__ = ["DB_NAME", "MIGRATIONS", "PRAGMAS", "Connection", "connect", "db_path", "migrate"]
 
 # Each entry moves the schema from version i to i+1. Append, never edit.
 MIGRATIONS: tuple[str, ...] = (
@@ -119,55 +129,62 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
-PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
-    "PRAGMA synchronous=NORMAL",
-    "PRAGMA busy_timeout=5000",
-    "PRAGMA foreign_keys=ON",
-)
+_MIGRATE_LOCK = "hearthgate-migrate"
 
 
 def db_path(state_dir: str | Path) -> Path:
     return Path(state_dir) / DB_NAME
 
 
-def connect(state_dir: str | Path) -> sqlite3.Connection:
-    """A migrated connection (sync; used by the CLI and at start-up)."""
-    Path(state_dir).mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(db_path(state_dir), timeout=5, isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    for pragma in PRAGMAS:
-        conn.execute(pragma)
-    migrate(conn)
+def connect(where: Target | str | Path) -> Connection:
+    """A migrated connection to a target, a database URL or a state directory's SQLite."""
+    conn = sql.connect(target_of(where))
+    try:
+        migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
-def migrate(conn: sqlite3.Connection) -> None:
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > len(MIGRATIONS):
+def version(conn: Connection) -> int:
+    if conn.kind == "sqlite":
+        return int(conn.execute("PRAGMA user_version").fetchone()[0])
+    found = conn.execute("SELECT to_regclass('hearthgate_schema')").fetchone()[0]
+    if found is None:
+        return 0
+    row = conn.execute("SELECT max(version) FROM hearthgate_schema").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(conn: Connection) -> tuple[int, int]:
+    """Bring the schema up to date; (version before, version after)."""
+    before = version(conn)
+    _refuse_newer(before)
+    if before == len(MIGRATIONS):
+        return before, before
+    with conn.transaction():
+        if conn.kind == "postgresql":
+            conn.lock(_MIGRATE_LOCK)  # another gate may be migrating this very moment
+            conn.execute("CREATE TABLE IF NOT EXISTS hearthgate_schema (version INTEGER NOT NULL)")
+            before = version(conn)
+            _refuse_newer(before)
+        for i in range(before, len(MIGRATIONS)):
+            conn.script(MIGRATIONS[i])
+            _set_version(conn, i + 1)
+    return before, len(MIGRATIONS)
+
+
+def _set_version(conn: Connection, number: int) -> None:
+    if conn.kind == "sqlite":
+        conn.execute(f"PRAGMA user_version = {number}")
+    else:
+        conn.execute("INSERT INTO hearthgate_schema (version) VALUES (?)", (number,))
+
+
+def _refuse_newer(found: int) -> None:
+    if found > len(MIGRATIONS):
         raise RuntimeError(
-            f"the database schema (version {version}) is newer than this "
+            f"the database schema (version {found}) is newer than this "
             f"hearthgate understands ({len(MIGRATIONS)}); upgrade hearthgate"
         )
-    for i in range(version, len(MIGRATIONS)):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in _statements(MIGRATIONS[i]):
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {i + 1}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-
-
-def _statements(script: str) -> list[str]:
-    parts, current = [], []
-    for line in script.splitlines():
-        if line.strip().startswith("--"):
-            continue
-        current.append(line)
-        if sqlite3.complete_statement("\n".join(current)):
-            parts.append("\n".join(current).strip())
-            current = []
-    return [p for p in parts if p]

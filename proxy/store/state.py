@@ -1,4 +1,4 @@
-"""Runtime state in SQLite: read into the pipeline's ``RuntimeState`` pieces.
+"""Runtime state in the database (SQLite or PostgreSQL), read into ``RuntimeState`` pieces.
 
 Every change to runtime state bumps ``meta.state_version`` in the same transaction, so a
 running proxy notices a change made by another process (the CLI) with one cheap query.
@@ -10,12 +10,11 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import aiosqlite
-
 from governance.facts import Action
 from governance.schema import DAY_NAMES, TimeRule
 from governance.snapshot import CompiledTimeRule, Selector
 from governance.state import ActiveEmergency, RuntimeAllow, Unlock, UsageCount
+from proxy.store.sql.connection import Connection
 
 
 def iso(ts: datetime) -> str:
@@ -29,48 +28,43 @@ def parse_ts(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-async def state_version(db: aiosqlite.Connection) -> str:
-    async with db.execute("SELECT value FROM meta WHERE key = 'state_version'") as cur:
-        row = await cur.fetchone()
+def state_version(db: Connection) -> str:
+    row = db.execute("SELECT value FROM meta WHERE key = 'state_version'").fetchone()
     return str(row[0]) if row else "0"
 
 
-async def load_emergency(db: aiosqlite.Connection) -> ActiveEmergency | None:
-    async with db.execute(
+def load_emergency(db: Connection) -> ActiveEmergency | None:
+    row = db.execute(
         "SELECT id, activated_at, until, reason, activated_by FROM emergency WHERE active = 1"
-    ) as cur:
-        row = await cur.fetchone()
+    ).fetchone()
     if row is None:
         return None
     return ActiveEmergency(row[0], _ts(row[1]), _ts(row[2]), row[3], row[4])
 
 
-async def load_allowlist(db: aiosqlite.Connection, now: datetime) -> tuple[RuntimeAllow, ...]:
-    async with db.execute(
+def load_allowlist(db: Connection, now: datetime) -> tuple[RuntimeAllow, ...]:
+    rows = db.execute(
         "SELECT entry_type, identifier, reason, expires_at FROM allowlist "
         "WHERE removed_at IS NULL AND (expires_at IS NULL OR expires_at > ?) ORDER BY id",
         (iso(now),),
-    ) as cur:
-        rows = await cur.fetchall()
+    ).fetchall()
     return tuple(RuntimeAllow.make(r[0], r[1], r[2], parse_ts(r[3])) for r in rows)
 
 
-async def load_unlocks(db: aiosqlite.Connection, now: datetime) -> dict[str, tuple[Unlock, ...]]:
-    async with db.execute(
+def load_unlocks(db: Connection, now: datetime) -> dict[str, tuple[Unlock, ...]]:
+    rows = db.execute(
         "SELECT device, until, created_by, provider, source FROM unlocks "
         "WHERE revoked_at IS NULL AND until > ? ORDER BY until DESC",
         (iso(now),),
-    ) as cur:
-        rows = await cur.fetchall()
+    ).fetchall()
     unlocks: dict[str, list[Unlock]] = {}
     for device, until, by, provider, source in rows:
         unlocks.setdefault(device, []).append(Unlock(device, _ts(until), by, provider, source))
     return {k: tuple(v) for k, v in unlocks.items()}
 
 
-async def load_time_rules(db: aiosqlite.Connection) -> tuple[CompiledTimeRule, ...]:
-    async with db.execute("SELECT definition FROM time_rules ORDER BY name") as cur:
-        rows = await cur.fetchall()
+def load_time_rules(db: Connection) -> tuple[CompiledTimeRule, ...]:
+    rows = db.execute("SELECT definition FROM time_rules ORDER BY name").fetchall()
     return tuple(compile_runtime_rule(json.loads(r[0])) for r in rows)
 
 
@@ -91,15 +85,14 @@ def compile_runtime_rule(definition: dict[str, Any]) -> CompiledTimeRule:
     )
 
 
-async def load_usage(db: aiosqlite.Connection, today: date) -> dict[str, UsageCount]:
+def load_usage(db: Connection, today: date) -> dict[str, UsageCount]:
     """Today's counters with this ISO week's totals, per key."""
     monday = today - timedelta(days=today.weekday())
-    async with db.execute(
+    rows = db.execute(
         "SELECT key, day, requests, tokens_in + tokens_out, cost FROM usage "
         "WHERE day >= ? AND day <= ?",
         (monday.isoformat(), today.isoformat()),
-    ) as cur:
-        rows = await cur.fetchall()
+    ).fetchall()
     week: dict[str, list[float]] = {}
     day: dict[str, tuple[int, int, float]] = {}
     for key, d, requests, tokens, cost in rows:
@@ -124,8 +117,9 @@ async def load_usage(db: aiosqlite.Connection, today: date) -> dict[str, UsageCo
 UPSERT_USAGE = (
     "INSERT INTO usage (key, day, requests, tokens_in, tokens_out, cost) "
     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key, day) DO UPDATE SET "
-    "requests = requests + excluded.requests, tokens_in = tokens_in + excluded.tokens_in, "
-    "tokens_out = tokens_out + excluded.tokens_out, cost = cost + excluded.cost"
+    "requests = usage.requests + excluded.requests, "
+    "tokens_in = usage.tokens_in + excluded.tokens_in, "
+    "tokens_out = usage.tokens_out + excluded.tokens_out, cost = usage.cost + excluded.cost"
 )
 INSERT_ALERT = (
     "INSERT INTO alerts (ts, request_id, device, person, stage, rule, action, reason) "

@@ -9,6 +9,11 @@ transactions a second rather than one per request (a SIGKILL loses at most those
 a write error (disk full, read-only file, locked database) the batch is kept and retried
 with back-off; rows are lost only when the limit is reached meanwhile, and every loss is
 counted. A database file deleted or replaced under the writer is noticed and recreated.
+
+The same writer serves PostgreSQL (several gates, one log): decision rows go in with
+``COPY``, other writes as ``executemany``, one transaction per batch as with SQLite. While
+the server cannot be reached the batch waits and is retried, and the rows behind it wait in
+the queue up to the limit; ``stats.last_ok`` says which, for ``/healthz`` and the metrics.
 """
 
 from __future__ import annotations
@@ -16,14 +21,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import sqlite3
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from proxy.store.schema import PRAGMAS, connect, db_path
+from proxy.store.schema import connect
+from proxy.store.sql.connection import Connection
+from proxy.store.sql.target import Target, target_of
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +37,6 @@ QUEUE_LIMIT = 100_000  # rows waiting in memory; HEARTHGATE_LOG_QUEUE changes it
 BATCH_LIMIT = 5_000
 LINGER_SECONDS = 0.05  # a row waits at most this long for company before it is written
 LINGER_BELOW = 500  # rows already waiting: enough company, write at once
-ROWS_PER_INSERT = 400  # 23 columns x 400 rows stays far below SQLite's variable limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +103,7 @@ def queue_limit(environ: Any = os.environ) -> int:
 
 @dataclass
 class Writer:
-    state_dir: Path
+    database: Target | str | Path  # a target, a database URL, or a state directory
     limit: int = field(default_factory=queue_limit)
     linger: float = LINGER_SECONDS
     stats: WriterStats = field(default_factory=WriterStats)
@@ -106,9 +111,10 @@ class Writer:
     def __post_init__(self) -> None:
         if self.limit < 1:  # asyncio.Queue(0) would be unbounded; below 1 nothing fits
             raise ValueError(f"the decision log's queue limit must be at least 1, not {self.limit}")
+        self.target = target_of(self.database)
         self._queue: asyncio.Queue[Write] = asyncio.Queue(self.limit)
         self._task: asyncio.Task[None] | None = None
-        self._conn: sqlite3.Connection | None = None  # used only inside the worker thread
+        self._conn: Connection | None = None  # used only inside the worker thread
         self._inode: int | None = None
         self._held = 0  # rows taken from the queue and not yet written
         self._batch: list[Write] = []  # the batch being written or retried
@@ -203,42 +209,33 @@ class Writer:
             if self._stopped:  # stop() closed the log while this batch waited for a thread
                 raise RuntimeError("the decision log is stopped")
             conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with conn.transaction():
                 for sql, rows in groups.items():
                     if sql == INSERT_DECISION:
-                        _insert_rows(conn, rows)
+                        conn.copy_rows("decisions", DECISION_COLUMNS, rows)
                     else:
                         conn.executemany(sql, rows)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
             self._committed = batch
             self.stats.written += len(groups.get(INSERT_DECISION, ()))
 
-    def _connection(self) -> sqlite3.Connection:
-        path = db_path(self.state_dir)
-        if self._conn is not None and self._inode != _inode(path):
+    def _connection(self) -> Connection:
+        path = self.target.path
+        if self._conn is not None and path is not None and self._inode != _inode(path):
             # the file was deleted or replaced under us: writing on would go nowhere
             log.error("decision log: %s disappeared; creating a new one", path)
             self._close()
+        if self._conn is not None and self._conn.closed:  # the server went away
+            self._close()
         if self._conn is None:
-            connect(self.state_dir).close()  # create or migrate the schema
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            for pragma in PRAGMAS:
-                conn.execute(pragma)
-            self._conn, self._inode = conn, _inode(path)
+            self._conn = connect(self.target)  # creates or migrates the schema
+            self._inode = _inode(path) if path is not None else None
         return self._conn
 
     def _close(self, final: bool = False) -> None:
         with self._lock:
             self._stopped = self._stopped or final
             if self._conn is not None:
-                try:
-                    self._conn.close()
-                except sqlite3.Error:
-                    pass
+                self._conn.close()
                 self._conn = None
 
     def _record_failure(self, exc: Exception) -> None:
@@ -250,14 +247,6 @@ class Writer:
             )
         self.stats.last_error = message
         self.stats.last_ok = False
-
-
-def _insert_rows(conn: sqlite3.Connection, rows: list[Sequence[Any]]) -> None:
-    """Decision rows as multi-row INSERT statements: one SQLite step per 400 rows."""
-    for start in range(0, len(rows), ROWS_PER_INSERT):
-        chunk = rows[start : start + ROWS_PER_INSERT]
-        params = [value for row in chunk for value in row]
-        conn.execute(_INTO + ", ".join([_ROW] * len(chunk)), params)
 
 
 def _inode(path: Path) -> int | None:

@@ -52,7 +52,7 @@ class Store:
             await self.gate.cache.refresh(force=True)
 
     def _with_db(self, fn: Callable[[Db], T]) -> T:
-        with Db(self.gate.cache.state_dir) as db:
+        with Db(self.gate.cache.target) as db:
             return fn(db)
 
 

@@ -61,7 +61,7 @@ class Dashboard:
 
     def __init__(self, gate: Gate, auth: Authenticator) -> None:
         self.gate, self.store = gate, Store(gate, auth)
-        self.sessions = Sessions(str(gate.cache.state_dir))
+        self.sessions = Sessions(gate.cache.target)
 
     def router(self) -> APIRouter:
         router = APIRouter(include_in_schema=False)

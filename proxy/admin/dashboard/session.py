@@ -18,6 +18,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import Request, Response
@@ -26,6 +27,7 @@ from proxy.admin.auth import FailureThrottle
 from proxy.store import admins
 from proxy.store.admins import Admin
 from proxy.store.db import Db
+from proxy.store.sql.target import Target
 
 SESSION_COOKIE = "hg_session"
 LOGIN_COOKIE = "hg_login"  # double-submit CSRF token for the sign-in form
@@ -66,7 +68,9 @@ class Session:
 class Sessions:
     """Signed-in browsers of this process, oldest evicted first beyond ``MAX_SESSIONS``."""
 
-    def __init__(self, state_dir: str, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, state_dir: Target | str | Path, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.state_dir = state_dir
         self._clock = clock
         self._live: OrderedDict[str, Session] = OrderedDict()
