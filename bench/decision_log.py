@@ -15,20 +15,29 @@ The real ``store.writer.Writer`` runs in an asyncio loop against a fresh state d
   The writer then runs while the loop's thread holds the GIL most of the time;
 * burst: ``burst`` rows submitted at once without yielding, then ``flush()``: rows dropped
   (``stats.dropped``) and the table's row count tell whether anything was lost.
+
+``run_postgres`` does the same against PostgreSQL (SPEC section 12): the database named by
+``HEARTHGATE_BENCH_DATABASE``, in a schema of its own that is dropped afterwards, or else a
+throwaway server from Debian's packages started as the tests start it
+(``tests/support/postgres.py``), on loopback.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import select
-import sqlite3
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from proxy.store.schema import connect, db_path
+from proxy.store.db import Db
+from proxy.store.schema import connect
 from proxy.store.state import UPSERT_USAGE
 from proxy.store.writer import DECISION_COLUMNS, QUEUE_LIMIT, Write, Writer
 
@@ -178,10 +187,10 @@ async def _burst(writer: Writer, rows: list[tuple[object, ...]]) -> float:
 
 
 async def _run(
-    state_dir: Path, sustained_rows: int, trickle_rows: int, busy_s: float, burst_rows: int
+    where: Path | str, sustained_rows: int, trickle_rows: int, busy_s: float, burst_rows: int
 ) -> LogResults:
-    connect(state_dir).close()  # create the schema, as `hearthgate run` does at start-up
-    writer = Writer(state_dir)
+    connect(where).close()  # create the schema, as `hearthgate run` does at start-up
+    writer = Writer(where)
     writer.start()
     try:
         sustained_s = await _sustained(writer, make_rows(sustained_rows))
@@ -193,8 +202,8 @@ async def _run(
         burst_s = await _burst(writer, make_rows(burst_rows, offset=offset))
     finally:
         await writer.stop()
-    with sqlite3.connect(db_path(state_dir)) as db:
-        (in_table,) = db.execute("SELECT count(*) FROM decisions").fetchone()
+    with Db(where) as db:
+        in_table = int(db.conn.execute("SELECT count(*) FROM decisions").fetchone()[0])
     return LogResults(
         sustained_rows,
         sustained_s,
@@ -213,3 +222,43 @@ async def _run(
 def run(sustained_rows: int, trickle_rows: int, busy_s: float, burst_rows: int) -> LogResults:
     with tempfile.TemporaryDirectory(prefix="hearthgate-bench-log-") as tmp:
         return asyncio.run(_run(Path(tmp), sustained_rows, trickle_rows, busy_s, burst_rows))
+
+
+def run_postgres(
+    sustained_rows: int, trickle_rows: int, busy_s: float, burst_rows: int
+) -> tuple[LogResults, str]:
+    """The same runs against PostgreSQL; the results and where the server was."""
+    with _postgres() as (url, where):
+        return asyncio.run(_run(url, sustained_rows, trickle_rows, busy_s, burst_rows)), where
+
+
+@contextmanager
+def _postgres() -> Iterator[tuple[str, str]]:
+    import psycopg
+
+    given = os.environ.get("HEARTHGATE_BENCH_DATABASE", "").strip()
+    if given:
+        from proxy.store.sql.target import parse_url
+
+        schema = "hg_bench_" + uuid.uuid4().hex[:8]
+        with psycopg.connect(given, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {schema}")
+        sep = "&" if "?" in given else "?"
+        try:
+            yield f"{given}{sep}options=-csearch_path%3D{schema}", parse_url(given).display
+        finally:
+            with psycopg.connect(given, autocommit=True) as conn:
+                conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        return
+    from tests.support.postgres import PostgresServer, find_bin
+
+    bindir = find_bin()
+    if bindir is None:
+        raise RuntimeError(
+            "no PostgreSQL: install Debian's postgresql package or set HEARTHGATE_BENCH_DATABASE"
+        )
+    server = PostgresServer(bindir).start()
+    try:
+        yield server.fresh_url(), f"a throwaway PostgreSQL {bindir.parent.name} on loopback"
+    finally:
+        server.destroy()

@@ -205,3 +205,54 @@ def decision_log(report: Report, res: LogResults, live: LiveLog | None) -> None:
         "GIL only between slices, so the writer falls behind there; the live proxy, which waits "
         "on sockets between requests, is what the target is judged on.",
     )
+
+
+def decision_log_postgres(report: Report, res: LogResults, where: str) -> None:
+    """Section 4b: the same writer, the same rows, against PostgreSQL (COPY per batch)."""
+    lost = res.dropped + (res.expected_in_table - res.in_table)
+    rows = [
+        [
+            "sustained, idle loop (queue kept below half full)",
+            number(res.sustained_rows),
+            number(res.rows_per_s),
+            "none",
+            verdict(res.rows_per_s >= TARGET_ROWS_PER_S),
+        ],
+        [
+            "trickle, idle loop (one row, then yield)",
+            number(res.trickle_rows),
+            number(res.trickle_rows_per_s),
+            "none",
+            "",
+        ],
+        [
+            f"busy loop model ({BUSY_MS_PER_REQUEST:g} ms Python/request, 3 writes/request)",
+            number(res.busy_offered),
+            number(res.busy_rows_per_s),
+            f"{res.busy_depth:,} writes queued at the end (drained in {res.busy_drain_s:.1f} s)",
+            "(model)",
+        ],
+        [
+            "burst, all at once then flush",
+            number(res.burst_rows),
+            number(res.burst_rows_per_s),
+            f"{res.dropped} dropped; table {res.in_table:,} of {res.expected_in_table:,}",
+            verdict(lost == 0),
+        ],
+    ]
+    report.target(
+        "PostgreSQL decision log: >= 5,000 rows/s sustained (writer alone)",
+        f"{res.rows_per_s:,.0f} rows/s",
+        res.rows_per_s >= TARGET_ROWS_PER_S,
+    )
+    report.target(
+        "PostgreSQL decision log: no rows lost in a burst",
+        f"{lost} lost; table has {res.in_table:,} of {res.expected_in_table:,}",
+        lost == 0,
+    )
+    report.section(
+        "4b. Decision log on PostgreSQL",
+        table(["test", "rows", "rows/s written", "lost / left behind", "target"], rows),
+        f"The writer of section 4 with ``--database postgresql://...``: {where}. Decision rows "
+        "go in with COPY, one transaction per batch.",
+    )

@@ -258,16 +258,26 @@ def main(argv: list[str] | None = None) -> int:
                 state.get("live"),
             ),
         ),
+        (
+            "decision-log",
+            lambda: engine_tables.decision_log_postgres(
+                report,
+                *decision_log.run_postgres(
+                    plan.log_rows, plan.trickle_rows, plan.busy_seconds, plan.burst_rows
+                ),
+            ),
+        ),
         ("streaming", lambda: streaming_section(plan, report, progress)),
     ]
     ok = True
-    for name, step in steps:
+    last_log = max(i for i, (name, _) in enumerate(steps) if name == "decision-log")
+    for i, (name, step) in enumerate(steps):
         if name not in chosen:
             continue
         if name != "proxy":
-            progress(name.replace("-", " "))
+            progress(name.replace("-", " ") + (" (PostgreSQL)" if i == last_log else ""))
         ok &= _guarded(report, name.replace("-", " "), step)
-        if name == "decision-log" and "memory" in state:  # section 5 after section 4
+        if i == last_log and "memory" in state:  # section 5 after section 4 (and 4b)
             proxy_tables.memory(report, state["memory"].hearthgate, state["memory"].mitmdump)
     if "memory" in state and "decision-log" not in chosen:
         proxy_tables.memory(report, state["memory"].hearthgate, state["memory"].mitmdump)

@@ -1,7 +1,8 @@
 """The pipeline: one ordered list of stages; the first allow or block decides.
 
     1 emergency override  ->  2 allowlist (device, address, MAC)  ->  3 allowlist (user)
-    ->  4 override (unlock window, PIN)  ->  5 time rules  ->  6 policies and quotas
+    ->  4 override (unlock window, PIN)  ->  5 pause, then time rules
+    ->  6 policies and quotas
     ->  7 settings.default
 
 ``alert`` and ``log`` verdicts are kept as notes on the final decision. In observe mode a
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
-from governance import allowlist, emergency, overrides, policy, time_rules
+from governance import allowlist, emergency, overrides, pause, policy, time_rules
 from governance.facts import Action, Decision, Note, RequestFacts, Stage
 from governance.snapshot import Snapshot
 from governance.state import RuntimeState
@@ -26,6 +27,7 @@ STAGES: tuple[tuple[str, StageFn], ...] = (
     ("allowlist (device, address, MAC)", allowlist.evaluate_device),
     ("allowlist (user)", allowlist.evaluate_user),
     ("override", overrides.evaluate),
+    ("pause", pause.evaluate),
     ("time rules", time_rules.evaluate),
     ("policies and quotas", policy.evaluate),
 )

@@ -68,7 +68,9 @@ def _quota_decision(
     assert policy.quota is not None
     local = now.astimezone(snap.zone)
     key = quotas.usage_key(policy.quota, facts.identity)
-    exceeded = quotas.check(policy.quota, quotas.today_of(state, key, local.date()), local)
+    bonus = quotas.bonus_for(state, facts.identity.person, local.date())
+    count = quotas.today_of(state, key, local.date())
+    exceeded = quotas.check(policy.quota, count, local, bonus)
     if exceeded is None:
         return None
     who = key.split(":", 1)[1]
@@ -78,7 +80,7 @@ def _quota_decision(
         rule=policy.name,
         reason=f"{who} has used the {exceeded.what} allowed by '{policy.name}'; "
         f"it resets at {exceeded.reset_at:%H:%M} on {exceeded.reset_at:%a %d %b}",
-        message=policy.message,
+        message=policy.message or exceeded.child_message(),
         until=exceeded.reset_at.isoformat(timespec="minutes"),
         status=429,
         retry_after=exceeded.retry_after,

@@ -16,6 +16,9 @@ from governance.facts import Action, Endpoint, Identity, Inspect, RequestFacts
 from governance.pii import find_pii, lowered
 from governance.prompt_regex import PromptRegex, compile_prompt_regex
 from governance.schema import Policy, Quota
+from governance.topics import find_topic
+
+TOPIC_FINDING = "the prompt may be about"
 
 # endpoints whose requests name a model; an unknown model there fails `models_not` safe
 _MODEL_ENDPOINTS = frozenset(
@@ -51,6 +54,7 @@ class CompiledPolicy:
     keywords: tuple[str, ...]  # lower-cased; found by substring search
     regexes: tuple[PromptRegex, ...]
     max_prompt_chars: int | None
+    topics: tuple[str, ...] = ()
     needs_body: bool = False  # set from the conditions below; see __post_init__
 
     def __post_init__(self) -> None:
@@ -62,6 +66,7 @@ class CompiledPolicy:
             or self.pii
             or self.keywords
             or self.regexes
+            or self.topics
             or self.max_prompt_chars is not None
         )
         object.__setattr__(self, "needs_body", body)
@@ -99,6 +104,7 @@ def compile_policy(policy: Policy, order: int) -> CompiledPolicy:
         keywords=tuple(k.lower() for k in prompt.keywords if k) if prompt else (),
         regexes=tuple(compile_prompt_regex(r) for r in (prompt.regex if prompt else [])),
         max_prompt_chars=w.max_prompt_chars,
+        topics=tuple(prompt.topics) if prompt else (),
     )
 
 
@@ -144,7 +150,7 @@ def body_matches(policy: CompiledPolicy, facts: RequestFacts) -> tuple[bool, str
         if facts.prompt_chars <= policy.max_prompt_chars:
             return False, ""
         notes.append(f"prompt of {facts.prompt_chars} characters")
-    if policy.pii or policy.keywords or policy.regexes:
+    if policy.pii or policy.keywords or policy.regexes or policy.topics:
         found = _prompt_finding(policy, facts.prompt or "")
         if not found:
             return False, ""
@@ -153,6 +159,11 @@ def body_matches(policy: CompiledPolicy, facts: RequestFacts) -> tuple[bool, str
 
 
 def _prompt_finding(policy: CompiledPolicy, text: str) -> str:
+    """What in the prompt met the policy, in words that never quote the prompt itself."""
+    if policy.topics:
+        topic = find_topic(text, policy.topics)
+        if topic is not None:
+            return f"{TOPIC_FINDING} {topic}"
     keywords, regexes = _memo(text)
     if policy.keywords:
         lower = lowered(text)

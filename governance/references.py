@@ -12,6 +12,7 @@ from governance.errors import Location
 from governance.schema import AppliesTo, Rules, When
 
 Problem = tuple[Location, str]
+_ONE = {"groups": "group", "people": "person", "devices": "device"}
 Need = Callable[[str, set[str], list[str], Location], None]
 
 
@@ -24,7 +25,7 @@ def check_references(rules: Rules) -> list[Problem]:
         for i, name in enumerate(names):
             if name not in known:
                 hint = f"; defined {kind}: {', '.join(sorted(known))}" if known else ""
-                problems.append(((*loc, i), f"unknown {kind[:-1]} {name!r}{hint}"))
+                problems.append(((*loc, i), f"unknown {_ONE.get(kind, kind)} {name!r}{hint}"))
 
     need(
         "groups",

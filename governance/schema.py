@@ -165,6 +165,9 @@ class TimeRule(Strict):
 
 class PromptCheck(Strict):
     pii: list[PiiKind] = []
+    topics: list[Literal["self_harm"]] = Field(
+        default=[], description="built-in phrase lists (English, German, French, Spanish)"
+    )
     keywords: list[str] = []
     regex: list[str] = []
 
@@ -201,6 +204,10 @@ class Quota(Strict):
     tokens_per_week: int | None = Field(default=None, ge=0)
     cost_per_day: float | None = Field(default=None, ge=0)
     cost_per_week: float | None = Field(default=None, ge=0)
+    minutes_per_day: int | None = Field(
+        default=None, ge=0, le=1440, description="minutes of use: a minute with a request"
+    )
+    minutes_per_week: int | None = Field(default=None, ge=0, le=10080)
 
 
 class Policy(Strict):
@@ -231,7 +238,7 @@ class Overrides(Strict):
 
 class Consent(Strict):
     approvers: int = Field(default=1, ge=1, le=10)
-    actions: list[Literal["emergency", "allowlist", "unlock", "time_rule"]] = []
+    actions: list[Literal["emergency", "allowlist", "unlock", "time_rule", "pause", "bonus"]] = []
     expire_hours: int = Field(default=24, ge=1, le=720)
 
 

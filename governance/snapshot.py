@@ -129,8 +129,9 @@ class Snapshot:
     _by_request: dict[tuple[object, ...], tuple[CompiledPolicy, ...]] = field(
         default_factory=dict, compare=False, repr=False
     )
-    # (start, end, the day an open window started) -> when it closes, ISO, in self.zone
-    window_ends: dict[tuple[int, int, date], str] = field(
+    # (start, end, days, the day an open window started) -> when access comes back, ISO, in
+    # self.zone (None: never, for an all-day rule on every day)
+    window_ends: dict[tuple[int, int, frozenset[int], date], str | None] = field(
         default_factory=dict, compare=False, repr=False
     )
     # (users?, device, mac, ip, user) -> the first rules-file allowlist entry naming it

@@ -56,6 +56,33 @@ class Unlock:
 
 
 @dataclass(frozen=True, slots=True)
+class Pause:
+    """A parent stopped a person, device or group until ``until`` (``hearthgate pause``)."""
+
+    kind: Literal["person", "device", "group"]
+    target: str
+    until: datetime
+    by: str
+
+    def covers(self, device: str, person: str | None, groups: frozenset[str]) -> bool:
+        if self.kind == "device":
+            return device == self.target
+        if self.kind == "person":
+            return person == self.target
+        return self.target in groups
+
+
+@dataclass(frozen=True, slots=True)
+class Bonus:
+    """Extra allowance for one person on one local day (``hearthgate bonus``), summed."""
+
+    day: date
+    minutes: int = 0
+    requests: int = 0
+    tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class UsageCount:
     """One person's or device's use on one local day (and the ISO week it belongs to)."""
 
@@ -66,6 +93,9 @@ class UsageCount:
     week_requests: int = 0
     week_tokens: int = 0
     week_cost: float = 0.0
+    minutes: int = 0  # minutes with at least one request (or a stream running)
+    week_minutes: int = 0
+    last_minute: int = 0  # the newest minute counted (minutes since the epoch)
 
 
 _EMPTY: Mapping[str, Never] = MappingProxyType({})  # shared, read-only; fits any value type
@@ -78,6 +108,8 @@ class RuntimeState:
     unlocks: Mapping[str, tuple[Unlock, ...]] = field(default_factory=lambda: _EMPTY)
     usage: Mapping[str, UsageCount] = field(default_factory=lambda: _EMPTY)
     time_rules: tuple[CompiledTimeRule, ...] = ()  # added through the API / CLI
+    pauses: tuple[Pause, ...] = ()
+    bonuses: Mapping[str, Bonus] = field(default_factory=lambda: _EMPTY)  # by person
 
 
 EMPTY_STATE = RuntimeState()

@@ -110,19 +110,28 @@ def _decision(rule: CompiledTimeRule, local: datetime, minute: int, snap: Snapsh
     )
 
 
-def _until(rule: CompiledTimeRule, local: datetime, minute: int, snap: Snapshot) -> str:
-    """When the open window closes (ISO, minutes), worked out once per window and day."""
+def _until(rule: CompiledTimeRule, local: datetime, minute: int, snap: Snapshot) -> str | None:
+    """When access comes back (ISO, minutes): the end of the open window, or of the run of
+    windows that follow it without a gap (an all-day rule on several days in a row); None
+    when the rule never lets go (all day, every day). Worked out once per window and day."""
     day = local.date()
     if rule.start_min > rule.end_min and minute < rule.end_min:
         day -= timedelta(days=1)  # the part after midnight of a window that began yesterday
-    key = (rule.start_min, rule.end_min, day)
-    until = snap.window_ends.get(key)
-    if until is None:
-        end = window_end(rule, local)
-        assert end is not None, "the rule is open"
-        if len(snap.window_ends) > 4096:
-            snap.window_ends.clear()
-        until = snap.window_ends[key] = end.isoformat(timespec="minutes")
+    key = (rule.start_min, rule.end_min, rule.days, day)
+    if key in snap.window_ends:
+        return snap.window_ends[key]
+    end = window_end(rule, local)
+    assert end is not None, "the rule is open"
+    for _ in range(8):
+        nxt = window_end(rule, end)
+        if nxt is None:
+            break
+        end = nxt
+    else:
+        end = None  # open again at every end: it never closes on its own
+    if len(snap.window_ends) > 4096:
+        snap.window_ends.clear()
+    until = snap.window_ends[key] = end.isoformat(timespec="minutes") if end else None
     return until
 
 

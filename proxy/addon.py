@@ -79,6 +79,8 @@ class GateAddon(SniGate):
             self._strip_own_headers(flow)
             if not record.decision.allowed and record.facts.pin:
                 record = await self._retry_with_pin(flow, record)
+            if record.decision.allowed:
+                await self.gate.reserve(record)
             if not record.decision.allowed:
                 self._answer_block(flow, record)
             else:
@@ -129,19 +131,25 @@ class GateAddon(SniGate):
         pin = (form.get("pin") if form else None) or ""
         request_id = (form.get("request_id") if form else None) or None
         ident = self._identity(flow, self.gate.rules.snapshot)
+        host = flow.request.pretty_host
         if not pin:
             ok = False
-            body = responses.html_notice("No PIN", "Type the PIN a parent gave you.", ok)
+            body = responses.html_pin_again("Type the PIN a parent gave you.", request_id, host)
         else:
             outcome = await self.gate.redeem_pin(ident.device, request_id, pin)
             ok = outcome.result == "ok"
-            text = (
-                f"{ident.device} is unlocked until {self.gate.local_clock(outcome.until)}. "
-                "Go back and try again."
-                if ok
-                else f"Not unlocked: {outcome.message}."
-            )
-            body = responses.html_notice("Unlocked" if ok else "Not unlocked", text, ok)
+            if ok:
+                text = (
+                    f"{ident.device} is unlocked until {self.gate.local_clock(outcome.until)}. "
+                    "Go back and try again."
+                )
+                body = responses.html_notice("Unlocked", text, ok)
+            elif outcome.result == "locked_out":
+                text = "Not unlocked: too many wrong PINs. Ask a parent, or try again later."
+                body = responses.html_notice("Not unlocked", text, ok)
+            else:  # a wrong or used PIN: the form again, with the attempts left
+                text = f"Not unlocked: {outcome.message}."
+                body = responses.html_pin_again(text, request_id, host)
         flow.response = http.Response.make(
             200 if ok else 403,
             body,
@@ -171,7 +179,9 @@ class GateAddon(SniGate):
         gate.metrics.duration.observe(duration_us / 1e6)
         record = FlowRecord(facts, decision, provider.api, time.time(), duration_us, parsed)
         flow.metadata[RECORD] = record
-        gate.count_decision(facts, decision)
+        if not gate.counts_after_reserving(decision):
+            gate.count_decision(facts, decision)
+        gate.begin(record)
         return record
 
     def _identity(self, flow: http.HTTPFlow, snap: Snapshot) -> Identity:
@@ -192,6 +202,11 @@ class GateAddon(SniGate):
 
     def _answer_block(self, flow: http.HTTPFlow, record: FlowRecord) -> None:
         facts, decision = record.facts, record.decision
+        if flow.request.method == "GET" and facts.path == "/favicon.ico":
+            # the icon a browser fetches with every page: one page view is one row
+            record.logged = True
+            flow.response = http.Response.make(404, b"", {"cache-control": "no-store"})
+            return
         if responses.wants_html(flow.request.method, flow.request.headers.get("accept")):
             body, headers = responses.html_block(decision, facts.request_id, facts.host)
         else:
@@ -270,6 +285,11 @@ class GateAddon(SniGate):
             return Usage()
         body = flow.response.get_content(strict=False) or b""
         return parse_usage(record.api, flow.response.headers.get("content-type"), body)
+
+    def websocket_end(self, flow: http.HTTPFlow) -> None:
+        record = flow.metadata.get(RECORD)
+        if isinstance(record, FlowRecord):
+            self.gate.end_minutes(record)
 
     def websocket_message(self, flow: http.HTTPFlow) -> None:
         """Keep only the newest message: mitmproxy would otherwise hold every message of a

@@ -46,6 +46,7 @@ class FlowRecord:
     stream_usage: StreamUsage | None = None
     usage_filter: InjectedUsageFilter | None = None
     logged: bool = False
+    reserved: bool = False  # counted against the quotas in the shared database already
     extra: dict[str, object] = field(default_factory=dict)
 
 

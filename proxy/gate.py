@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from mitmproxy import http
 
+from governance import pipeline
 from governance.facts import Action, Decision, Identity, RequestFacts, Stage
+from governance.policy_match import TOPIC_FINDING
 from governance.prices import estimate_cost
 from governance.quotas import usage_keys
 from proxy.catalog.providers import Catalog, Usage, catalog_for
@@ -23,7 +25,7 @@ from proxy.flowfacts import FlowRecord
 from proxy.identity import NeighbourTable
 from proxy.metrics import Metrics
 from proxy.notify import Event, Notifier
-from proxy.runtime import Clock, RulesHolder, StateCache, utc_now
+from proxy.runtime import Clock, RulesHolder, SharedCounter, StateCache, utc_now
 from proxy.store import overrides as overrides_store
 from proxy.store.db import Db
 from proxy.store.overrides import Redeemed
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from governance.snapshot import Snapshot
 
 PROMPT_EXCERPT = 200
+NOT_COUNTED = frozenset({Stage.EMERGENCY, Stage.ALLOWLIST})  # SPEC 4: not against quotas
 
 
 @dataclass
@@ -47,15 +50,73 @@ class Gate:
     catalog: Catalog = field(init=False)
     notifier: Notifier = field(init=False)
     proxy_port: int = 0  # the bound proxy port, known once the proxy listens
+    counter: SharedCounter | None = None  # quota reservations, with a shared database
+    instance: str = "hearthgate"  # this gate's name among several (metrics, /healthz)
 
     def __post_init__(self) -> None:
         self.catalog = catalog_for(self.rules.snapshot)
         self.rules.listeners.append(self._rules_changed)
         self.notifier = Notifier(lambda: self.rules.snapshot.rules.notifications, self.metrics)
         self._children: dict[tuple[str, str, str, str, str], Any] = {}
+        self._has_quotas = _has_quotas(self.rules.snapshot)
+        self._open: dict[int, FlowRecord] = {}  # allowed flows still running: minutes of use
 
     def _rules_changed(self, snap: Snapshot) -> None:
         self.catalog = catalog_for(snap)
+        self._has_quotas = _has_quotas(snap)
+
+    def counts_after_reserving(self, decision: Decision) -> bool:
+        """An allowed decision that a shared quota may still turn into a 429 is counted in
+        the metrics once ``reserve`` has settled it, not before."""
+        return self.counter is not None and decision.allowed
+
+    async def reserve(self, record: FlowRecord) -> None:
+        """With a shared database, settle an allowed request's quota before it goes upstream
+        (see ``_reserve``), then count the decision that stands in the metrics."""
+        if self.counter is None:
+            return
+        try:
+            await self._reserve(record)
+        finally:
+            self.count_decision(record.facts, record.decision)
+
+    async def _reserve(self, record: FlowRecord) -> None:
+        """With a shared database, count an allowed request there before it goes upstream.
+
+        The counter's new value (every gate's requests, this one included) is checked
+        against the quotas again; a request past a limit gives its count back and is
+        answered with the quota's decision instead. While the database cannot be reached
+        ``settings.fail`` decides: closed blocks, open lets it through counted in memory.
+        """
+        decision = record.decision
+        if (
+            self.counter is None  # (for mypy: reserve checked it)
+            or not counted(decision)
+            or not self._has_quotas
+            or not any(p.quota is not None for p in self.rules.snapshot.policies_for(record.facts))
+        ):
+            return
+        snap, facts, now = self.rules.snapshot, record.facts, self.clock()
+        day = now.astimezone(snap.zone).date()
+        keys = usage_keys(facts.identity)
+        try:
+            counts = await asyncio.to_thread(self.counter.reserve, keys, day.isoformat())
+        except Exception as exc:  # noqa: BLE001 - the database is away: settings.fail says
+            self.metrics.errors.labels("quota").inc()
+            if not snap.fail_open:
+                record.decision = pipeline.error_decision(snap, exc)
+            return
+        record.reserved = True
+        again = pipeline.decide(facts, snap, self.cache.counted_elsewhere(counts, day), now)
+        if again.allowed:
+            return
+        record.reserved = False
+        record.decision = again
+        self.cache.given_back(keys, day)
+        try:
+            await asyncio.to_thread(self.counter.release, keys, day.isoformat())
+        except Exception:  # noqa: BLE001 - counted one too many; the request stays refused
+            self.metrics.errors.labels("quota").inc()
 
     def device_label(self, ident: Identity) -> str:
         return ident.device if ident.known and not ident.device.startswith("user:") else "unknown"
@@ -73,9 +134,44 @@ class Gate:
             child = self._children[key] = self.metrics.decisions.labels(*key)
         child.inc()
 
+    def begin(self, record: FlowRecord) -> None:
+        """An allowed request starts: its minute counts as a minute of use at once, and
+        every minute it keeps running (a stream, a voice session) counts too."""
+        if not counted(record.decision):
+            return
+        if len(self._open) < 100_000:
+            self._open[id(record)] = record
+        self._count_minutes(record, self.clock())
+
+    def tick_minutes(self) -> None:
+        """Count the minutes of the requests still running (called every few seconds)."""
+        now = self.clock()
+        for record in list(self._open.values()):
+            self._count_minutes(record, now)
+
+    async def run_minutes(self, interval: float = 15.0) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self.tick_minutes()
+
+    def _count_minutes(self, record: FlowRecord, now: datetime) -> None:
+        first, last = int(record.decided_at // 60), int(now.timestamp() // 60)
+        local_day = datetime.fromtimestamp(record.decided_at, UTC).astimezone(
+            self.rules.snapshot.zone
+        )
+        self.cache.add_minutes(
+            usage_keys(record.facts.identity), first, max(first, last), local_day.date()
+        )
+
+    def end_minutes(self, record: FlowRecord) -> None:
+        if self._open.pop(id(record), None) is not None:
+            self._count_minutes(record, self.clock())
+
     def finish(self, record: FlowRecord, status: int | None, usage: Usage) -> None:
         """Queue the decision-log row, usage counters and alerts for a finished flow."""
         record.logged = True
+        if status != 101:  # an upgraded connection (realtime voice) runs on: websocket_end
+            self.end_minutes(record)
         facts, decision = record.facts, record.decision
         snap = self.rules.snapshot
         usage, source = with_estimate(record, usage, status)
@@ -87,11 +183,17 @@ class Gate:
             self.metrics.tokens.labels(provider, label, "in").inc(tokens_in or 0)
             self.metrics.tokens.labels(provider, label, "out").inc(tokens_out or 0)
         decided_at = datetime.fromtimestamp(record.decided_at, UTC)
-        if decision.allowed and status is not None and status < 400:
+        if counted(decision) and status is not None and status < 400:
             local_day = decided_at.astimezone(snap.zone).date()
             cost = estimate_cost(snap.prices, model, tokens_in or 0, tokens_out or 0)
+            requests = 0 if record.reserved else 1  # a reservation is counted already
             self.cache.add_usage(
-                usage_keys(facts.identity), local_day, 1, tokens_in or 0, tokens_out or 0, cost
+                usage_keys(facts.identity),
+                local_day,
+                requests,
+                tokens_in or 0,
+                tokens_out or 0,
+                cost,
             )
         excerpt = (
             facts.prompt[:PROMPT_EXCERPT]
@@ -163,6 +265,8 @@ class Gate:
         action: str,
         reason: str,
     ) -> None:
+        snap = self.rules.snapshot
+        topic = topic_of(snap, rule, reason)
         self.notifier.submit(
             Event(
                 iso(at),
@@ -175,6 +279,8 @@ class Gate:
                 rule,
                 action,
                 reason,
+                topic=topic,
+                local_time=at.astimezone(snap.zone).strftime("%a %d %b %H:%M"),
             )
         )
 
@@ -211,6 +317,24 @@ class Gate:
             path=flow.request.path.split("?", 1)[0],
         )
         return FlowRecord(facts, decision, "openai", time.time(), 0)
+
+
+def topic_of(snap: Snapshot, rule: str | None, reason: str) -> str | None:
+    """The prompt topic (``self_harm``) a policy's verdict was about, if any."""
+    if TOPIC_FINDING not in reason:
+        return None
+    policy = next((p for p in snap.policies if p.name == rule), None)
+    return next((t for t in policy.topics if t in reason), None) if policy else None
+
+
+def _has_quotas(snap: Snapshot) -> bool:
+    return any(p.quota is not None for p in snap.policies)
+
+
+def counted(decision: Decision) -> bool:
+    """Whether a request counts against quotas: allowed, and not let through by the
+    emergency override or the allowlist (those bypass every limit)."""
+    return decision.allowed and decision.stage not in NOT_COUNTED
 
 
 def with_estimate(record: FlowRecord, usage: Usage, status: int | None) -> tuple[Usage, str | None]:

@@ -53,7 +53,7 @@ class Metrics:
             self.reloads.labels(result)
         for result in ("ok", "wrong_pin", "locked_out", "expired"):
             self.override_attempts.labels(result)
-        for where in ("pipeline", "addon", "response", "writer", "state", "notify"):
+        for where in ("pipeline", "addon", "response", "writer", "state", "notify", "quota"):
             self.errors.labels(where)
 
     def bind_state(
@@ -64,6 +64,31 @@ class Metrics:
         dropped: Callable[[], int],
     ) -> None:
         self.registry.register(_StateCollector(emergency_active, queue_depth, written, dropped))
+
+    def bind_database(self, up: Callable[[], bool], instance: str, backend: str) -> None:
+        """``hearthgate_database_up`` and ``hearthgate_gate_info{gate, backend}``: which
+        gate this is (several may share one database) and whether it reaches the database."""
+        self.registry.register(_DatabaseCollector(up, instance, backend))
+
+
+class _DatabaseCollector(Collector):
+    def __init__(self, up: Callable[[], bool], instance: str, backend: str) -> None:
+        self._up, self._instance, self._backend = up, instance, backend
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        info = GaugeMetricFamily(
+            "hearthgate_gate_info",
+            "This gate: its --instance name and database backend (always 1)",
+            labels=["gate", "backend"],
+        )
+        info.add_metric([self._instance, self._backend], 1)
+        yield info
+        yield GaugeMetricFamily(
+            "hearthgate_database_up",
+            "1 while the database can be read and written, 0 while requests are decided "
+            "from memory and decision-log rows wait in the queue",
+            value=1 if self._up() else 0,
+        )
 
 
 class _StateCollector(Collector):
@@ -90,7 +115,7 @@ class _StateCollector(Collector):
         )
         yield CounterMetricFamily(
             "hearthgate_decision_log_written",
-            "Decision rows written to SQLite",
+            "Decision rows written to the database",
             value=self._written(),
         )
         yield CounterMetricFamily(

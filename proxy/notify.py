@@ -36,17 +36,38 @@ class Event:
     rule: str | None
     action: str
     reason: str
+    topic: str | None = None  # a prompt topic (self_harm): said without the prompt's words
+    local_time: str | None = None  # "Thu 03 Dec 21:30", the household's zone
 
     @property
     def title(self) -> str:
         who = self.person or self.device
+        if self.topic:
+            return f"hearthgate: {who} may need you ({TOPIC_WORDS.get(self.topic, self.topic)})"
         verb = "blocked" if self.action == "block" else "alert"
         return f"hearthgate: {who} {verb} ({self.rule or self.stage})"
 
 
+TOPIC_WORDS = {"self_harm": "self-harm or suicide"}
+
+
+def message_of(event: Event) -> str:
+    """The notification's text. A topic alert names who, where, what and when, and never
+    carries the prompt (nor the policy's reason, which could)."""
+    service = event.provider or event.host
+    if event.topic:
+        who = event.person or event.device
+        return (
+            f"{who} wrote something on {service} ({event.device}) at {event.local_time} "
+            f"that may be about {TOPIC_WORDS.get(event.topic, event.topic)} "
+            f"(policy {event.rule}). The words are not sent or stored: talk with them."
+        )
+    return f"{event.reason} — {event.device}, {service}"
+
+
 def build_request(target: Notification, event: Event) -> dict[str, Any]:
     """httpx request arguments for one target's format."""
-    text = f"{event.reason} — {event.device}, {event.provider or event.host}"
+    text = message_of(event)
     if target.format == "ntfy":
         headers = {
             "Title": event.title,
@@ -69,7 +90,12 @@ def build_request(target: Notification, event: Event) -> dict[str, Any]:
         }
     return {
         "url": target.url,
-        "json": {"source": "hearthgate", "title": event.title, **asdict(event)},
+        "json": {
+            "source": "hearthgate",
+            "title": event.title,
+            "message": message_of(event),
+            **asdict(event),
+        },
     }
 
 

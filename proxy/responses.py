@@ -78,7 +78,7 @@ def html_block(decision: Decision, request_id: str, host: str) -> tuple[bytes, d
     rows = [
         ("Why", decision.reason),
         ("Rule", decision.rule or "—"),
-        ("Until", until or "—"),
+        ("Until", until or "no set time — ask a parent"),
         ("Request id", request_id),
     ]
     table = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows)
@@ -92,6 +92,20 @@ def html_block(decision: Decision, request_id: str, host: str) -> tuple[bytes, d
         host=e(host),
     )
     return page.encode(), block_headers(decision, request_id, "text/html; charset=utf-8")
+
+
+def html_pin_again(text: str, request_id: str | None, host: str) -> bytes:
+    """The PIN form once more, after a wrong PIN, saying what went wrong."""
+    e = html.escape
+    page = _PAGE.format(
+        title="Not unlocked",
+        message=e(text),
+        table="",
+        action=e(OVERRIDE_PATH),
+        request_id=e(request_id or ""),
+        host=e(host),
+    )
+    return page.encode()
 
 
 def html_notice(title: str, text: str, status_ok: bool) -> bytes:

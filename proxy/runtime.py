@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -29,6 +30,7 @@ from governance.snapshot import Snapshot
 from governance.state import EMPTY_STATE, RuntimeState, UsageCount
 from proxy.metrics import Metrics
 from proxy.rules.loader import RulesFileError, load_rules_file
+from proxy.store import family
 from proxy.store import state as store_state
 from proxy.store.schema import connect
 from proxy.store.sql.connection import Connection
@@ -96,7 +98,14 @@ class RulesHolder:
 class StateCache:
     """Runtime state in memory; the request path reads ``.state`` and never awaits."""
 
-    TTLS = {"emergency": 10.0, "allowlist": 60.0, "unlocks": 10.0, "time_rules": 300.0}
+    TTLS = {
+        "emergency": 10.0,
+        "allowlist": 60.0,
+        "unlocks": 10.0,
+        "time_rules": 300.0,
+        "pauses": 10.0,
+        "bonuses": 60.0,
+    }
 
     def __init__(
         self,
@@ -113,6 +122,9 @@ class StateCache:
         self.usage: dict[str, UsageCount] = {}
         # (counter, local day) -> [requests, tokens in, tokens out, cost] not yet in the database
         self._unsaved: dict[tuple[str, str], list[float]] = {}
+        # counter -> (local day, the minutes since the epoch already counted that day)
+        self._minutes_seen: dict[str, tuple[date, set[int]]] = {}
+        self._unsaved_minutes: dict[tuple[str, str], list[int]] = {}  # -> [minutes, last]
         self._caches = {
             k: TTLCache[str, Any](maxsize=1, ttl=v, timer=time.monotonic)
             for k, v in self.TTLS.items()
@@ -132,6 +144,10 @@ class StateCache:
 
     async def start(self) -> None:
         self.usage = await self._call(lambda db: store_state.load_usage(db, self._today()))
+        today = self._today()
+        for key, count in self.usage.items():
+            if count.last_minute:  # that minute was counted before a restart
+                self._minutes_seen[key] = (today, {count.last_minute})
         await self.refresh(force=True)
 
     async def stop(self) -> None:
@@ -206,6 +222,8 @@ class StateCache:
                 unlocks=MappingProxyType(self._cached("unlocks", {})),
                 usage=MappingProxyType(self.usage),
                 time_rules=self._cached("time_rules", ()),
+                pauses=self._cached("pauses", ()),
+                bonuses=MappingProxyType(self._cached("bonuses", {})),
             )
 
     def _read(
@@ -220,6 +238,8 @@ class StateCache:
             "allowlist": lambda: store_state.load_allowlist(db, now),
             "unlocks": lambda: store_state.load_unlocks(db, now),
             "time_rules": lambda: store_state.load_time_rules(db),
+            "pauses": lambda: family.load_pauses(db, now),
+            "bonuses": lambda: family.load_bonuses(db, self._today()),
         }
         loaded = {name: load() for name, load in loaders.items() if name in expired}
         # other gates count too: with a shared database the counters are read every time
@@ -241,7 +261,36 @@ class StateCache:
                 week_tokens=count.week_tokens + tokens,
                 week_cost=count.week_cost + cost,
             )
+        for (key, day), (minutes, last) in self._unsaved_minutes.items():
+            count = rolled(merged.get(key), date.fromisoformat(day))
+            merged[key] = replace(
+                count,
+                minutes=count.minutes + minutes,
+                week_minutes=count.week_minutes + minutes,
+                last_minute=max(count.last_minute, last),
+            )
         self.usage = merged
+
+    def counted_elsewhere(self, counts: dict[str, int], day: date) -> RuntimeState:
+        """Take the database's request counters (this request included) into memory; the
+        state as it stood just before this request, for checking it against the limits."""
+        before: dict[str, UsageCount] = dict(self.usage)
+        for key, total in counts.items():
+            count = rolled(self.usage.get(key), day)
+            week_others = count.week_requests - count.requests
+            self.usage[key] = replace(count, requests=total, week_requests=week_others + total)
+            before[key] = replace(count, requests=total - 1, week_requests=week_others + total - 1)
+        self.state = replace(self.state, usage=MappingProxyType(self.usage))
+        return replace(self.state, usage=MappingProxyType(before))
+
+    def given_back(self, keys: tuple[str, ...], day: date) -> None:
+        for key in keys:
+            count = rolled(self.usage.get(key), day)
+            self.usage[key] = replace(
+                count,
+                requests=max(0, count.requests - 1),
+                week_requests=max(0, count.week_requests - 1),
+            )
 
     def _cached(self, name: str, default: Any) -> Any:
         return self._caches[name].get(name, default)
@@ -277,6 +326,29 @@ class StateCache:
             pending[2] += tokens_out
             pending[3] += cost
 
+    def add_minutes(self, keys: tuple[str, ...], first: int, last: int, local_day: date) -> None:
+        """Count the minutes ``first``..``last`` (minutes since the epoch) as minutes of use,
+        each at most once per counter, however many requests or streams share it."""
+        first = max(first, last - 1440)  # a day holds no more
+        for key in keys:
+            seen = self._minutes_seen.get(key)
+            if seen is None or seen[0] != local_day:
+                seen = self._minutes_seen[key] = (local_day, set())
+            new = [m for m in range(first, last + 1) if m not in seen[1]]
+            if not new:
+                continue
+            seen[1].update(new)
+            count = rolled(self.usage.get(key), local_day)
+            self.usage[key] = replace(
+                count,
+                minutes=count.minutes + len(new),
+                week_minutes=count.week_minutes + len(new),
+                last_minute=max(count.last_minute, last),
+            )
+            pending = self._unsaved_minutes.setdefault((key, local_day.isoformat()), [0, 0])
+            pending[0] += len(new)
+            pending[1] = max(pending[1], last)
+
     def save_usage(self) -> None:
         """Queue the counters changed since the last call: one upsert per counter (called
         every second, and at shutdown), instead of two writes per request."""
@@ -285,6 +357,9 @@ class StateCache:
             self.writer.submit(
                 Write(store_state.UPSERT_USAGE, (key, day, requests, tokens_in, tokens_out, cost))
             )
+        minutes, self._unsaved_minutes = self._unsaved_minutes, {}
+        for (key, day), (count, last) in minutes.items():
+            self.writer.submit(Write(store_state.UPSERT_MINUTES, (key, day, count, last)))
 
 
 def _inode(path: Path) -> int | None:
@@ -292,3 +367,44 @@ def _inode(path: Path) -> int | None:
         return path.stat().st_ino
     except OSError:
         return None
+
+
+class SharedCounter:
+    """Quota reservations in a database several gates share (PostgreSQL).
+
+    Each gate's memory alone would let every gate spend the whole quota, so with a shared
+    database an allowed request that a quota may count is first counted there: one atomic
+    statement returns the counter's new value, which is checked against the limits. One
+    connection, one statement at a time, in a worker thread.
+    """
+
+    def __init__(self, database: Target | str | Path) -> None:
+        self.target = target_of(database)
+        self._conn: Connection | None = None
+        self._lock = threading.Lock()
+
+    def reserve(self, keys: tuple[str, ...], day: str) -> dict[str, int]:
+        counts: dict[str, int] = self._run(lambda db: store_state.reserve_requests(db, keys, day))
+        return counts
+
+    def release(self, keys: tuple[str, ...], day: str) -> None:
+        self._run(lambda db: store_state.release_requests(db, keys, day))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def _run(self, work: Callable[[Connection], Any]) -> Any:
+        with self._lock:
+            if self._conn is not None and self._conn.closed:
+                self._conn = None
+            if self._conn is None:
+                self._conn = connect(self.target)
+            try:
+                return work(self._conn)
+            except Exception:
+                self._conn.close()
+                self._conn = None
+                raise

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from proxy.gate import Gate
 from proxy.hook_table import HearthgateMaster
 from proxy.metrics import Metrics
 from proxy.rules.loader import RulesFileError
-from proxy.runtime import RulesHolder, StateCache, utc_now
+from proxy.runtime import RulesHolder, SharedCounter, StateCache, utc_now
 from proxy.store import retention
 from proxy.store.sql.target import Target, sqlite_in
 from proxy.store.writer import Writer
@@ -49,6 +50,7 @@ class RunConfig:
     scripts: list[str] = field(default_factory=list)
     sets: list[str] = field(default_factory=list)
     database: Target | None = None  # default: <state-dir>/hearthgate.db
+    instance: str = field(default_factory=socket.gethostname)  # this gate's name
 
     @property
     def target(self) -> Target:
@@ -86,7 +88,11 @@ async def serve(cfg: RunConfig) -> int:
         )
         return 2
     writer.start()
-    gate = Gate(rules, cache, writer, metrics)
+    counter = SharedCounter(cfg.target) if cfg.target.shared else None
+    gate = Gate(rules, cache, writer, metrics, counter=counter, instance=cfg.instance)
+    metrics.bind_database(
+        lambda: writer.stats.last_ok and cache.database_ok, cfg.instance, cfg.target.kind
+    )
     metrics.bind_state(
         lambda: _emergency_on(cache),
         lambda: writer.depth,
@@ -112,6 +118,7 @@ async def serve(cfg: RunConfig) -> int:
             cache.run(),
             gate.neighbours.run(),
             gate.notifier.run(),
+            gate.run_minutes(),
             retention.run_daily(
                 cfg.target,
                 lambda: rules.snapshot.rules.settings.retention_days,
@@ -136,6 +143,8 @@ async def serve(cfg: RunConfig) -> int:
         await asyncio.gather(admin_task, *tasks, return_exceptions=True)
         await cache.stop()  # queues the last usage counters for the writer
         await writer.stop()
+        if counter is not None:
+            counter.close()
         with contextlib.suppress(OSError):
             (cfg.state_dir / RUN_FILE).unlink()
 

@@ -44,6 +44,8 @@ PAC = DEPLOY / "pac" / "proxy.pac"
 PROMETHEUS = DEPLOY / "prometheus"
 DASHBOARD = DEPLOY / "grafana" / "hearthgate.json"
 WIREGUARD = DEPLOY / "wireguard"
+SEVERAL = DEPLOY / "several-gates"
+GATE_UNITS = sorted(SEVERAL.glob("hearthgate-*.service"))
 
 # SPEC section 8, as Prometheus stores them (counters end in _total).
 _COUNTERS = "decisions tokens rules_reloads decision_log_written decision_log_dropped"
@@ -59,6 +61,9 @@ SERIES = {
     for name in names
     for suffix in SUFFIXES[kind]
 }
+
+# SPEC section 12 (several gates): which gate, and whether it reaches the shared database
+SEVERAL_GATES_SERIES = {"hearthgate_database_up", "hearthgate_gate_info"}
 
 PROMQL_FUNCTIONS = set(
     "sum max min avg count rate increase irate histogram_quantile sort sort_desc topk bottomk"
@@ -452,7 +457,7 @@ def test_queries_parse_as_promql(tmp_path: Path) -> None:
 
 def test_queries_use_only_spec_metrics() -> None:
     for expr in dashboard_exprs(json.loads(DASHBOARD.read_text())):
-        assert metric_names(expr) <= SERIES, f"not a SPEC metric in {expr!r}"
+        assert metric_names(expr) <= SERIES | SEVERAL_GATES_SERIES, f"not a SPEC metric in {expr!r}"
     for rule in alert_rules():
         # `up` is Prometheus' own: whether the scrape of the gate worked
         assert metric_names(rule["expr"]) <= SERIES | {"up"}, rule["expr"]
@@ -470,6 +475,22 @@ def test_spec_metrics_are_what_the_gate_exports() -> None:
 
 
 # ---- Grafana ----------------------------------------------------------------------------
+
+
+def test_several_gates_metrics_are_what_the_gate_exports() -> None:
+    metrics = Metrics()
+    metrics.bind_database(lambda: True, "gate-a", "postgresql")
+    exported = {f.name for f in metrics.registry.collect()}
+    assert SEVERAL_GATES_SERIES <= exported
+
+
+def test_every_dashboard_query_can_be_narrowed_to_one_gate() -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    names = [v["name"] for v in dashboard["templating"]["list"]]
+    assert names[0] == "instance"
+    for expr in [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]:
+        for selector in re.findall(r"hearthgate_\w+(\{[^}]*\})?", expr):
+            assert 'instance=~"$instance"' in selector, expr
 
 
 def test_dashboard_is_importable() -> None:
@@ -522,3 +543,60 @@ def test_wireguard_peer_template_matches_mitmproxy() -> None:
         assert found and peer["Interface"][key] == found.group(1), key
     allowed = {ip.strip() for ip in peer["Peer"]["AllowedIPs"].split(",")}
     assert allowed == {"0.0.0.0/0", "::/0"}, "all traffic through the gate, IPv6 included"
+
+
+# ---- several gates on one PostgreSQL (deploy/several-gates/) ---------------------------
+
+
+def test_two_gate_units_exist_and_differ_only_where_they_must() -> None:
+    assert [u.name for u in GATE_UNITS] == ["hearthgate-a.service", "hearthgate-b.service"]
+    entries = [_entries_of(u) for u in GATE_UNITS]
+    for key in ("StateDirectory", "ExecStart"):
+        assert entries[0][key] != entries[1][key], key
+    for unit in entries:
+        argv = shlex.split(unit["ExecStart"][0])
+        assert "--instance" in argv and "--database" not in argv  # the password stays off argv
+        assert unit["EnvironmentFile"] == ["/etc/hearthgate/database.env"]
+        assert "postgresql.service" in unit["After"][0]
+        args = build_parser().parse_args(argv[1:])
+        assert args.instance in ("gate-a", "gate-b")
+    hardening = {"ProtectSystem", "NoNewPrivileges", "CapabilityBoundingSet", "SystemCallFilter"}
+    main = unit_entries()
+    for unit in entries:
+        assert {k: unit[k] for k in hardening} == {k: main[k] for k in hardening}
+
+
+@pytest.mark.parametrize("unit", GATE_UNITS, ids=lambda p: p.name)
+def test_gate_units_pass_systemd_analyze_verify(unit: Path, tmp_path: Path) -> None:
+    tool = need("systemd-analyze")
+    root = systemd_root(tmp_path)
+    shutil.copy(unit, root / "etc/systemd/system" / unit.name)
+    env = root / "etc/hearthgate/database.env"
+    env.parent.mkdir(parents=True, exist_ok=True)
+    env.write_text("HEARTHGATE_DATABASE=postgresql://hearthgate:x@127.0.0.1:5432/hearthgate\n")
+    result = run(tool, "verify", f"--root={root}", "--man=no", unit.name)
+    complaints = [line for line in result.stderr.splitlines() if "hearthgate" in line]
+    assert result.returncode == 0 and not complaints, result.stderr
+
+
+def test_several_gates_prometheus_config_passes_promtool_and_names_each_gate() -> None:
+    promtool = need("promtool")
+    result = run(promtool, "check", "config", "prometheus.yml", cwd=SEVERAL)
+    assert result.returncode == 0, result.stdout + result.stderr
+    scrape = yaml.safe_load((SEVERAL / "prometheus.yml").read_text())["scrape_configs"]
+    [job] = [j for j in scrape if j["job_name"] == "hearthgate"]
+    found = {c["labels"]["instance"]: c["targets"] for c in job["static_configs"]}
+    admin = {}
+    for unit in GATE_UNITS:
+        args = build_parser().parse_args(shlex.split(_entries_of(unit)["ExecStart"][0])[1:])
+        admin[args.instance] = [f"127.0.0.1:{args.admin.rsplit(':', 1)[1]}"]
+    assert found == admin
+
+
+def _entries_of(path: Path) -> dict[str, list[str]]:
+    entries: dict[str, list[str]] = {}
+    for line in path.read_text().replace("\\\n", " ").splitlines():
+        if "=" in line and not line.lstrip().startswith(("#", "[")):
+            key, value = line.split("=", 1)
+            entries.setdefault(key.strip(), []).append(value.strip())
+    return entries

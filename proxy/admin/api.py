@@ -22,7 +22,7 @@ from proxy.admin import models as m
 from proxy.admin.auth import Authenticator, require_parent
 from proxy.gate import Gate
 from proxy.rules import explain
-from proxy.store import allowlist, changes, consent, emergency, overrides, queries
+from proxy.store import allowlist, changes, consent, emergency, family, overrides, queries
 from proxy.store import time_rules as runtime_rules
 from proxy.store.admins import Admin
 from proxy.store.db import Db
@@ -205,6 +205,25 @@ def mount(app: FastAPI, gate: Gate, auth: Authenticator) -> None:
     @api.post("/unlock", tags=["overrides"])
     async def unlock(body: m.UnlockIn, who: reader) -> Any:
         return await ops.change(parent(who), "unlock", body.model_dump())
+
+    @api.post("/pause", tags=["pause"])
+    async def pause(body: m.PauseIn, who: reader) -> Any:
+        if (body.minutes is None) == (body.until is None):
+            raise HTTPException(400, "give minutes or until (one of them)")
+        payload = {"op": "pause", **body.model_dump(mode="json", exclude_none=True)}
+        return await ops.change(parent(who), "pause", payload)
+
+    @api.post("/resume", tags=["pause"])
+    async def resume(body: m.ResumeIn, who: reader) -> Any:
+        return await ops.change(parent(who), "pause", {"op": "resume", "target": body.target})
+
+    @api.get("/pause", tags=["pause"])
+    async def pauses(who: reader) -> Any:
+        return await ops.read(lambda db: family.active_pauses(db, gate.clock()))
+
+    @api.post("/bonus", tags=["pause"])
+    async def bonus(body: m.BonusIn, who: reader) -> Any:
+        return await ops.change(parent(who), "bonus", {"op": "bonus", **body.model_dump()})
 
     @api.post("/evaluate", response_model=m.Verdict, tags=["evaluate"])
     async def evaluate(body: m.EvaluateIn, who: reader) -> Any:

@@ -30,7 +30,7 @@ class AllowIn(Body):
 
 
 class ConsentIn(Body):
-    change_type: Literal["emergency", "allowlist", "unlock", "time_rule"]
+    change_type: Literal["emergency", "allowlist", "unlock", "time_rule", "pause", "bonus"]
     description: str = Field("", max_length=500)
     payload: dict[str, Any] = {}
 
@@ -54,6 +54,24 @@ class UnlockIn(Body):
     device: str = Field(min_length=1, max_length=100)
     minutes: int = Field(ge=1, le=1440)
     provider: str | None = Field(None, max_length=100)
+
+
+class PauseIn(Body):
+    target: str = Field(min_length=1, max_length=100, description="a person, device or group")
+    minutes: int | None = Field(None, ge=1, le=1440)
+    until: datetime | None = Field(None, description="instead of minutes; local time if naive")
+    reason: str | None = Field(None, max_length=500)
+
+
+class ResumeIn(Body):
+    target: str = Field(min_length=1, max_length=100)
+
+
+class BonusIn(Body):
+    person: str = Field(min_length=1, max_length=100)
+    minutes: int = Field(0, ge=0, le=720)
+    requests: int = Field(0, ge=0, le=10_000)
+    tokens: int = Field(0, ge=0, le=10_000_000)
 
 
 class EvaluateIn(Body):

@@ -40,8 +40,14 @@ def create_app(gate: Gate, listen_port: int = 8080) -> FastAPI:
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
         writer = gate.writer.stats
+        reachable = writer.last_ok and gate.cache.database_ok
         return {
-            "status": "ok" if writer.last_ok else "degraded",
+            "status": "ok" if reachable else "degraded",
+            "instance": gate.instance,
+            "database": gate.cache.target.display,
+            "database_backend": gate.cache.target.kind,
+            "database_reachable": reachable,
+            "database_error": None if reachable else writer.last_error or gate.cache.database_error,
             "rules_version": gate.rules.snapshot.version,
             "rules_loaded_at": gate.rules.loaded_at.isoformat(),
             "rules_error": gate.rules.last_error,

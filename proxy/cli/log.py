@@ -126,16 +126,18 @@ def _stats(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
 
 def _stats_text(data: dict[str, object]) -> str:
     rate = data["allow_rate"]
+    mean, p95 = data["avg_decision_us"], data["p95_decision_us"]
     lines = [
-        f"since {data['since']}: {data['total']} decisions, {data['allowed']} allowed, "
-        f"{data['blocked']} blocked"
+        f"since {data['since']}",  # alone on its line: shown in local time
+        f"{data['total']} decisions, {data['allowed']} allowed, {data['blocked']} blocked"
         + (
             f" ({float(rate):.1%} allowed)"  # type: ignore[arg-type]
             if rate is not None
             else ""
         ),
-        f"decision time: mean {data['avg_decision_us']} µs, p95 {data['p95_decision_us']} µs",
+        f"decision time: mean {mean} µs, p95 {p95} µs" if mean is not None else "",
     ]
+    lines = [line for line in lines if line]
     for dim in ("stage", "device", "provider", "category"):
         groups = data[f"by_{dim}"]
         assert isinstance(groups, dict)
@@ -170,11 +172,12 @@ def _explain(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
     from proxy.store.live import load_runtime_state
 
     now = utc_now()
-    at = parse_when(args.at, snap.zone, now) if args.at else now
-    state = asyncio.run(load_runtime_state(db.target, now))
+    at = (parse_when(args.at, snap.zone, now) if args.at else now).astimezone(snap.zone)
     facts = explain.hypothetical(
         snap, args.device, args.host, args.model, args.prompt, args.endpoint, args.user
     )
+    state = asyncio.run(load_runtime_state(db.target, now, snap.zone))
+    state = explain.as_of(state, at, now)
     verdicts = explain.explain(snap, state, facts, at)
     final = explain.evaluate(snap, state, facts, at)
     stages = [

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from proxy.cli import db as cli_db
+from proxy.cli import family as cli_family
 from proxy.cli import log as cli_log
 from proxy.cli import rules as cli_rules
 from proxy.cli import state as cli_state
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_state.add(sub, common)
     cli_log.add(sub, common)
     cli_db.add(sub, common)
+    cli_family.add(sub, common)
     return parser
 
 
@@ -102,6 +104,13 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="admin API, dashboard, /metrics and /healthz (default 127.0.0.1:8090)",
     )
     p.add_argument(
+        "--instance",
+        default=os.environ.get("HEARTHGATE_INSTANCE") or None,
+        metavar="NAME",
+        help="this gate's name in /healthz and the hearthgate_gate_info metric, to tell "
+        "gates sharing one database apart (default: $HEARTHGATE_INSTANCE or the host name)",
+    )
+    p.add_argument(
         "-s",
         dest="scripts",
         action="append",
@@ -141,6 +150,7 @@ def _run(args: argparse.Namespace) -> int:
             rules=args.rules,
             state_dir=args.state_dir,
             database=database,
+            **({"instance": args.instance} if args.instance else {}),
             listen_host=args.listen_host,
             listen_port=args.listen_port,
             modes=args.mode or ["regular"],

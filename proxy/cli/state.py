@@ -31,6 +31,7 @@ Payload = Callable[[argparse.Namespace], dict[str, object]]
 # building the parser imports neither (tests/proxy/cli/test_imports.py checks they agree)
 ENTRY_TYPES = ("device", "mac", "user", "cidr")
 ROLES = ("parent", "viewer")
+CHANGE_TYPES = ("emergency", "allowlist", "unlock", "time_rule", "pause", "bonus")
 
 
 def add(sub: Sub, common: Common) -> None:
@@ -336,7 +337,7 @@ def _consent(sub: Sub, common: Common) -> None:
     req = _parser(
         csub, common, "request", "ask for a change that needs approval", actor=True, json=True
     )
-    req.add_argument("change_type", choices=("emergency", "allowlist", "unlock", "time_rule"))
+    req.add_argument("change_type", choices=CHANGE_TYPES)
     req.add_argument(
         "--set",
         dest="fields",

@@ -6,7 +6,10 @@ dashboard's "what would happen" form.
 
 from __future__ import annotations
 
-from datetime import datetime
+import ipaddress
+from dataclasses import replace
+from datetime import datetime, timedelta
+from types import MappingProxyType
 
 from governance import pipeline
 from governance.errors import StateError
@@ -43,6 +46,20 @@ def hypothetical(
     )
 
 
+def as_of(state: RuntimeState, at: datetime, now: datetime) -> RuntimeState:
+    """The runtime state to judge a request at ``at`` with: for a time already past, what
+    was switched on later (today's unlocks and pauses, an emergency begun after ``at``) did
+    not exist yet, and today's counters are not that day's; the future keeps what lasts."""
+    if at >= now - timedelta(minutes=1):
+        return state
+    emergency = state.emergency
+    if emergency is not None and emergency.activated_at > at:
+        emergency = None
+    return replace(
+        state, emergency=emergency, unlocks=MappingProxyType({}), pauses=(), bonuses={}, usage={}
+    )
+
+
 def explain(
     snap: Snapshot, state: RuntimeState, facts: RequestFacts, at: datetime
 ) -> list[tuple[str, Decision | None]]:
@@ -66,6 +83,11 @@ def _identity(snap: Snapshot, device: str, user: str | None) -> Identity:
             inspect=info.inspect,
         )
     try:
+        ipaddress.ip_address(device.removeprefix("ip:"))
         return resolve(snap, device.removeprefix("ip:"), user=user)
     except ValueError:
-        raise StateError(f"{device!r} is neither a device in the rules nor an IP") from None
+        known = ", ".join(sorted(snap.devices)) or "none"
+        raise StateError(
+            f"{device!r} is neither a device in the rules nor an IP address "
+            f"(devices in the rules: {known})"
+        ) from None

@@ -8,6 +8,7 @@ are errors too.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from governance.errors import Location, RulesError
+from governance.references import check_references
 from governance.schema import Rules
 from governance.snapshot import Snapshot, compile_rules
 
@@ -71,7 +73,11 @@ def load_rules_text(text: str, name: str = "<rules>") -> Snapshot:
     try:
         rules = Rules.model_validate(data)
     except ValidationError as exc:
-        raise RulesFileError(_validation_problems(exc, node, name)) from None
+        problems = _validation_problems(exc, node, name) + _references_despite(
+            exc, data, node, name
+        )
+        unique = {(p.line, p.column, p.message): p for p in problems}
+        raise RulesFileError(sorted(unique.values(), key=lambda p: (p.line, p.column))) from None
     try:
         return compile_rules(rules, text)
     except RulesError as exc:
@@ -132,6 +138,59 @@ def _check_duplicate_keys(node: yaml.Node, name: str) -> None:
             stack.extend(current.value)
     if problems:
         raise RulesFileError(sorted(problems, key=lambda p: (p.line, p.column)))
+
+
+def _references_despite(
+    exc: ValidationError, data: Any, root: yaml.Node, name: str
+) -> list[Problem]:
+    """Names that refer to nothing, found in the parts of the file that are valid: each
+    broken entry is left out and the rest validated again, so one run reports everything."""
+    if not isinstance(data, dict):
+        return []
+    trimmed = copy.deepcopy(data)
+    # section -> the original index of each list item still in the trimmed copy
+    kept = {k: list(range(len(v))) for k, v in trimmed.items() if isinstance(v, list)}
+    for _ in range(10):
+        broken: dict[str, set[int]] = {}
+        for err in exc.errors(include_url=False):
+            loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
+            _drop(trimmed, loc, broken)
+        for section, indexes in broken.items():
+            items = trimmed[section]
+            trimmed[section] = [x for i, x in enumerate(items) if i not in indexes]
+            kept[section] = [o for i, o in enumerate(kept[section]) if i not in indexes]
+        try:
+            rules = Rules.model_validate(trimmed)
+        except ValidationError as again:
+            exc = again
+            continue
+        problems = []
+        for loc, msg in check_references(rules):
+            if loc and loc[0] in kept and len(loc) > 1 and isinstance(loc[1], int):
+                loc = (loc[0], kept[str(loc[0])][loc[1]], *loc[2:])
+            problems.append(_locate(root, loc, msg, name))
+        return problems
+    return []
+
+
+_NAMED = ("groups", "people", "devices")
+
+
+def _drop(data: dict[str, Any], loc: Location, broken: dict[str, set[int]]) -> None:
+    """Leave out what holds an error: a list item (marked in ``broken``), the contents of a
+    named group, person or device (the name stays: others refer to it), or the section."""
+    if not loc or not isinstance(loc[0], str):
+        return
+    section = data.get(loc[0])
+    key = loc[1] if len(loc) > 1 else None
+    if isinstance(section, list) and isinstance(key, int) and key < len(section):
+        broken.setdefault(loc[0], set()).add(key)
+    elif (
+        isinstance(section, dict) and key is not None and loc[0] in ("groups", "people", "devices")
+    ):
+        section[key] = {}  # kept by name (others refer to it), emptied of what is broken
+    else:
+        data.pop(loc[0], None)
 
 
 def _validation_problems(exc: ValidationError, root: yaml.Node, name: str) -> list[Problem]:

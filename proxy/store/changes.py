@@ -7,12 +7,12 @@ approval's own transaction, once enough other parents have approved.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from governance.errors import ConsentRequired, StateError
 from governance.snapshot import Snapshot
-from proxy.store import allowlist, consent, emergency, overrides, time_rules
+from proxy.store import allowlist, consent, emergency, family, overrides, time_rules
 from proxy.store.db import Db
 from proxy.store.state import parse_ts
 
@@ -23,6 +23,8 @@ GATED = {
     ("allowlist", "add"),
     ("unlock", "unlock"),
     ("time_rule", "add"),
+    ("pause", "pause"),
+    ("bonus", "bonus"),
 }
 
 
@@ -104,7 +106,31 @@ def apply(
             )
         if op == "remove":
             return time_rules.remove(db, actor, str(payload["name"]), now)
+    if kind == "pause":
+        return _pause(db, snap, actor, op, payload, now)
+    if kind == "bonus":
+        day = now.astimezone(snap.zone).date()
+        person = str(payload.get("person", ""))
+        return family.bonus(db, snap, actor, person, day, now, payload)
     raise StateError(f"unknown change {kind}/{op}")
+
+
+def _pause(
+    db: Db, snap: Snapshot, actor: str, op: str, payload: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    target = str(payload.get("target", ""))
+    if op == "resume":
+        return family.resume(db, snap, actor, target, now)
+    if op != "pause":
+        raise StateError(f"unknown change pause/{op}")
+    if payload.get("until"):
+        until = parse_ts(str(payload["until"]))
+        assert until is not None
+        if until.tzinfo is None:
+            until = until.replace(tzinfo=snap.zone)
+    else:
+        until = now + timedelta(minutes=int(payload.get("minutes") or 0))
+    return family.pause(db, snap, actor, target, until, now, payload.get("reason"))
 
 
 def check_device(snap: Snapshot, device: str) -> None:
@@ -126,8 +152,21 @@ def describe(kind: str, payload: dict[str, Any]) -> str:
         return f"allow {payload.get('identifier')}: {payload.get('reason') or 'no reason'}"
     if kind == "unlock":
         return f"unlock {payload.get('device')} for {payload.get('minutes')} minutes"
+    if kind == "pause":
+        span = (
+            f"until {payload['until']}"
+            if payload.get("until")
+            else (f"for {payload.get('minutes')} minutes")
+        )
+        return f"pause {payload.get('target')} {span}"
+    if kind == "bonus":
+        extra = ", ".join(
+            f"{payload[k]} {k}" for k in ("minutes", "requests", "tokens") if payload.get(k)
+        )
+        return f"extra today for {payload.get('person')}: {extra or 'nothing'}"
     return f"add time rule {payload.get('name')}"
 
 
 def _default_op(kind: str) -> str:
-    return {"emergency": "on", "allowlist": "add", "unlock": "unlock", "time_rule": "add"}[kind]
+    defaults = {"emergency": "on", "allowlist": "add", "unlock": "unlock", "time_rule": "add"}
+    return {**defaults, "pause": "pause", "bonus": "bonus"}[kind]

@@ -18,7 +18,7 @@ from governance.errors import StateError
 from proxy.store.db import Db, normalize_actor
 from proxy.store.state import iso
 
-CHANGE_TYPES = ("emergency", "allowlist", "unlock", "time_rule")
+CHANGE_TYPES = ("emergency", "allowlist", "unlock", "time_rule", "pause", "bonus")
 Apply = Callable[[str, str, dict[str, Any], datetime], dict[str, Any]]
 
 

@@ -142,7 +142,21 @@ def lockout_until(
 def redeem(
     db: Db, device: str, request_id: str | None, pin: str, settings: OverrideSettings, now: datetime
 ) -> Redeemed:
-    """Check a PIN presented by ``device``; on success open its unlock window."""
+    """Check a PIN presented by ``device``; on success open its unlock window.
+
+    With a database several gates share, the whole check runs in one transaction holding a
+    lock named after the device, so wrong PINs sent at once to several gates are counted one
+    after the other and never checked more than ``max_attempts`` times."""
+    if not db.target.shared:
+        return _redeem(db, device, request_id, pin, settings, now)
+    with db.transaction() as conn:
+        conn.lock(f"pin:{device}")
+        return _redeem(db, device, request_id, pin, settings, now)
+
+
+def _redeem(
+    db: Db, device: str, request_id: str | None, pin: str, settings: OverrideSettings, now: datetime
+) -> Redeemed:
     locked = lockout_until(db, device, settings, now)
     if locked is not None:
         return Redeemed("locked_out", f"too many wrong PINs; try again after {locked:%H:%M} UTC")

@@ -57,12 +57,19 @@ def _prune(where: Target | str | Path, retention_days: int, now: datetime) -> in
 
 def claim_day(conn: Connection, day: str) -> bool:
     """True for the one caller (of every gate) that claims ``day``'s pruning."""
+    return claim(conn, "pruned_day", day)
+
+
+def claim(conn: Connection, job: str, period: str) -> bool:
+    """True for the one caller, of every gate sharing the database, that claims ``job`` for
+    ``period`` (a string that sorts forward in time: a day, an ISO week). For whatever must
+    happen once across gates: the day's pruning, a weekly report."""
     with conn.transaction():
         conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('pruned_day', '') ON CONFLICT (key) DO NOTHING"
+            "INSERT INTO meta (key, value) VALUES (?, '') ON CONFLICT (key) DO NOTHING", (job,)
         )
         won = conn.execute(
-            "UPDATE meta SET value = ? WHERE key = 'pruned_day' AND value < ?", (day, day)
+            "UPDATE meta SET value = ? WHERE key = ? AND value < ?", (period, job, period)
         ).rowcount
     return bool(won == 1)
 

@@ -127,6 +127,30 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE UNIQUE INDEX admins_live_name ON admins(name) WHERE revoked_at IS NULL;
     """,
+    # 2: pauses, extra allowances for a day, minutes of use in the usage counters
+    """
+    CREATE TABLE pauses (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('person', 'device', 'group')),
+        target TEXT NOT NULL, until TEXT NOT NULL, reason TEXT,
+        created_at TEXT NOT NULL, created_by TEXT NOT NULL,
+        ended_at TEXT, ended_by TEXT
+    );
+    CREATE INDEX pauses_until ON pauses(until);
+
+    CREATE TABLE bonuses (
+        id INTEGER PRIMARY KEY,
+        person TEXT NOT NULL, day TEXT NOT NULL,
+        minutes INTEGER NOT NULL DEFAULT 0 CHECK (minutes >= 0),
+        requests INTEGER NOT NULL DEFAULT 0 CHECK (requests >= 0),
+        tokens INTEGER NOT NULL DEFAULT 0 CHECK (tokens >= 0),
+        created_at TEXT NOT NULL, created_by TEXT NOT NULL
+    );
+    CREATE INDEX bonuses_day ON bonuses(day, person);
+
+    ALTER TABLE usage ADD COLUMN minutes INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE usage ADD COLUMN last_minute INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 _MIGRATE_LOCK = "hearthgate-migrate"

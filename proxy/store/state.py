@@ -89,29 +89,59 @@ def load_usage(db: Connection, today: date) -> dict[str, UsageCount]:
     """Today's counters with this ISO week's totals, per key."""
     monday = today - timedelta(days=today.weekday())
     rows = db.execute(
-        "SELECT key, day, requests, tokens_in + tokens_out, cost FROM usage "
-        "WHERE day >= ? AND day <= ?",
+        "SELECT key, day, requests, tokens_in + tokens_out, cost, minutes, last_minute "
+        "FROM usage WHERE day >= ? AND day <= ?",
         (monday.isoformat(), today.isoformat()),
     ).fetchall()
     week: dict[str, list[float]] = {}
-    day: dict[str, tuple[int, int, float]] = {}
-    for key, d, requests, tokens, cost in rows:
-        totals = week.setdefault(key, [0, 0, 0.0])
+    day: dict[str, tuple[int, int, float, int, int]] = {}
+    for key, d, requests, tokens, cost, minutes, last in rows:
+        totals = week.setdefault(key, [0, 0, 0.0, 0])
         totals[0] += requests
         totals[1] += tokens
         totals[2] += cost
+        totals[3] += minutes
         if d == today.isoformat():
-            day[key] = (requests, tokens, cost)
-    return {
-        key: UsageCount(
+            day[key] = (requests, tokens, cost, minutes, last)
+    counts = {}
+    for key, t in week.items():
+        requests, tokens, cost, minutes, last = day.get(key, (0, 0, 0.0, 0, 0))
+        counts[key] = UsageCount(
             today,
-            *day.get(key, (0, 0, 0.0)),
+            requests,
+            tokens,
+            cost,
             week_requests=int(t[0]),
             week_tokens=int(t[1]),
             week_cost=t[2],
+            minutes=minutes,
+            week_minutes=int(t[3]),
+            last_minute=int(last),
         )
-        for key, t in week.items()
-    }
+    return counts
+
+
+def reserve_requests(db: Connection, keys: tuple[str, ...], day: str) -> dict[str, int]:
+    """Count one request on every counter in ``keys`` at once; each counter's new value.
+
+    One statement, so atomic on its own: two gates reserving at the same moment get two
+    different numbers, and the one past the limit gives its reservation back."""
+    values = ", ".join(["(?, ?, 1)"] * len(keys))
+    rows = db.execute(
+        f"INSERT INTO usage (key, day, requests) VALUES {values} ON CONFLICT (key, day) "
+        "DO UPDATE SET requests = usage.requests + 1 RETURNING key, requests",
+        tuple(v for key in keys for v in (key, day)),
+    ).fetchall()
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+def release_requests(db: Connection, keys: tuple[str, ...], day: str) -> None:
+    """Give back a reservation the quota refused after all."""
+    marks = ", ".join("?" * len(keys))
+    db.execute(
+        f"UPDATE usage SET requests = requests - 1 WHERE day = ? AND key IN ({marks})",
+        (day, *keys),
+    )
 
 
 UPSERT_USAGE = (
@@ -120,6 +150,12 @@ UPSERT_USAGE = (
     "requests = usage.requests + excluded.requests, "
     "tokens_in = usage.tokens_in + excluded.tokens_in, "
     "tokens_out = usage.tokens_out + excluded.tokens_out, cost = usage.cost + excluded.cost"
+)
+UPSERT_MINUTES = (
+    "INSERT INTO usage (key, day, minutes, last_minute) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (key, day) DO UPDATE SET minutes = usage.minutes + excluded.minutes, "
+    "last_minute = CASE WHEN usage.last_minute > excluded.last_minute "
+    "THEN usage.last_minute ELSE excluded.last_minute END"
 )
 INSERT_ALERT = (
     "INSERT INTO alerts (ts, request_id, device, person, stage, rule, action, reason) "

@@ -52,6 +52,7 @@ READS = [
     f"{G}/override/abc/exists",
     f"{G}/evaluate/simple?device_ip=alice-laptop",
     f"{G}/statistics",
+    f"{G}/pause",
     "/api/decisions?limit=5",
     "/api/audit",
 ]
@@ -64,6 +65,9 @@ WRITES = [
     ("POST", f"{G}/emergency/extend", {"additional_minutes": 5}),
     ("DELETE", f"{G}/emergency", None),
     ("POST", f"{G}/unlock", {"device": "mom-laptop", "minutes": 5}),
+    ("POST", f"{G}/pause", {"target": "mom-laptop", "minutes": 5}),
+    ("POST", f"{G}/resume", {"target": "mom-laptop"}),
+    ("POST", f"{G}/bonus", {"person": "alice", "minutes": 10}),
     (
         "POST",
         f"{G}/consent",

@@ -100,6 +100,30 @@ def test_browser_gets_a_block_page_with_pin_form(gate: Gate) -> None:
         assert expected in page
 
 
+def test_a_blocked_page_view_is_one_row_not_two_with_its_icon(make_gate) -> None:  # type: ignore[no-untyped-def]
+    gate: Gate = make_gate(household())
+    with gate.http(KID) as client:
+        page = client.get("https://chatgpt.com/c/1", headers={"accept": "text/html,*/*"})
+        icon = client.get("https://chatgpt.com/favicon.ico", headers={"accept": "image/*"})
+        again = client.get("https://chatgpt.com/c/2", headers={"accept": "text/html,*/*"})
+    assert page.status_code == 403 and icon.status_code == 404 and again.status_code == 403
+    rows = gate.rows("device = 'alice-laptop'", expect=2)
+    time.sleep(0.5)
+    assert [r["path"] for r in gate.rows("device = 'alice-laptop'", expect=2)] == ["/c/1", "/c/2"]
+    assert len(rows) == 2
+
+
+def test_every_day_all_day_rule_page_says_no_set_time(make_gate) -> None:  # type: ignore[no-untyped-def]
+    rules = household(bedtime=False) + (
+        "time_rules:\n"
+        '  - {name: never, start: "00:00", end: "00:00", applies_to: {groups: [kids]}}\n'
+    )
+    gate: Gate = make_gate(rules)
+    with gate.http(KID) as client:
+        r = client.get("https://chatgpt.com/", headers={"accept": "text/html,*/*"})
+    assert r.status_code == 403 and "no set time" in r.text and "00:00" not in r.text
+
+
 def test_openai_stream_arrives_chunk_by_chunk_and_counts_tokens(gate: Gate) -> None:
     client = gate.openai(PARENT)
     stream = client.chat.completions.create(

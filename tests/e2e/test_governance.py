@@ -98,6 +98,7 @@ def test_five_wrong_pins_lock_the_device_out(make_gate) -> None:  # type: ignore
                 data={"request_id": request_id, "pin": "0000"},
             )
             assert r.status_code == 403 and "wrong PIN" in r.text
+            assert 'name="pin"' in r.text and "attempt(s) left" in r.text  # the form again
         r = client.post(
             "https://api.openai.com/__hearthgate/override",
             data={"request_id": request_id, "pin": "1357"},

@@ -26,6 +26,7 @@ def test_stages_are_one_ordered_list() -> None:
         "allowlist (device, address, MAC)",
         "allowlist (user)",
         "override",
+        "pause",
         "time rules",
         "policies and quotas",
     ]

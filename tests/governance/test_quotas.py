@@ -8,7 +8,7 @@ from governance import pipeline, quotas
 from governance.facts import Stage
 from governance.prices import compile_prices, estimate_cost
 from governance.schema import Quota
-from governance.state import RuntimeState, UsageCount
+from governance.state import Bonus, RuntimeState, UsageCount
 from tests.governance.helpers import at, facts, snapshot
 
 RULES = """
@@ -91,3 +91,61 @@ def test_cost_quota_and_prices() -> None:
     local = at("2026-11-20T12:00")
     assert quotas.check(quota, UsageCount(date(2026, 11, 20), cost=0.49), local) is None
     assert quotas.check(quota, UsageCount(date(2026, 11, 20), cost=0.5), local) is not None
+
+
+MINUTES = """
+policies:
+  - name: kids-time
+    when: {groups: [kids]}
+    quota: {per: person, minutes_per_day: 60, minutes_per_week: 300}
+"""
+
+
+def test_minutes_per_day_run_out_with_a_message_saying_when_they_come_back() -> None:
+    snap = snapshot(MINUTES)
+    now = at("2026-11-20T18:30")
+    under = state(person_alice=UsageCount(date(2026, 11, 20), minutes=59, week_minutes=59))
+    assert pipeline.decide(facts(snap), snap, under, now).stage is Stage.DEFAULT
+    used = state(person_alice=UsageCount(date(2026, 11, 20), minutes=60, week_minutes=60))
+    decision = pipeline.decide(facts(snap), snap, used, now)
+    assert (decision.stage, decision.status) == (Stage.QUOTA, 429)
+    assert decision.message == (
+        "Today's 60 minutes are used up. They come back at 00:00 on Sat 21 Nov"
+    )
+    assert decision.retry_after == 5 * 3600 + 30 * 60
+    week = state(person_alice=UsageCount(date(2026, 11, 19), minutes=10, week_minutes=300))
+    weekly = pipeline.decide(facts(snap), snap, week, now)
+    assert weekly.message is not None and weekly.message.startswith("This week's 300 minutes")
+    assert "00:00 on Mon 23 Nov" in weekly.message
+
+
+def test_a_bonus_raises_todays_limits_for_that_person_only() -> None:
+    snap = snapshot(MINUTES + "    \n")
+    now = at("2026-11-20T18:30")
+    day = date(2026, 11, 20)
+    usage = {
+        "person:alice": UsageCount(day, minutes=60, week_minutes=60),
+        "person:bob": UsageCount(day, minutes=60, week_minutes=60),
+    }
+    extra = {"alice": Bonus(day, minutes=30)}
+    with_bonus = RuntimeState(usage=usage, bonuses=extra)
+    assert pipeline.decide(facts(snap), snap, with_bonus, now).stage is Stage.DEFAULT
+    bob = pipeline.decide(facts(snap, "192.168.1.51", prompt=None), snap, with_bonus, now)
+    assert bob.stage is Stage.QUOTA
+    spent = RuntimeState(
+        usage={"person:alice": UsageCount(day, minutes=90, week_minutes=90)}, bonuses=extra
+    )
+    assert "90 minutes per day" in pipeline.decide(facts(snap), snap, spent, now).reason
+    yesterday = RuntimeState(usage=usage, bonuses={"alice": Bonus(date(2026, 11, 19), 30)})
+    assert pipeline.decide(facts(snap), snap, yesterday, now).stage is Stage.QUOTA
+
+
+def test_a_bonus_of_requests_and_tokens() -> None:
+    snap = snapshot(RULES)
+    now = at("2026-11-20T18:30")
+    day = date(2026, 11, 20)
+    full = {"person:alice": UsageCount(day, requests=3, tokens=0, week_tokens=1000)}
+    only_requests = RuntimeState(usage=full, bonuses={"alice": Bonus(day, requests=2)})
+    assert "tokens per week" in pipeline.decide(facts(snap), snap, only_requests, now).reason
+    both = RuntimeState(usage=full, bonuses={"alice": Bonus(day, requests=2, tokens=500)})
+    assert pipeline.decide(facts(snap), snap, both, now).stage is Stage.DEFAULT

@@ -6,7 +6,7 @@ import pytest
 
 from governance import pipeline, time_rules
 from governance.facts import Action, Stage
-from governance.state import EMPTY_STATE
+from governance.state import EMPTY_STATE, RuntimeState
 from tests.governance.helpers import at, facts, snapshot
 
 BEDTIME = """
@@ -196,3 +196,21 @@ def test_until_for_each_night_in_one_snapshot(when: str, until: str) -> None:
 
 # one snapshot for every case, so the window ends it remembers are tested too
 SHARED = snapshot(BEDTIME.replace("days: [fri]", "days: [mon, tue, wed, thu, fri, sat, sun]"))
+
+
+@pytest.mark.parametrize(
+    ("days", "at_text", "until"),
+    [
+        (None, "2026-11-20T10:00", None),  # all day, every day: it never lets go by itself
+        (["mon", "tue", "wed", "thu", "fri"], "2026-11-18T10:00", "2026-11-21T00:00+01:00"),
+        (["sat"], "2026-11-21T10:00", "2026-11-22T00:00+01:00"),
+    ],
+)
+def test_an_all_day_rule_says_when_access_really_comes_back(
+    days: list[str] | None, at_text: str, until: str | None
+) -> None:
+    listed = f", days: [{', '.join(days)}]" if days else ""
+    rule = '{name: "off", start: "00:00", end: "00:00"' + listed + "}"
+    snap = snapshot(f"time_rules: [{rule}]\n")
+    decision = pipeline.decide(facts(snap), snap, RuntimeState(), at(at_text))
+    assert decision.rule == "off" and decision.until == until

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from governance.quotas import today_of
+from governance.quotas import bonus_for, limits, today_of, used
 from governance.snapshot import Snapshot
 from governance.state import RuntimeState
 from proxy.admin.auth import Authenticator
@@ -23,15 +23,17 @@ from proxy.store.state import iso
 
 T = TypeVar("T")
 
-# (quota field, usage counter, words) for the bars
-LIMITS = (
-    ("requests_per_day", "requests", "requests today"),
-    ("tokens_per_day", "tokens", "tokens today"),
-    ("cost_per_day", "cost", "$ today"),
-    ("requests_per_week", "week_requests", "requests this week"),
-    ("tokens_per_week", "week_tokens", "tokens this week"),
-    ("cost_per_week", "week_cost", "$ this week"),
-)
+# words for (what, period) in the bars
+WORDS = {
+    ("requests", "day"): "requests today",
+    ("tokens", "day"): "tokens today",
+    ("minutes", "day"): "minutes today",
+    ("cost", "day"): "$ today",
+    ("requests", "week"): "requests this week",
+    ("tokens", "week"): "tokens this week",
+    ("minutes", "week"): "minutes this week",
+    ("cost", "week"): "$ this week",
+}
 
 
 class Store:
@@ -75,7 +77,9 @@ class QuotaBar:
     policy: str
     what: str  # "requests today"
     used: float
-    limit: float
+    limit: float  # today's bonus included
+    bonus: float = 0  # extra given for today (hearthgate bonus)
+    person: str | None = None
 
 
 def local_midnight(now: datetime, snap: Snapshot) -> datetime:
@@ -129,20 +133,31 @@ def quota_bars(snap: Snapshot, state: RuntimeState, now: datetime) -> list[Quota
         quota = policy.quota
         if quota is None:
             continue
-        for who, key in _quota_targets(snap, policy, quota.per):
+        for who, key, person in _quota_targets(snap, policy, quota.per):
             count = today_of(state, key, today)
-            for limit_name, counter, words in LIMITS:
-                limit = getattr(quota, limit_name)
-                if limit is not None:
-                    bars.append(QuotaBar(who, policy.name, words, getattr(count, counter), limit))
+            bonus = bonus_for(state, person, today)
+            plain = {(w, p): lim for w, p, lim in limits(quota)}
+            for what, period, limit in limits(quota, bonus):
+                extra = limit - plain[(what, period)]
+                bars.append(
+                    QuotaBar(
+                        who,
+                        policy.name,
+                        WORDS[(what, period)],
+                        used(count, what, period),
+                        limit,
+                        extra,
+                        person,
+                    )
+                )
     return bars
 
 
-def _quota_targets(snap: Snapshot, policy: Any, per: str) -> list[tuple[str, str]]:
-    """(label, usage key) of the people — or devices — a quota policy's ``when`` covers."""
+def _quota_targets(snap: Snapshot, policy: Any, per: str) -> list[tuple[str, str, str | None]]:
+    """(label, usage key, person) of the people — or devices — a quota policy covers."""
     if per == "person":
         return [
-            (person, f"person:{person}")
+            (person, f"person:{person}", person)
             for person, groups in snap.person_groups.items()
             if (not policy.people or person in policy.people)
             and (not policy.groups or policy.groups & groups)
@@ -152,7 +167,7 @@ def _quota_targets(snap: Snapshot, policy: Any, per: str) -> list[tuple[str, str
             )
         ]
     return [
-        (f"device {name}", f"device:{name}")
+        (f"device {name}", f"device:{name}", info.person)
         for name, info in snap.devices.items()
         if (not policy.devices or name in policy.devices)
         and (not policy.people or info.person in policy.people)

@@ -178,6 +178,8 @@ def _quotas(bars: list[data.QuotaBar]) -> Html:
         used = f"{bar.used:.2f}" if "$" in bar.what else f"{int(bar.used)}"
         limit = f"{bar.limit:.2f}" if "$" in bar.what else f"{int(bar.limit)}"
         text = f"{bar.who}: {used} of {limit} {bar.what}"
+        if bar.bonus:
+            text += f" (+{int(bar.bonus)} extra today)"
         items.append(
             h(
                 '<div class="quota"><p>{} <small>({})</small></p>{}</div>',

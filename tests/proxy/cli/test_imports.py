@@ -20,7 +20,7 @@ import pytest
 from governance.facts import Category, Endpoint
 from proxy.cli import log as cli_log
 from proxy.cli import state as cli_state
-from proxy.store import admins, allowlist
+from proxy.store import admins, allowlist, consent
 from tests.proxy.cli.test_main import RULES
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -178,3 +178,4 @@ def test_choices_spelled_out_for_the_parser_agree_with_their_sources() -> None:
     assert cli_log.CATEGORIES == tuple(c.value for c in Category)
     assert cli_state.ENTRY_TYPES == allowlist.ENTRY_TYPES
     assert cli_state.ROLES == admins.ROLES
+    assert cli_state.CHANGE_TYPES == consent.CHANGE_TYPES

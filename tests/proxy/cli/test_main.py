@@ -268,3 +268,58 @@ def test_local_times(text: str, shown: str, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(cli_common, "_display_zone", [])
     show_times_in(ZoneInfo("Europe/Berlin"))
     assert local_times(text) == shown
+
+
+def test_explain_in_local_time_unknown_device_and_no_unlock_in_the_past(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = run(capsys, "rules", "explain", "--device", "alice-laptop")
+    assert code == 0 and re.search(r"at \w{3} \d{4}-\d\d-\d\d \d\d:\d\d CE[S]?T ->", out)
+    code, out = run(capsys, "rules", "explain", "--device", "alices-phone")
+    assert code == 1 and "neither a device in the rules nor an IP" in out
+    assert "alice-laptop" in out  # says which devices there are
+    run(capsys, "unlock", "alice-laptop", "--minutes", "60", "--as", "mom")
+    code, out = run(capsys, "rules", "explain", "--device", "alice-laptop", "--json")
+    assert json.loads(out)["decision"]["stage"] == "override"
+    code, out = run(
+        capsys, "rules", "explain", "--device", "alice-laptop", "--at", "2026-11-20T22:30"
+    )
+    assert "decision: block (time_rule)" in out  # today's unlock did not exist then
+
+
+def test_stats_text_in_local_time(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run(capsys, "stats", "--since", "2026-11-20T10:00")
+    assert code == 0 and out.splitlines()[0] == "since 2026-11-20 10:00:00 CET"
+    assert "None" not in out  # no decisions: no decision time to print
+
+
+def test_rules_check_reports_schema_and_reference_problems_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "version: 1\n"
+        "settings: {mode: watch}\n"
+        "groups: {kids: {}}\n"
+        "people: {alice: {groups: [kid]}}\n"
+        "devices: {alice-laptop: {person: alice, ips: [999.1.1.1]}, pc: {person: bob}}\n"
+        "time_rules:\n"
+        '  - {name: bedtime, start: "25:00", end: "07:00"}\n'
+        '  - {name: school, start: "08:00", end: "13:00", applies_to: {people: [charlie]}}\n'
+        "policies:\n"
+        "  - {name: p2, when: {groups: [teenz]}}\n"
+    )
+    code, out = run(capsys, "rules", "check", str(bad))
+    assert code == 2
+    lines = [line for line in out.splitlines() if line.startswith(str(bad) + ":")]
+    for expected in (
+        ":2:",  # the mode
+        "unknown group 'kid'",
+        "999.1.1.1",
+        "unknown person 'bob'",
+        "'25:00'",
+        "unknown person 'charlie'",
+        "unknown group 'teenz'",
+    ):
+        assert any(expected in line for line in lines), expected
+    assert ":10:" in next(line for line in lines if "teenz" in line)  # its own line

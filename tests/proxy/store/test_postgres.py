@@ -239,3 +239,20 @@ def test_statistics_and_decimal_free_numbers(pg_url: str) -> None:
         stats = queries.statistics(db, NOW - timedelta(days=1))
     assert stats["total"] == 2 and stats["blocked"] == 2 and type(stats["allowed"]) is int
     assert stats["by_device"]["bob-tablet"] == {"total": 1, "allowed": 0, "blocked": 1}
+
+
+def test_wrong_pins_sent_at_once_to_several_gates_are_checked_max_attempts_times(
+    pg_url: str,
+) -> None:
+    with Db(pg_url) as db:
+        blocked_request(db, "req1")
+        overrides.create(db, "mom", "req1", NOW, pin="2468")
+
+    def guess(i: int) -> str:
+        with Db(pg_url) as db:
+            return overrides.redeem(db, "alice-laptop", "req1", f"1{i:03d}", SETTINGS, NOW).result
+
+    results = _race(8, guess)
+    assert sorted(results) == ["locked_out"] * 3 + ["wrong_pin"] * 5, results
+    with Db(pg_url) as db:
+        assert db.row("SELECT count(*) AS n FROM pin_failures") == {"n": SETTINGS.max_attempts}
