@@ -87,6 +87,7 @@ class Lab:
 
     workdir: Path
     stream_addon: bool = False  # mitmdump streams SSE (the streaming section's baseline)
+    proxy_cpu: int | None = None  # both proxies pinned to this core (taskset), when set
     pki: Pki = field(init=False)
     upstream: Running = field(init=False)
     mitmdump: Running = field(init=False)
@@ -135,14 +136,24 @@ class Lab:
         )
         return Running(proc, Target("direct", proc.port, False, self.pki.ca_cert), proc.popen.pid)
 
+    def pinned(self, argv: list[str]) -> list[str]:
+        """``argv`` run on ``proxy_cpu`` alone (every thread it starts inherits the mask)."""
+        return argv if self.proxy_cpu is None else ["taskset", "-c", str(self.proxy_cpu), *argv]
+
     def _start_mitmdump(self, env: dict[str, str]) -> Running:
         confdir = self.workdir / "mitmdump"
+        argv = self.mitmdump_argv(confdir)
+        proc = self._own(ProxyProcess.start(argv, env, cwd=ROOT, timeout=START_TIMEOUT))
+        ca = proc.wait_for_file(confdir / "mitmproxy-ca-cert.pem", timeout=START_TIMEOUT)
+        return Running(proc, Target("mitmdump", proc.port, True, ca), proc.popen.pid)
+
+    def mitmdump_argv(self, confdir: Path, port: int = 0) -> list[str]:
         argv = [
             MITMDUMP,
             "--listen-host",
             "127.0.0.1",
             "--listen-port",
-            "0",
+            str(port),
             "-s",
             str(REDIRECT),
             "--set",
@@ -158,14 +169,24 @@ class Lab:
         ]
         if self.stream_addon:
             argv[5:5] = ["-s", str(STREAM_ADDON)]
-        proc = self._own(ProxyProcess.start(argv, env, cwd=ROOT, timeout=START_TIMEOUT))
-        ca = proc.wait_for_file(confdir / "mitmproxy-ca-cert.pem", timeout=START_TIMEOUT)
-        return Running(proc, Target("mitmdump", proc.port, True, ca), proc.popen.pid)
+        return self.pinned(argv)
 
     def _start_hearthgate(self, env: dict[str, str]) -> Running:
         state = self.workdir / "hearthgate-state"
+        argv = self.hearthgate_argv(state)
+        proc = self._own(ProxyProcess.spawn(argv, env, cwd=ROOT))
+        run_file = proc.wait_for_file(state / "run.json", timeout=START_TIMEOUT)
+        info = json.loads(run_file.read_text())
+        port = int(info["proxy"][0][1])
+        target = Target("hearthgate", port, True, Path(info["ca_cert"]))
+        return Running(
+            proc, target, int(info.get("pid") or proc.popen.pid), admin_port=int(info["admin"][1])
+        )
+
+    def hearthgate_argv(self, state: Path, port: int = 0) -> list[str]:
         rules = self.workdir / "bench-rules.yaml"
-        rules.write_text(bench_rules_text())
+        if not rules.exists():
+            rules.write_text(bench_rules_text())
         argv = [
             HEARTHGATE,
             "run",
@@ -176,7 +197,7 @@ class Lab:
             "--listen-host",
             "127.0.0.1",
             "--listen-port",
-            "0",
+            str(port),
             "--admin",
             "127.0.0.1:0",
             "-s",
@@ -184,14 +205,7 @@ class Lab:
             "--set",
             f"ssl_verify_upstream_trusted_ca={self.pki.ca_cert}",
         ]
-        proc = self._own(ProxyProcess.spawn(argv, env, cwd=ROOT))
-        run_file = proc.wait_for_file(state / "run.json", timeout=START_TIMEOUT)
-        info = json.loads(run_file.read_text())
-        port = int(info["proxy"][0][1])
-        target = Target("hearthgate", port, True, Path(info["ca_cert"]))
-        return Running(
-            proc, target, int(info.get("pid") or proc.popen.pid), admin_port=int(info["admin"][1])
-        )
+        return self.pinned(argv)
 
     @property
     def db_path(self) -> Path:

@@ -3,11 +3,14 @@
     python -m bench.run            # full run, about 4 minutes (100k requests for section 5)
     python -m bench.run --quick    # about 1 minute: fewer rounds, shorter runs
     python -m bench.run --only streaming   # one section alone (repeatable); see --help
+    python -m bench.run --only footprint   # start-up, memory, the CLI, one core (7-9)
 
 Sections 1 and 5 need the subprocesses of ``proxies.Lab`` (upstream, mitmdump, hearthgate);
 they are stopped before the in-process sections 2-4 run, so those have the CPU to
 themselves. Section 6 (streaming) starts its own upstream and proxies afterwards, its
-mitmdump with the three-line streaming addon. ``--only`` runs the named sections alone and
+mitmdump with the three-line streaming addon. Sections 7-9 (``footprint``: start-up and
+memory beside bare mitmdump, every CLI subcommand's wall time, section 1 again on one core)
+start their own labs last. ``--only`` runs the named sections alone and
 writes their report to ``bench/out/`` (not over ``bench/results.md``). A section that
 crashes is reported as such and the others still run; the exit status is 1 then, 0
 otherwise — a missed target is a finding in the report, not a crash.
@@ -30,6 +33,7 @@ from typing import Any
 from bench import (
     decision_log,
     engine_tables,
+    footprint,
     memory,
     pipeline,
     prompt_scan,
@@ -64,6 +68,8 @@ class Plan:
     busy_seconds: float
     burst_rows: int
     stream_rounds: int  # streams per connection in section 6
+    start_rounds: int  # starts of each proxy in section 7
+    one_core_rounds: int  # rounds per throughput cell in section 9
 
 
 FULL = Plan(
@@ -83,6 +89,8 @@ FULL = Plan(
     busy_seconds=4,
     burst_rows=50_000,
     stream_rounds=5,
+    start_rounds=5,
+    one_core_rounds=2,
 )
 QUICK = Plan(
     "quick",
@@ -101,8 +109,10 @@ QUICK = Plan(
     busy_seconds=2,
     burst_rows=50_000,
     stream_rounds=2,
+    start_rounds=3,
+    one_core_rounds=1,
 )
-SECTIONS = ("proxy", "pipeline", "prompt-scan", "decision-log", "streaming")
+SECTIONS = ("proxy", "pipeline", "prompt-scan", "decision-log", "streaming", "footprint")
 
 NOTES = (
     "Section 1 rows: 'direct' = the load generator straight to the fake upstream "
@@ -222,6 +232,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks
+    # Installed, a gate runs from compiled bytecode (pip writes it; an editable checkout caches
+    # it in __pycache__ on first run). With PYTHONDONTWRITEBYTECODE set, as some shells and CI
+    # do, every start and every CLI command of an editable checkout would compile hearthgate's
+    # own modules from source again (mitmproxy's come compiled from site-packages): measured
+    # that way hearthgate pays a cost no installation pays. The bench's children cache it.
+    if os.environ.pop("PYTHONDONTWRITEBYTECODE", None):
+        sys.dont_write_bytecode = False
     plan = QUICK if args.quick else FULL
     chosen = set(args.only or SECTIONS)
     output = args.output or (
@@ -268,6 +285,15 @@ def main(argv: list[str] | None = None) -> int:
             ),
         ),
         ("streaming", lambda: streaming_section(plan, report, progress)),
+        (
+            "footprint",
+            lambda: footprint.tables(
+                report,
+                footprint.run(
+                    plan.start_rounds, plan.one_core_rounds, plan.seconds, plan.warmup, progress
+                ),
+            ),
+        ),
     ]
     ok = True
     last_log = max(i for i, (name, _) in enumerate(steps) if name == "decision-log")

@@ -280,6 +280,29 @@ def tables(report: Report, res: StreamingResults) -> None:
         summary,
         all(ok_chunk) and not errors,
     )
+    p99 = {
+        (name, c): res.cell(name, c).delay_ms(99) - res.cell("direct", c).delay_ms(99)
+        for name in ("mitmdump", "hearthgate")
+        for c in CONCURRENCIES
+    }
+    report.target(
+        "streaming: hearthgate's added per-chunk p99 <= mitmdump's (1 and 20 streams)",
+        ", ".join(
+            f"{c}: +{p99['hearthgate', c]:.2f} vs +{p99['mitmdump', c]:.2f} ms"
+            for c in CONCURRENCIES
+        ),
+        all(p99["hearthgate", c] <= max(p99["mitmdump", c], 0.0) for c in CONCURRENCIES)
+        and not errors,
+    )
+    cpu = {(n, c): res.cell(n, c).cpu_ms_per_stream for n in ("mitmdump", "hearthgate")
+           for c in CONCURRENCIES}  # fmt: skip
+    report.target(
+        "streaming: hearthgate's CPU per stream <= mitmdump's (1 and 20 streams)",
+        ", ".join(
+            f"{c}: {cpu['hearthgate', c]:.1f} vs {cpu['mitmdump', c]:.1f} ms" for c in CONCURRENCIES
+        ),
+        all(cpu["hearthgate", c] <= cpu["mitmdump", c] for c in CONCURRENCIES) and not errors,
+    )
     report.target(
         "streaming: 0 coalesced chunks through hearthgate",
         f"{coalesced} of {sum(c.events for c in hearthgate)} events",

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Literal
+
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAY_NAMES: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class Stage(StrEnum):
@@ -94,6 +98,10 @@ class RequestFacts:
     prompt: str | None = None  # text of every message, capped; None when not inspected
     prompt_chars: int = 0  # full length before the cap
     body_inspected: bool = False  # the body was parsed (tls device, LLM shape recognised)
+    models: tuple[str, ...] = ()  # every model the request names (a batch names several)
+    unreadable: str | None = None  # why the body could not be fully read, for a parent
+    model_unknown: bool = False  # it runs a model it does not name (a run on an assistant)
+    endpoint_known: bool = True  # False: the endpoint is named in a body that was unreadable
     pin: str | None = None  # X-Hearthgate-Pin presented with the request; never logged
     pin_request_id: str | None = None  # X-Hearthgate-Request-Id sent with the PIN
     category: str | None = None  # the provider's Category value; None for no provider

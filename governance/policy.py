@@ -4,6 +4,11 @@ Policies are tried by priority (lower first, file order on ties); the first ``al
 ``block`` decides. ``alert`` and ``log`` policies are recorded and the search goes on, so a
 notification rule never lets a request past a block. A policy with a ``quota`` only acts
 once its counter has reached the limit, answering 429 until the counter resets.
+
+A policy whose body condition cannot be checked (the gate could not read the body, or the
+request runs a model it does not name) is decided by ``settings.unreadable``: ``block``
+blocks the request there, unless the policy is an ``allow`` (an unread body never grants
+anything); ``allow`` skips the policy, as if its condition did not hold.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from datetime import datetime
 
 from governance import quotas
 from governance.facts import Action, Decision, Note, RequestFacts, Stage
-from governance.policy_match import CompiledPolicy, body_matches
+from governance.policy_match import CompiledPolicy, body_matches, unreadable_reason
 from governance.snapshot import Snapshot
 from governance.state import RuntimeState
 
@@ -23,14 +28,20 @@ def evaluate(
     notes: list[Note] = []
     first_note: Decision | None = None
     for policy in snap.policies_for(facts):
-        matched, detail = body_matches(policy, facts) if policy.needs_body else (True, "")
-        if not matched:
-            continue
-        decision = (
-            _quota_decision(policy, facts, snap, state, now)
-            if policy.quota
-            else _policy_decision(policy, detail)
-        )
+        unread = unreadable_reason(policy, facts) if policy.needs_body else None
+        if unread is not None:
+            if not snap.unreadable_block or policy.action is Action.ALLOW:
+                continue
+            decision: Decision | None = _unreadable_decision(policy, unread)
+        else:
+            matched, detail = body_matches(policy, facts) if policy.needs_body else (True, "")
+            if not matched:
+                continue
+            decision = (
+                _quota_decision(policy, facts, snap, state, now)
+                if policy.quota
+                else _policy_decision(policy, detail)
+            )
         if decision is None:
             continue
         if decision.terminal:
@@ -58,6 +69,17 @@ def _policy_decision(policy: CompiledPolicy, detail: str) -> Decision:
         action=policy.action,
         rule=policy.name,
         reason=reason,
+        message=policy.message,
+    )
+
+
+def _unreadable_decision(policy: CompiledPolicy, why: str) -> Decision:
+    return Decision(
+        stage=Stage.POLICY,
+        action=Action.BLOCK,
+        rule=policy.name,
+        reason=f"the gate could not read this request ({why}), so policy "
+        f"'{policy.name}' cannot be checked; settings.unreadable blocks such requests",
         message=policy.message,
     )
 

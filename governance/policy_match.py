@@ -2,7 +2,11 @@
 
 Every condition present in ``when`` must hold (AND); a list inside one condition matches if
 any element does (OR). Conditions that need the request body (models, prompt, prompt size)
-never match a device inspected at host level only (``inspect: sni``).
+never match a device inspected at host level only (``inspect: sni``). A request that names
+several models (a batch) meets ``models``/``models_not`` of a restricting policy when any of
+them does, and of an ``allow`` policy only when all of them do. When a body condition cannot
+be checked because the gate could not read the body, ``unreadable_reason`` says why and
+``settings.unreadable`` decides (see ``policy.py``).
 """
 
 from __future__ import annotations
@@ -11,12 +15,15 @@ import fnmatch
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from governance.facts import Action, Endpoint, Identity, Inspect, RequestFacts
 from governance.pii import find_pii, lowered
 from governance.prompt_regex import PromptRegex, compile_prompt_regex
-from governance.schema import Policy, Quota
 from governance.topics import find_topic
+
+if TYPE_CHECKING:  # annotations only: a snapshot read back from the CLI cache has no pydantic
+    from governance.schema import Policy, Quota
 
 TOPIC_FINDING = "the prompt may be about"
 
@@ -56,12 +63,11 @@ class CompiledPolicy:
     max_prompt_chars: int | None
     topics: tuple[str, ...] = ()
     needs_body: bool = False  # set from the conditions below; see __post_init__
+    reads_body: bool = False  # a condition reads the body itself, not only the path
 
     def __post_init__(self) -> None:
-        # conditions that need the decrypted request: its path (endpoint) or its body
-        body = bool(
-            self.endpoints
-            or self.models
+        reads = bool(
+            self.models
             or self.models_not
             or self.pii
             or self.keywords
@@ -69,7 +75,9 @@ class CompiledPolicy:
             or self.topics
             or self.max_prompt_chars is not None
         )
-        object.__setattr__(self, "needs_body", body)
+        # conditions that need the decrypted request: its path (endpoint) or its body
+        object.__setattr__(self, "reads_body", reads)
+        object.__setattr__(self, "needs_body", reads or bool(self.endpoints))
 
     def concerns(self, ident: Identity) -> bool:
         """The who-conditions (devices, people, groups) hold for this identity."""
@@ -125,27 +133,41 @@ def concerns_request(policy: CompiledPolicy, facts: RequestFacts) -> bool:
         and (not policy.providers or (facts.provider or "") in policy.providers)
         and (not policy.categories or (facts.category or "") in policy.categories)
         and (not policy.hosts or _host_matches(facts.host, policy.hosts))
-        and (not policy.endpoints or facts.endpoint in policy.endpoints)
+        and (not policy.endpoints or facts.endpoint in policy.endpoints or not facts.endpoint_known)
         and not (policy.needs_body and ident.inspect is Inspect.SNI)
     )
 
 
+def unreadable_reason(policy: CompiledPolicy, facts: RequestFacts) -> str | None:
+    """Why a body condition of *policy* cannot be checked on this request; None if it can."""
+    if facts.unreadable is not None and (
+        policy.reads_body or (policy.endpoints and not facts.endpoint_known)
+    ):
+        return facts.unreadable
+    if facts.model_unknown and (policy.models is not None or policy.models_not is not None):
+        return "it does not say which model it runs"
+    return None
+
+
 def body_matches(policy: CompiledPolicy, facts: RequestFacts) -> tuple[bool, str]:
-    model = facts.model
+    models = facts.models or ((facts.model,) if facts.model else ())
+    every = policy.action is Action.ALLOW  # an allow must hold for every model named
     notes = []
     if policy.models is not None:
-        if model is None or not policy.models.match(model):
+        hits = [m for m in models if policy.models.match(m)]
+        if not hits or (every and len(hits) < len(models)):
             return False, ""
-        notes.append(f"model {model}")
+        notes.append(f"model {hits[0]}")
     if policy.models_not is not None:
-        if model is None:
-            if facts.endpoint not in _MODEL_ENDPOINTS:
+        outside = [m for m in models if not policy.models_not.match(m)]
+        if not models:  # a body read in full that names none runs none (a thread message)
+            if facts.body_inspected or facts.endpoint not in _MODEL_ENDPOINTS:
                 return False, ""
             notes.append("model could not be read")
-        elif policy.models_not.match(model):
+        elif not outside or (every and len(outside) < len(models)):
             return False, ""
         else:
-            notes.append(f"model {model} is not on the allowed list")
+            notes.append(f"model {outside[0]} is not on the allowed list")
     if policy.max_prompt_chars is not None:
         if facts.prompt_chars <= policy.max_prompt_chars:
             return False, ""

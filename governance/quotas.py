@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 from governance.facts import Identity
-from governance.schema import Quota
 from governance.state import Bonus, RuntimeState, UsageCount
+
+if TYPE_CHECKING:  # annotations only: a snapshot read back from the CLI cache has no pydantic
+    from governance.schema import Quota
 
 
 @dataclass(frozen=True, slots=True)

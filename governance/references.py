@@ -7,9 +7,12 @@ believes in that never fires. Each problem names where it is and what is missing
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from governance.errors import Location
-from governance.schema import AppliesTo, Rules, When
+
+if TYPE_CHECKING:
+    from governance.schema import AppliesTo, Rules, When
 
 Problem = tuple[Location, str]
 _ONE = {"groups": "group", "people": "person", "devices": "device"}

@@ -16,9 +16,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from governance.addresses import normalize_mac
+from governance.facts import DAY_NAMES, Day
 
-Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-DAY_NAMES: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+__all__ = ["DAY_NAMES", "Day"]  # and the models below; the days live in facts
+
 EndpointName = Literal[
     "chat",
     "completions",
@@ -34,7 +35,7 @@ EndpointName = Literal[
 CategoryName = Literal[
     "api", "assistant", "companion", "homework", "search", "image", "video", "music", "coding"
 ]  # fmt: skip  (governance.facts.Category; a test keeps the two the same)
-ApiName = Literal["openai", "anthropic", "gemini", "cohere", "web"]
+ApiName = Literal["openai", "anthropic", "gemini", "cohere", "ollama", "web"]
 PiiKind = Literal["email", "phone", "card", "address", "national_id"]
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
@@ -45,7 +46,11 @@ _HHMM = re.compile(r"^([01]?\d|2[0-3]):[0-5]\d$")
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: a model's validator is built when it first validates, not at import, so a
+    # CLI command reading the compiled rules from proxy.rules.cache never pays for it (the
+    # defaults below are made with model_construct() for the same reason: all their fields
+    # have defaults, so there is nothing to validate)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class UnknownDevices(Strict):
@@ -58,9 +63,10 @@ class Settings(Strict):
     fail: Literal["closed", "open"] = "closed"
     default: Literal["allow", "block"] = "allow"
     inspect: Literal["tls", "sni"] = "tls"
+    unreadable: Literal["block", "allow"] = "block"
     log_prompts: bool = False
     retention_days: int = Field(default=90, ge=1, le=3650)
-    unknown_devices: UnknownDevices = UnknownDevices()
+    unknown_devices: UnknownDevices = UnknownDevices.model_construct()
 
     @field_validator("timezone")
     @classmethod
@@ -149,12 +155,7 @@ class TimeRule(Strict):
     @field_validator("start", "end", mode="before")
     @classmethod
     def _hhmm(cls, value: object) -> str:
-        if isinstance(value, int) and not isinstance(value, bool):
-            # YAML 1.1 reads an unquoted 21:00 as the sexagesimal number 1260
-            value = f"{value // 60:02d}:{value % 60:02d}"
-        if not isinstance(value, str) or not _HHMM.match(value):
-            raise ValueError(f'expected a time like "21:00" (24-hour HH:MM), got {value!r}')
-        return value.zfill(5)
+        return parse_hhmm(value)
 
     def start_time(self) -> time:
         return time.fromisoformat(self.start)
@@ -213,7 +214,7 @@ class Quota(Strict):
 class Policy(Strict):
     name: Name
     priority: int = 100
-    when: When = When()
+    when: When = When.model_construct()
     action: Literal["allow", "alert", "block", "log"] = "block"
     quota: Quota | None = None
     message: str | None = None
@@ -285,12 +286,67 @@ def _host_or_pattern(host: str) -> bool:
     )
 
 
+class Smtp(Strict):
+    host: str = Field(min_length=1, max_length=253)
+    port: int = Field(default=587, ge=1, le=65535)
+    starttls: bool = True
+    user: str | None = None
+    password_env: str | None = Field(
+        default=None, description="the environment variable holding the SMTP password"
+    )
+    password_file: str | None = Field(default=None, description="a file holding the password")
+    sender: str | None = Field(default=None, description="From: (default: user)")
+
+    @model_validator(mode="after")
+    def _one_password(self) -> Smtp:
+        if self.password_env and self.password_file:
+            raise ValueError("give password_env or password_file, not both")
+        return self
+
+
+class DnsSettings(Strict):
+    """Used only by ``hearthgate run --dns``."""
+
+    block_doh: bool = Field(
+        default=False,
+        description="answer NXDOMAIN for well-known public DNS-over-HTTPS resolvers",
+    )
+
+
 class Notification(Strict):
-    url: str = Field(pattern=r"^https?://[^\s]+$")
-    format: Literal["json", "ntfy", "gotify"] = "json"
+    url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    format: Literal["json", "ntfy", "gotify", "email"] = "json"
     token: str | None = None  # ntfy access token (Bearer) or Gotify application token
-    on: list[Literal["alert", "block"]] = ["alert"]
+    on: list[Literal["alert", "block", "report"]] = ["alert"]
     throttle_minutes: int = Field(default=10, ge=0, le=1440)
+    to: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]] = []
+    smtp: Smtp | None = None
+
+    @model_validator(mode="after")
+    def _where(self) -> Notification:
+        if self.format == "email":
+            if not self.to or self.smtp is None:
+                raise ValueError("format: email needs `to` (addresses) and `smtp` (the server)")
+        elif self.url is None:
+            raise ValueError(f"format: {self.format} needs a `url`")
+        return self
+
+
+class WeeklyReport(Strict):
+    day: Day = "sun"
+    at: str = "18:00"
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _hhmm(cls, value: object) -> str:
+        return parse_hhmm(value)
+
+    def at_time(self) -> time:
+        return time.fromisoformat(self.at)
+
+
+class Reports(Strict):
+    weekly: WeeklyReport = WeeklyReport()
 
 
 class PriceDef(Strict):
@@ -301,18 +357,30 @@ class PriceDef(Strict):
 
 class Rules(Strict):
     version: Literal[1]
-    settings: Settings = Settings()
+    settings: Settings = Settings.model_construct()
     groups: dict[Name, Group | None] = {}
     people: dict[Name, Person] = {}
     devices: dict[Name, Device] = {}
     allowlist: list[AllowEntry] = []
     time_rules: list[TimeRule] = []
     policies: list[Policy] = []
-    overrides: Overrides = Overrides()
-    consent: Consent = Consent()
+    overrides: Overrides = Overrides.model_construct()
+    consent: Consent = Consent.model_construct()
     providers: list[ProviderDef] = []
+    dns: DnsSettings = DnsSettings()
     prices: list[PriceDef] = []
     notifications: list[Notification] = []
+    reports: Reports = Reports()
+
+
+def parse_hhmm(value: object) -> str:
+    """ "21:00" from "21:00", "7:00" or the number YAML 1.1 makes of an unquoted 21:00."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        # YAML 1.1 reads an unquoted 21:00 as the sexagesimal number 1260
+        value = f"{value // 60:02d}:{value % 60:02d}"
+    if not isinstance(value, str) or not _HHMM.match(value):
+        raise ValueError(f'expected a time like "21:00" (24-hour HH:MM), got {value!r}')
+    return value.zfill(5)
 
 
 def _normalize_network(value: str) -> str:

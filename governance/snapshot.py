@@ -11,15 +11,17 @@ import ipaddress
 from dataclasses import dataclass, field
 from datetime import date, time
 from types import MappingProxyType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 from governance.errors import RulesError
-from governance.facts import Action, Identity, Inspect, RequestFacts
+from governance.facts import DAY_NAMES, Action, Identity, Inspect, RequestFacts
 from governance.policy_match import CompiledPolicy, compile_policy, concerns_request
 from governance.prices import Price, compile_prices
 from governance.references import check_references
-from governance.schema import DAY_NAMES, Rules
+
+if TYPE_CHECKING:  # annotations only: a snapshot read back from the CLI cache has no pydantic
+    from governance.schema import Rules
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 IdentityKey = tuple[str, str | None, frozenset[str]]
@@ -122,6 +124,7 @@ class Snapshot:
     policies: tuple[CompiledPolicy, ...]
     overrides: OverrideSettings
     prices: tuple[Price, ...] = ()
+    unreadable_block: bool = True  # settings.unreadable: block
     # identity -> (time rules, policies) that can apply to it; filled on first use
     _by_identity: dict[
         IdentityKey, tuple[tuple[CompiledTimeRule, ...], tuple[CompiledPolicy, ...]]
@@ -175,6 +178,7 @@ class Snapshot:
             facts.category,
             facts.host,
             facts.endpoint,
+            facts.endpoint_known,
         )
         found = self._by_request.get(key)
         if found is None:
@@ -201,6 +205,7 @@ def compile_rules(rules: Rules, text: str = "") -> Snapshot:
         fail_open=settings.fail == "open",
         default_action=Action.BLOCK if settings.default == "block" else Action.ALLOW,
         default_inspect=Inspect(settings.inspect),
+        unreadable_block=settings.unreadable == "block",
         unknown_groups=frozenset(settings.unknown_devices.groups),
         devices=MappingProxyType(devices),
         device_by_ip=MappingProxyType(by_ip),

@@ -15,7 +15,7 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass
-from importlib import resources
+from functools import lru_cache
 from typing import Any
 
 _WORD = re.compile(r"[^\w]+")
@@ -37,7 +37,12 @@ def fold(text: str) -> str:
     return " " + " ".join(w for w in words if w) + " "
 
 
+@lru_cache(maxsize=1)
 def _load() -> dict[str, Topic]:
+    """The phrase lists, read and folded on first use: importing this module (as every CLI
+    command does, through the snapshot) costs neither importlib.resources nor the folding."""
+    from importlib import resources
+
     raw: dict[str, Any] = json.loads(
         resources.files("governance").joinpath("topics.json").read_text("utf-8")
     )
@@ -51,7 +56,13 @@ def _load() -> dict[str, Topic]:
     return topics
 
 
-TOPICS: dict[str, Topic] = _load()
+TOPICS: dict[str, Topic]  # the phrase lists by topic name, loaded on first use
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TOPICS":
+        return _load()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def find_topic(text: str, names: tuple[str, ...]) -> str | None:
@@ -60,7 +71,7 @@ def find_topic(text: str, names: tuple[str, ...]) -> str | None:
         return None
     folded = fold(text)
     for name in names:
-        topic = TOPICS[name]
+        topic = _load()[name]
         if any(p in folded for p in topic.phrases) and not any(c in folded for c in topic.context):
             return name
     return None

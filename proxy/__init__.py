@@ -13,10 +13,12 @@ Rooms:
   ``rules/``    the rules file on disk: loading with line numbers, lint, ``explain``;
   ``store/``    SQLite: schema, batched decision-log writer, runtime state, audit;
   ``admin/``    the HTTP API, its auth, the dashboard and the ``/metrics`` endpoint;
+  ``dns/``      DNS mode: the gate's DNS server, the listeners DNS sends connections to,
+                records for a household's own DNS server;
   ``cli/``      the ``hearthgate`` command.
 
 May import: ``governance`` and anything else. Within ``proxy`` the rooms import downwards
-only: ``cli`` -> ``service`` -> ``admin`` -> (the wire modules) -> ``store``, ``rules``,
+only: ``cli`` -> ``service`` -> ``admin``, ``dns`` -> (the wire modules) -> ``store``, ``rules``,
 ``catalog``; ``catalog``, ``rules`` and ``store`` never import the wire modules, ``admin``
 or ``cli``. ``tests/test_layout.py`` fails on any import cycle.
 """

@@ -17,13 +17,16 @@ from dataclasses import replace
 from mitmproxy import connection, http
 
 from governance import pipeline
-from governance.facts import Action, Identity
+from governance.facts import Action, Endpoint, Identity
 from governance.snapshot import Snapshot
 from proxy import flowfacts, responses
-from proxy.catalog.providers import StreamUsage, Usage, parse_usage
-from proxy.catalog.usage_filter import InjectedUsageFilter, add_include_usage
+from proxy.catalog.providers import Usage, parse_usage
+from proxy.catalog.requests import BODY_CAP, OVER_CAP
+from proxy.catalog.stream_usage import BodyUsage
+from proxy.catalog.usage_filter import INCLUDE_USAGE_HOSTS, InjectedUsageFilter, add_include_usage
 from proxy.decoding import chunk_decoder
 from proxy.flowfacts import FlowRecord
+from proxy.framing import BUFFER_CAP, DISCARDED, BufferCap, client_status, install_buffer_cap
 from proxy.gate import Gate
 from proxy.sni_gate import SniGate
 
@@ -39,6 +42,7 @@ class GateAddon(SniGate):
     def __init__(self, gate: Gate) -> None:
         super().__init__()
         self.gate = gate
+        install_buffer_cap()
         self._identities: dict[str, tuple[str, Identity]] = {}
 
     # --- connections -------------------------------------------------------------------
@@ -56,15 +60,46 @@ class GateAddon(SniGate):
     # --- requests ----------------------------------------------------------------------
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
-        """Bodies too large to inspect are decided on their headers and streamed."""
+        """A body announced larger than the cap is decided unread on its headers, and
+        streamed if allowed (dropped as it arrives, then answered, if not). A body of unknown
+        length (chunked) is buffered up to the cap and read; past it, it is decided unread."""
         try:
-            if RECORD in flow.metadata or not flowfacts.oversize(flow):
+            if RECORD in flow.metadata:
                 return
-            record = self._decide(flow, with_body=False)
-            if record is not None and record.decision.allowed:
+            length = flowfacts.announced_length(flow)
+            if length is not None and length <= BODY_CAP:
+                return  # read whole in `request`
+            if length is None:
+                if flowfacts.llm_target(flow, self.gate.catalog.match) is not None:
+                    flow.metadata[BUFFER_CAP] = BufferCap(BODY_CAP, self._over_cap)
+                return
+            record = self._decide(flow, with_body=False, unreadable=OVER_CAP)
+            if record is None:
+                return
+            if record.decision.allowed:
+                self._strip_own_headers(flow)
                 flow.request.stream = True
+            else:  # answered once sent; what passes the cap is dropped, never held
+                flow.metadata[BUFFER_CAP] = BufferCap(BODY_CAP, lambda _flow: False)
         except Exception as exc:  # noqa: BLE001 - a hook must never let an error open the gate
             self._fail(flow, exc)
+
+    def _over_cap(self, flow: http.HTTPFlow) -> bool:
+        """A buffered body outgrew the cap: decided unread. True streams it on upstream;
+        False drops it and answers at its end (called from inside mitmproxy's HTTP layer)."""
+        try:
+            record = flow.metadata.get(RECORD) or self._decide(
+                flow, with_body=False, unreadable=OVER_CAP
+            )
+            if record is None or record.decision.allowed:
+                self._strip_own_headers(flow)
+                return True
+            return False
+        except Exception as exc:  # noqa: BLE001 - fail by settings.fail, inside the layer too
+            self._fail(flow, exc)
+            flow.response = None  # answered at the end of the body, by `request`
+            record = flow.metadata.get(RECORD)
+            return record is not None and record.decision.allowed
 
     async def request(self, flow: http.HTTPFlow) -> None:
         try:
@@ -77,7 +112,7 @@ class GateAddon(SniGate):
             if record is None:
                 return  # not an LLM service: pass through untouched
             self._strip_own_headers(flow)
-            if not record.decision.allowed and record.facts.pin:
+            if not record.decision.allowed and record.facts.pin and DISCARDED not in flow.metadata:
                 record = await self._retry_with_pin(flow, record)
             if record.decision.allowed:
                 await self.gate.reserve(record)
@@ -90,11 +125,15 @@ class GateAddon(SniGate):
 
     @staticmethod
     def _ask_for_usage(flow: http.HTTPFlow, record: FlowRecord) -> None:
-        """An OpenAI-shaped stream that does not ask for usage is made to (see usage_filter)."""
+        """An OpenAI chat completions stream that does not ask for usage is made to (see
+        usage_filter). Only there: OpenAI documents ``stream_options`` for that endpoint;
+        its Responses API and OpenAI-compatible services get the request exactly as sent,
+        and are counted from what their streams report, or estimated."""
         parsed = record.parsed
         if (
-            record.api != "openai"
+            record.facts.host not in INCLUDE_USAGE_HOSTS
             or parsed is None
+            or parsed.endpoint is not Endpoint.CHAT
             or not parsed.stream
             or parsed.stream_usage_requested
             or flow.request.stream
@@ -156,7 +195,9 @@ class GateAddon(SniGate):
             {"content-type": "text/html; charset=utf-8", "cache-control": "no-store"},
         )
 
-    def _decide(self, flow: http.HTTPFlow, *, with_body: bool) -> FlowRecord | None:
+    def _decide(
+        self, flow: http.HTTPFlow, *, with_body: bool, unreadable: str | None = None
+    ) -> FlowRecord | None:
         gate = self.gate
         snap = gate.rules.snapshot
         target = flowfacts.llm_target(flow, gate.catalog.match)
@@ -165,7 +206,13 @@ class GateAddon(SniGate):
         provider, host = target
         ident = self._identity(flow, snap)
         facts, parsed = flowfacts.build_facts(
-            flow, ident, provider, host, flowfacts.new_request_id(), with_body=with_body
+            flow,
+            ident,
+            provider,
+            host,
+            flowfacts.new_request_id(),
+            with_body=with_body,
+            unreadable=unreadable,
         )
         now = gate.clock()
         started = time.perf_counter_ns()
@@ -207,25 +254,28 @@ class GateAddon(SniGate):
             record.logged = True
             flow.response = http.Response.make(404, b"", {"cache-control": "no-store"})
             return
+        status = decision.status
         if responses.wants_html(flow.request.method, flow.request.headers.get("accept")):
             body, headers = responses.html_block(decision, facts.request_id, facts.host)
         else:
-            body, headers = responses.json_block(record.api, decision, facts.request_id)
-        flow.response = http.Response.make(decision.status, body, headers)
+            family = _error_family(record)
+            body, headers = responses.json_block(family, decision, facts.request_id)
+            status = responses.block_status(family, status)
+        flow.response = http.Response.make(status, body, headers)
 
     # --- responses ---------------------------------------------------------------------
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        """Stream what is not JSON (SSE above all) chunk by chunk, reading usage on the way."""
+        """Every answer of an LLM service streams chunk by chunk, whatever its framing (SSE,
+        NDJSON, a JSON array, any chunked body), its usage read on the way."""
         try:
             record = flow.metadata.get(RECORD)
             if record is None or flow.response is None or record.logged:
                 return
-            ctype = flow.response.headers.get("content-type", "").lower()
-            if "text/event-stream" in ctype:
+            if record.api == "web":
+                flow.response.stream = True  # consumer apps report no usage to read
+            else:
                 flow.response.stream = self._relay(flow.response, record)
-            elif "json" not in ctype:
-                flow.response.stream = True
         except Exception as exc:  # noqa: BLE001
             self.gate.metrics.errors.labels("response").inc()
             log.warning("responseheaders: %s", exc)
@@ -236,7 +286,7 @@ class GateAddon(SniGate):
         The relay answers with a list of non-empty pieces: mitmproxy sends each piece as one
         HTTP/1 chunk, and an empty one would end the client's body before the upstream's.
         """
-        usage = StreamUsage(record.api)
+        usage = BodyUsage(record.api, response.headers.get("content-type"))
         record.stream_usage = usage
         decode = chunk_decoder(response.headers.get("content-encoding"))
         errors = self.gate.metrics.errors.labels("response")
@@ -275,8 +325,7 @@ class GateAddon(SniGate):
         if record is None or record.logged:
             return
         usage = record.stream_usage.usage if record.stream_usage else Usage()
-        status = flow.response.status_code if flow.response else 502  # what the client sees
-        self.gate.finish(record, status, usage)
+        self.gate.finish(record, client_status(flow), usage)  # what the client received
 
     def _usage(self, flow: http.HTTPFlow, record: FlowRecord) -> Usage:
         if record.stream_usage is not None:
@@ -319,3 +368,17 @@ class GateAddon(SniGate):
             log.exception("hearthgate: could not answer the failed request; killing it")
             if flow.killable:
                 flow.kill()
+
+
+def _error_family(record: FlowRecord) -> str:
+    """The API family whose error shape a block takes: a native API's own (Bedrock's runtime,
+    Replicate), else the request body's (a service's OpenAI-compatible endpoints answer
+    like OpenAI), else the provider's."""
+    native = responses.NATIVE_ERRORS.get(record.facts.provider or "")
+    if native is not None and record.facts.path.startswith(native[0]):
+        if record.facts.endpoint is Endpoint.OTHER:  # not one of its OpenAI-compatible paths
+            return native[1]
+    shape = record.parsed.shape if record.parsed is not None else None
+    if record.api == "web" or shape is None or shape not in responses.ERROR_FAMILIES:
+        return record.api
+    return shape

@@ -1,7 +1,8 @@
 """A mitmproxy flow -> the ``RequestFacts`` the pipeline decides on.
 
 Bodies are parsed only for devices whose TLS is inspected and only up to the provider
-parser's size cap; everything here is defensive: odd bytes in, best-effort facts out.
+parser's size cap (decoded within it too); a body that could not be read says why in
+``RequestFacts.unreadable``. Everything here is defensive: odd bytes in, best-effort facts out.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from proxy.catalog.providers import (
     BODY_CAP,
     ParsedRequest,
     Provider,
-    StreamUsage,
     parse_request,
 )
+from proxy.catalog.requests import OVER_CAP
+from proxy.catalog.stream_usage import BodyUsage
 from proxy.catalog.usage_filter import InjectedUsageFilter
+from proxy.decoding import Unreadable, decode_body
 from proxy.identity import NeighbourTable
 
 PIN_HEADER = "x-hearthgate-pin"
@@ -43,7 +46,7 @@ class FlowRecord:
     decided_at: float  # time.time()
     duration_us: int
     parsed: ParsedRequest | None = None
-    stream_usage: StreamUsage | None = None
+    stream_usage: BodyUsage | None = None  # read from the answer as it streams
     usage_filter: InjectedUsageFilter | None = None
     logged: bool = False
     reserved: bool = False  # counted against the quotas in the shared database already
@@ -120,15 +123,35 @@ def connection_facts(ident: Identity, provider: Provider, host: str) -> RequestF
     )
 
 
-def oversize(flow: http.HTTPFlow) -> bool:
-    """The body is too big to inspect (or of unknown, chunked length)."""
+def announced_length(flow: http.HTTPFlow) -> int | None:
+    """The body length the request announces; None when it does not (chunked, HTTP/2)."""
     length = flow.request.headers.get("content-length")
     if length is None:
-        return "chunked" in flow.request.headers.get("transfer-encoding", "").lower()
+        return None
     try:
-        return int(length) > BODY_CAP
+        return int(length)
     except ValueError:
-        return True
+        return None  # mitmproxy refuses such a request itself (400)
+
+
+def readable_body(request: http.Request) -> tuple[bytes | None, str | None]:
+    """The body decoded for inspection, or None and why the gate could not read it.
+
+    Never more than the cap: a raw body over it is not decoded, and decoding stops once the
+    decoded bytes pass it (see ``decoding.decode_body``).
+    """
+    raw = request.raw_content
+    if raw is None:
+        return None, "its body was passed on without being read"
+    if len(raw) > BODY_CAP:
+        return None, OVER_CAP
+    encodings = ",".join(request.headers.get_all("content-encoding"))
+    if not encodings.strip():
+        return raw, None
+    try:
+        return decode_body(raw, encodings, BODY_CAP), None
+    except Unreadable as exc:
+        return None, str(exc)
 
 
 def build_facts(
@@ -139,15 +162,18 @@ def build_facts(
     request_id: str,
     *,
     with_body: bool,
+    unreadable: str | None = None,
 ) -> tuple[RequestFacts, ParsedRequest]:
+    """The facts of one request. *unreadable*: the edge already knows the body cannot be
+    read (over the cap); otherwise a ``tls`` device's body is read when *with_body*."""
     req = flow.request
-    body = req.raw_content if with_body and ident.inspect is Inspect.TLS else None
-    if body is not None and req.headers.get("content-encoding"):
-        try:
-            body = req.get_content(strict=True)
-        except ValueError:
-            body = None
-    parsed = parse_request(provider, req.method, req.path, req.headers.get("content-type"), body)
+    body: bytes | None = None
+    if ident.inspect is not Inspect.TLS:
+        unreadable = None  # host-level only: body conditions never apply
+    elif unreadable is None and with_body:
+        body, unreadable = readable_body(req)
+    ctype = req.headers.get("content-type")
+    parsed = parse_request(provider, req.method, req.path, ctype, body, unreadable)
     facts = RequestFacts(
         request_id=request_id,
         identity=ident,
@@ -160,6 +186,10 @@ def build_facts(
         prompt=parsed.prompt,
         prompt_chars=parsed.prompt_chars,
         body_inspected=parsed.inspected,
+        models=parsed.models,
+        unreadable=parsed.unreadable,
+        model_unknown=parsed.model_unknown,
+        endpoint_known=parsed.endpoint_known,
         pin=req.headers.get(PIN_HEADER),
         pin_request_id=req.headers.get(REQUEST_ID_HEADER),
         category=provider.category,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from governance.facts import Action, Decision, Identity, RequestFacts, Stage
 from governance.policy_match import TOPIC_FINDING
 from governance.prices import estimate_cost
 from governance.quotas import usage_keys
+from proxy.catalog.learned import ServiceHints
 from proxy.catalog.providers import Catalog, Usage, catalog_for
 from proxy.flowfacts import FlowRecord
 from proxy.identity import NeighbourTable
@@ -46,10 +48,12 @@ class Gate:
     writer: Writer
     metrics: Metrics
     neighbours: NeighbourTable = field(default_factory=NeighbourTable)
+    hints: ServiceHints = field(default_factory=ServiceHints)  # learned addresses, siblings
     clock: Clock = utc_now
     catalog: Catalog = field(init=False)
     notifier: Notifier = field(init=False)
     proxy_port: int = 0  # the bound proxy port, known once the proxy listens
+    dns_stats: Callable[[], dict[str, Any]] | None = None  # set when DNS mode is on
     counter: SharedCounter | None = None  # quota reservations, with a shared database
     instance: str = "hearthgate"  # this gate's name among several (metrics, /healthz)
 
@@ -352,7 +356,8 @@ def with_estimate(record: FlowRecord, usage: Usage, status: int | None) -> tuple
         or not parsed.inspected
     ):
         return usage, None
-    events = record.usage_filter.events if record.usage_filter is not None else 0
+    reader = record.stream_usage
+    events = reader.events if reader is not None and parsed.stream else 0
     estimate = Usage(
         tokens_in=-(-parsed.prompt_chars // 4), tokens_out=events or None, model=usage.model
     )

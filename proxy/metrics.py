@@ -49,11 +49,22 @@ class Metrics:
             "hearthgate_override_attempts", "PIN attempts", ["result"], registry=r
         )
         self.errors = Counter("hearthgate_errors", "Internal errors caught", ["where"], registry=r)
+        self.dns_queries = Counter(
+            "hearthgate_dns_queries",
+            "DNS-mode queries, by outcome (gate, forwarded, canary, doh_blocked, failed)",
+            ["outcome", "device"],
+            registry=r,
+        )
+        self.dns_refused = Counter(
+            "hearthgate_dns_refused_connections",
+            "Connections DNS sent to the gate for a name that is not an LLM service",
+            registry=r,
+        )
         for result in ("ok", "error"):
             self.reloads.labels(result)
         for result in ("ok", "wrong_pin", "locked_out", "expired"):
             self.override_attempts.labels(result)
-        for where in ("pipeline", "addon", "response", "writer", "state", "notify", "quota"):
+        for where in ("pipeline", "addon", "response", "writer", "state", "notify", "quota", "dns"):
             self.errors.labels(where)
 
     def bind_state(

@@ -13,12 +13,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from governance.schema import Notification
 from proxy.metrics import Metrics
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 RETRY_DELAYS = (1.0, 3.0, 9.0)
@@ -80,7 +81,7 @@ def build_request(target: Notification, event: Event) -> dict[str, Any]:
     if target.format == "gotify":
         headers = {"X-Gotify-Key": target.token} if target.token else {}
         return {
-            "url": target.url.rstrip("/") + "/message",
+            "url": (target.url or "").rstrip("/") + "/message",
             "headers": headers,
             "json": {
                 "title": event.title,
@@ -120,15 +121,24 @@ class Notifier:
             self.dropped += 1
 
     async def run(self) -> None:
+        event = await self._queue.get()
+        import httpx  # on the first alert: a household without notifications never loads it
+
         async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
             while True:
-                event = await self._queue.get()
                 for target in self._targets():
                     if event.action in target.on and not self._throttled(target, event):
                         await self._send(client, target, event)
+                event = await self._queue.get()
 
     def _throttled(self, target: Notification, event: Event) -> bool:
-        key = (target.url, event.device, event.stage, event.rule, event.action)
+        key = (
+            target.url or ",".join(target.to),
+            event.device,
+            event.stage,
+            event.rule,
+            event.action,
+        )
         now = time.monotonic()
         last = self._last.get(key)
         if last is not None and now - last < target.throttle_minutes * 60:
@@ -137,6 +147,11 @@ class Notifier:
         return False
 
     async def _send(self, client: httpx.AsyncClient, target: Notification, event: Event) -> None:
+        if target.format == "email":
+            await self._mail(target, event)
+            return
+        import httpx
+
         request = build_request(target, event)
         for attempt, delay in enumerate((*RETRY_DELAYS, None)):
             try:
@@ -165,7 +180,17 @@ class Notifier:
                 return
             await asyncio.sleep(delay)
 
+    async def _mail(self, target: Notification, event: Event) -> None:
+        from proxy.reports import mail  # smtplib and email: only for a household that mails
 
-def _safe(url: str) -> str:
+        try:
+            await asyncio.to_thread(mail.send, target, event.title, message_of(event))
+            self.sent += 1
+        except mail.MailError as exc:
+            self._metrics.errors.labels("notify").inc()
+            log.warning("notification not sent: %s", exc)
+
+
+def _safe(url: str | None) -> str:
     """The URL without a query string (which may hold a token) for the log."""
-    return url.split("?", 1)[0]
+    return (url or "").split("?", 1)[0]

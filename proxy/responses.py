@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from datetime import datetime
 
 from governance.facts import Decision
 
 OVERRIDE_PATH = "/__hearthgate/override"
+ERROR_FAMILIES = frozenset({"openai", "anthropic", "gemini", "cohere", "ollama"})
+# Services catalogued as OpenAI-compatible whose native endpoints answer in a shape of their
+# own: a block there takes that shape (Bedrock's /model/... runtime API, Replicate's API).
+NATIVE_ERRORS = {"bedrock": ("/model/", "bedrock"), "replicate": ("/", "replicate")}
 _ANTHROPIC_TYPES = {403: "permission_error", 429: "rate_limit_error", 500: "api_error"}
 _GEMINI_STATUS = {403: "PERMISSION_DENIED", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL"}
 
@@ -32,6 +37,7 @@ def child_message(decision: Decision, request_id: str) -> str:
 
 
 def error_body(api: str | None, decision: Decision, request_id: str) -> dict[str, object]:
+    """The error in the shape of the API family *api* (OpenAI's for OpenAI-compatible ones)."""
     message = child_message(decision, request_id)
     status = decision.status
     code = "hearthgate_quota" if status == 429 else "hearthgate_blocked"
@@ -48,6 +54,15 @@ def error_body(api: str | None, decision: Decision, request_id: str) -> dict[str
                 "status": _GEMINI_STATUS.get(status, "UNKNOWN"),
             }
         }
+    if api == "cohere":  # the cohere SDK's ApiError carries the body
+        return {"message": message}
+    if api == "ollama":  # ollama.ResponseError takes "error" as its text
+        return {"error": message}
+    if api == "bedrock":  # AWS JSON: boto3 reads "message", the code from x-amzn-errortype
+        return {"message": message}
+    if api == "replicate":  # problem details: the replicate client raises with "detail"
+        title = "Too Many Requests" if status == 429 else "Forbidden"
+        return {"title": title, "detail": message, "status": status}
     kind = "rate_limit_exceeded" if status == 429 else "permission_denied"
     return {"error": {"message": message, "type": kind, "code": code}}
 
@@ -57,7 +72,7 @@ def block_headers(decision: Decision, request_id: str, content_type: str) -> dic
         "content-type": content_type,
         "cache-control": "no-store",
         "x-hearthgate-request-id": request_id,
-        "x-hearthgate-reason": _header_safe(decision.reason),
+        "x-hearthgate-reason": header_safe(decision.reason),
         "x-should-retry": "false",
     }
     if decision.retry_after is not None:
@@ -69,7 +84,19 @@ def json_block(
     api: str | None, decision: Decision, request_id: str
 ) -> tuple[bytes, dict[str, str]]:
     body = json.dumps(error_body(api, decision, request_id)).encode()
-    return body, block_headers(decision, request_id, "application/json")
+    headers = block_headers(decision, request_id, "application/json")
+    if api == "bedrock":  # neither is one boto3 retries (given block_status's 400)
+        code = (
+            "ServiceQuotaExceededException" if decision.status == 429 else "AccessDeniedException"
+        )
+        headers["x-amzn-errortype"] = code
+    return body, headers
+
+
+def block_status(api: str | None, status: int) -> int:
+    """The HTTP status a block answers with. Bedrock reports a quota as 400
+    ServiceQuotaExceededException; boto3's default (legacy) retry mode retries every 429."""
+    return 400 if api == "bedrock" and status == 429 else status
 
 
 def html_block(decision: Decision, request_id: str, host: str) -> tuple[bytes, dict[str, str]]:
@@ -123,8 +150,16 @@ def _until_text(until: str | None) -> str | None:
         return until
 
 
-def _header_safe(text: str) -> str:
-    return text.encode("ascii", "replace").decode()[:300].replace("\r", " ").replace("\n", " ")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def header_safe(text: str) -> str:
+    """*text* as a header value every HTTP/1 and HTTP/2 client accepts: printable ASCII only.
+
+    A reason can quote what the client sent (a model name with a NUL or a line break, a
+    keyword in another script): control characters become spaces, other non-ASCII ``?``.
+    """
+    return _CONTROL.sub(" ", text.encode("ascii", "replace").decode()[:300]).strip()
 
 
 _STYLE = """<meta name="viewport" content="width=device-width, initial-scale=1">

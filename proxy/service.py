@@ -1,9 +1,13 @@
 """``hearthgate run``: the proxy, the gate addon, the background tasks and the admin server.
 
 Start-up order: rules (refuse to start on a broken file — there is no last good one yet),
-database (created or migrated), runtime state, writer, admin server, then the proxy. The
-listening addresses are written to ``<state-dir>/run.json`` once they are bound, which is
-how scripts and tests find a proxy started with ``--listen-port 0``.
+database (created or migrated), runtime state, writer, the admin socket (bound, so a port in
+use stops the start at once), then the proxy; once the proxy listens, uvicorn serves that
+socket, and the admin app itself (FastAPI and its routes: a third of what the gate would
+import, a tenth of its memory) is built on the first admin request (``admin.front.LazyApp``).
+The listening addresses are written to ``<state-dir>/run.json`` once both are serving, which
+is how scripts and tests find a proxy started with ``--listen-port 0``. An admin server that
+cannot start stops the proxy (exit status 2).
 """
 
 from __future__ import annotations
@@ -24,11 +28,16 @@ from mitmproxy import ctx, options
 from mitmproxy.master import Master
 
 from proxy.addon import GateAddon
-from proxy.admin.server import bind_socket, create_app, make_server
-from proxy.chain import addons_for_options, lean_addons
+from proxy.admin.front import LazyApp, bind_socket, make_server
+from proxy.chain import GateNextLayer, addons_for_options, lean_addons
+from proxy.dns.config import DnsConfig
+from proxy.dns.listeners import DnsListeners
+from proxy.dns.server import DnsServer
+from proxy.dns.upstream import Resolver, points_at_gate
 from proxy.gate import Gate
 from proxy.hook_table import HearthgateMaster
 from proxy.metrics import Metrics
+from proxy.reports import schedule as weekly_reports
 from proxy.rules.loader import RulesFileError
 from proxy.runtime import RulesHolder, SharedCounter, StateCache, utc_now
 from proxy.store import retention
@@ -49,6 +58,7 @@ class RunConfig:
     admin: tuple[str, int] = ("127.0.0.1", 8090)
     scripts: list[str] = field(default_factory=list)
     sets: list[str] = field(default_factory=list)
+    dns: DnsConfig | None = None  # ``--dns``: the DNS server and its listeners
     database: Target | None = None  # default: <state-dir>/hearthgate.db
     instance: str = field(default_factory=socket.gethostname)  # this gate's name
 
@@ -70,6 +80,9 @@ def run(cfg: RunConfig) -> int:
 
 async def serve(cfg: RunConfig) -> int:
     logging.getLogger().setLevel(logging.INFO)
+    if cfg.dns is not None and (problem := dns_problem(cfg, cfg.dns)):
+        print(f"hearthgate: --dns: {problem}", file=sys.stderr)
+        return 2
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
     metrics = Metrics()
     try:
@@ -110,7 +123,6 @@ async def serve(cfg: RunConfig) -> int:
         await writer.stop()
         await cache.stop()
         return 2
-    admin = make_server(create_app(gate, cfg.listen_port), *cfg.admin)
     tasks = [
         asyncio.create_task(coro)
         for coro in (
@@ -119,6 +131,7 @@ async def serve(cfg: RunConfig) -> int:
             gate.neighbours.run(),
             gate.notifier.run(),
             gate.run_minutes(),
+            weekly_reports.run(cache.target, lambda: rules.snapshot, utc_now),
             retention.run_daily(
                 cfg.target,
                 lambda: rules.snapshot.rules.settings.retention_days,
@@ -127,40 +140,81 @@ async def serve(cfg: RunConfig) -> int:
             ),
         )
     ]
-    admin_task = asyncio.create_task(admin.serve(sockets=[sock]))
+    announce = _Announce(cfg, gate, sock)
     try:
-        if not await _started(admin, admin_task):
-            print("hearthgate: the admin server did not start", file=sys.stderr)
-            return 2
-        master = _build_master(cfg, gate, admin)
+        master, dns_gate = _build_master(cfg, gate, announce)
         _install_signals(master)
         await master.run()
-        return 0
+        if dns_gate is not None and dns_gate.loop is not None:
+            print(
+                f"hearthgate: --dns: the upstream resolver {dns_gate.loop} forwards queries "
+                "back to this gate; they would loop. Give --dns-upstream a resolver that does "
+                "not ask the gate (the provider's, or a public one)",
+                file=sys.stderr,
+            )
+            return 2
+        return 2 if announce.failed else 0
     finally:
-        admin.should_exit = True
+        await announce.stop()
         for task in tasks:
             task.cancel()
-        await asyncio.gather(admin_task, *tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         await cache.stop()  # queues the last usage counters for the writer
         await writer.stop()
         if counter is not None:
             counter.close()
+        sock.close()
         with contextlib.suppress(OSError):
             (cfg.state_dir / RUN_FILE).unlink()
 
 
-def _build_master(cfg: RunConfig, gate: Gate, admin: Any) -> Master:
+def dns_problem(cfg: RunConfig, dns: DnsConfig) -> str | None:
+    """Why DNS mode cannot start as configured, or None. The gate must never be its own
+    upstream: every forwarded query would come back to it until the client gives up."""
+    if not dns.upstreams:
+        return "no upstream resolver: the system has none configured; give --dns-upstream"
+    host = dns.host or cfg.listen_host
+    for upstream in dns.upstreams:
+        if points_at_gate(upstream, host, dns.port):
+            return (
+                f"the upstream resolver {upstream} is this gate's own DNS server; queries "
+                "would loop. Give --dns-upstream the router's or the provider's resolver "
+                "(the system's resolvers are used when --dns-upstream is not given)"
+            )
+    return None
+
+
+def _build_master(
+    cfg: RunConfig, gate: Gate, announce: _Announce
+) -> tuple[Master, DnsServer | None]:
     opts = options.Options()
     master = HearthgateMaster(opts, with_termlog=True)
-    chain = lean_addons()
+    chain = lean_addons(dns_mode=cfg.dns is not None)
     master.addons.add(*chain)
     set_names = {item.split("=", 1)[0] for item in cfg.sets}
     master.addons.add(*addons_for_options(set_names, {type(a).__name__ for a in chain}))
-    master.addons.add(GateAddon(gate), _Announce(cfg, admin, gate))
+    modes = list(cfg.modes)
+    dns_gate = None
+    if cfg.dns is not None:
+        resolver = Resolver(cfg.dns.upstreams)
+        dns_gate = DnsServer(cfg.dns, gate, resolver, cfg.listen_host)
+        gate.dns_stats = dns_gate.stats
+        # before the gate addon: the listeners route what the gate then decides
+        master.addons.add(dns_gate, DnsListeners(cfg.dns, gate, resolver, cfg.listen_host))
+        modes += cfg.dns.modes()
+        opts.update(
+            keep_host_header=True,
+            dns_name_servers=[u.host for u in cfg.dns.upstreams if u.port == 53],
+        )
+    addon = GateAddon(gate)
+    master.addons.add(addon, announce)
+    for each in chain:
+        if isinstance(each, GateNextLayer):
+            each.intercept = addon.intercept_sibling
     opts.update(
         listen_host=cfg.listen_host,
         listen_port=cfg.listen_port,
-        mode=cfg.modes,
+        mode=modes,
         confdir=str(cfg.confdir),
         connection_strategy="lazy",
         allow_hosts=gate.catalog.allow_hosts_patterns(),
@@ -172,26 +226,45 @@ def _build_master(cfg: RunConfig, gate: Gate, admin: Any) -> Master:
         gate.rules.listeners.append(
             lambda _snap: opts.update(allow_hosts=gate.catalog.allow_hosts_patterns())
         )
-    return master
+    return master, dns_gate
 
 
 class _Announce:
-    """Writes run.json and a start-up line once the proxy is listening."""
+    """Once the proxy listens: loads and starts the admin server, then writes run.json."""
 
-    def __init__(self, cfg: RunConfig, admin: Any, gate: Gate) -> None:
-        self.cfg, self.admin, self.gate = cfg, admin, gate
+    def __init__(self, cfg: RunConfig, gate: Gate, sock: Any) -> None:
+        self.cfg, self.gate, self.sock = cfg, gate, sock
+        self.admin: Any = None
+        self.master: Any = None
+        self.admin_task: asyncio.Task[Any] | None = None
+        self.starting: asyncio.Task[None] | None = None
+        self.failed = False
 
     def running(self) -> None:
         server = ctx.master.addons.get("proxyserver")
         proxy = [list(addr[:2]) for addr in server.listen_addrs()]
         if proxy:
             self.gate.proxy_port = int(proxy[0][1])
+        self.master = ctx.master
+        self.starting = asyncio.get_running_loop().create_task(self._start_admin(proxy))
+
+    async def _start_admin(self, proxy: list[list[Any]]) -> None:
+        app = LazyApp(lambda: _build_admin_app(self.gate, self.cfg))
+        # uvicorn loads in a thread: the event loop keeps serving the proxy meanwhile
+        self.admin = await asyncio.to_thread(make_server, app, *self.cfg.admin)
+        self.admin_task = asyncio.create_task(self.admin.serve(sockets=[self.sock]))
+        if not await _started(self.admin, self.admin_task):
+            print("hearthgate: the admin server did not start", file=sys.stderr)
+            self.failed = True
+            self.master.shutdown()
+            return
         admin = self.admin.bound_address()
         info = {
             "pid": os.getpid(),
             "proxy": proxy,
             "admin": list(admin) if admin else None,
             "ca_cert": str(self.cfg.confdir / "mitmproxy-ca-cert.pem"),
+            "dns": self.gate.dns_stats() if self.gate.dns_stats else None,
         }
         path = self.cfg.state_dir / RUN_FILE
         tmp = path.with_suffix(".tmp")
@@ -203,6 +276,22 @@ class _Announce:
             *(admin or ("-", "-")),
             info["ca_cert"],
         )
+
+    async def stop(self) -> None:
+        if self.starting is not None and not self.starting.done():
+            self.starting.cancel()
+            await asyncio.gather(self.starting, return_exceptions=True)
+        if self.admin is not None:
+            self.admin.should_exit = True
+        if self.admin_task is not None:
+            await asyncio.gather(self.admin_task, return_exceptions=True)
+
+
+def _build_admin_app(gate: Gate, cfg: RunConfig) -> Any:
+    """The FastAPI app, built in a worker thread on the first admin request."""
+    from proxy.admin.server import create_app
+
+    return create_app(gate, cfg.listen_port)
 
 
 async def _started(admin: Any, task: asyncio.Task[Any], timeout: float = 15) -> bool:

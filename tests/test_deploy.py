@@ -217,8 +217,9 @@ def test_unit_settings_fit_the_gate() -> None:
         "ProtectHome": "yes",
         "PrivateTmp": "yes",
         "NoNewPrivileges": "yes",
-        "CapabilityBoundingSet": "",
-        "AmbientCapabilities": "",
+        # binding 53, 80 and 443 for DNS mode, and nothing else
+        "CapabilityBoundingSet": "CAP_NET_BIND_SERVICE",
+        "AmbientCapabilities": "CAP_NET_BIND_SERVICE",
         "StateDirectory": "hearthgate",
         "ConfigurationDirectory": "hearthgate",
         "Restart": "on-failure",

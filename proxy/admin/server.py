@@ -5,13 +5,10 @@ Served by uvicorn inside the proxy's own event loop, bound to 127.0.0.1 by defau
 
 from __future__ import annotations
 
-import contextlib
-import socket
-from collections.abc import Iterator
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from proxy.admin import api as admin_api
@@ -20,6 +17,7 @@ from proxy.admin.dashboard import routes as dashboard
 from proxy.catalog.pac import CONTENT_TYPE as PAC_TYPE
 from proxy.catalog.pac import render_pac
 from proxy.gate import Gate
+from proxy.store.sql.connection import unavailable_errors
 
 
 def create_app(gate: Gate, listen_port: int = 8080) -> FastAPI:
@@ -32,6 +30,20 @@ def create_app(gate: Gate, listen_port: int = 8080) -> FastAPI:
         "`Authorization: Bearer <token>` (`hearthgate admin add`).",
     )
     auth = Authenticator(gate.cache.target)
+
+    async def unreachable(request: Request, exc: Exception) -> Response:
+        # the proxy goes on deciding from memory; changes and logs wait for the database
+        return JSONResponse(
+            {
+                "detail": f"the database {gate.cache.target.display} cannot be reached "
+                f"({type(exc).__name__}); try again when it is back"
+            },
+            status_code=503,
+            headers={"Retry-After": "10"},
+        )
+
+    for error in unavailable_errors():
+        app.add_exception_handler(error, unreachable)
     gate.cache.listeners.append(auth.forget)
     admin_api.mount(app, gate, auth)
     dashboard.mount(app, gate, auth)
@@ -53,6 +65,7 @@ def create_app(gate: Gate, listen_port: int = 8080) -> FastAPI:
             "rules_error": gate.rules.last_error,
             "database_writable": writer.last_ok,
             "decision_log_queue_depth": gate.writer.depth,
+            "dns": gate.dns_stats() if gate.dns_stats else {"on": False},
         }
 
     @app.get("/proxy.pac", include_in_schema=False)
@@ -68,46 +81,3 @@ def create_app(gate: Gate, listen_port: int = 8080) -> FastAPI:
         return Response(generate_latest(gate.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
-
-
-class EmbeddedServer(uvicorn.Server):
-    """uvicorn without its own signal handling: the proxy owns SIGINT/SIGTERM."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-    def bound_address(self) -> tuple[str, int] | None:
-        for server in getattr(self, "servers", []):
-            for sock in server.sockets:
-                host, port = sock.getsockname()[:2]
-                return str(host), int(port)
-        return None
-
-
-def make_server(app: FastAPI, host: str, port: int) -> EmbeddedServer:
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level="warning",
-        lifespan="off",
-        access_log=False,
-        server_header=False,
-    )
-    return EmbeddedServer(config)
-
-
-def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening socket for the admin server; OSError (in use, no such address) at once."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError:
-        sock.close()
-        raise
-    sock.setblocking(False)
-    return sock

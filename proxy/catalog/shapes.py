@@ -1,10 +1,10 @@
 """The bodies LLM APIs send and answer: prompt text, token usage, server-sent event streams.
 
 Pure functions over bytes and parsed JSON, used by the catalog in ``providers.py``: it
-decides which *shape* a request has (openai, anthropic, gemini, cohere, or a consumer web
-app), and this module reads the text and the token counts out of it. Nothing here raises on
-bad input: wrong types are skipped, broken JSON reads as nothing, and a stream is read
-incrementally in bounded memory.
+decides which *shape* a request has (openai, anthropic, gemini, cohere, ollama, or a
+consumer web app), and this module reads the text and the token counts out of it. Nothing
+here raises on bad input: wrong types are skipped, broken JSON reads as nothing, and a stream
+is read incrementally in bounded memory.
 """
 
 from __future__ import annotations
@@ -169,6 +169,13 @@ PROMPT_READERS: dict[str, dict[Endpoint, PromptReader]] = {
         Endpoint.COMPLETIONS: lambda b: _strings(b.get("prompt")),
         Endpoint.EMBEDDINGS: lambda b: _strings(b.get("texts")),
     },
+    "ollama": {
+        Endpoint.CHAT: lambda b: _messages(b.get("messages")),
+        Endpoint.COMPLETIONS: lambda b: (
+            _strings(b.get("system")) + _strings(b.get("prompt")) + _strings(b.get("suffix"))
+        ),
+        Endpoint.EMBEDDINGS: lambda b: _strings(b.get("input")) + _strings(b.get("prompt")),
+    },
     "chatgpt": {Endpoint.WEB_APP: _chatgpt},
     "claude": {Endpoint.WEB_APP: _claude_web},
 }
@@ -242,7 +249,7 @@ def usage_of(obj: object) -> Usage:
     if not isinstance(obj, dict):
         return Usage()
     holders = [obj] + [_child(obj, key) for key in ("response", "message", "delta", "x_groq")]
-    usage = Usage()
+    usage = Usage(_count(obj.get("prompt_eval_count")), _count(obj.get("eval_count")))  # Ollama
     for holder in filter(None, holders):
         usage = merge_usage(usage, _counts_usage(holder.get("usage")))
         usage = merge_usage(usage, _counts_usage(holder.get("meta")))  # Cohere v1
@@ -330,6 +337,7 @@ class StreamUsage:
         "_data_size",
         "_broken",
         "_usage",
+        "events",
     )
 
     def __init__(self, api: str) -> None:
@@ -341,6 +349,7 @@ class StreamUsage:
         self._data_size = 0
         self._broken = False  # the current event outgrew LINE_CAP: its data is dropped
         self._usage = Usage()
+        self.events = 0  # data events (and bare JSON lines) seen, [DONE] not counted
 
     def feed(self, chunk: bytes) -> None:
         if not self._enabled or not chunk:
@@ -386,6 +395,7 @@ class StreamUsage:
             self._dispatch()
         elif text.startswith("{"):
             self._usage = merge_usage(self._usage, _event_usage(text))
+            self.events += 1
         else:
             self._add_field(*_field(text))
 
@@ -406,7 +416,9 @@ class StreamUsage:
 
     def _dispatch(self) -> None:
         if self._data and not self._broken:
-            self._usage = merge_usage(self._usage, _event_usage("\n".join(self._data)))
+            data = "\n".join(self._data)
+            self._usage = merge_usage(self._usage, _event_usage(data))
+            self.events += data.strip() != "[DONE]"
         self._data, self._data_size, self._broken = [], 0, False
 
 

@@ -1,6 +1,8 @@
-"""Asking an OpenAI-shaped stream for its token usage without the client noticing.
+"""Asking an OpenAI chat completions stream for its token usage without the client noticing.
 
 A chat stream reports usage only when the request says ``stream_options.include_usage``.
+This is the one change the gate makes to an allowed request, and only for OpenAI's own chat
+completions (``INCLUDE_USAGE_HOSTS``), where the option is documented.
 When a client did not ask, the gate adds the option so quotas can count real tokens — and
 removes the extra usage-only chunk (``"choices": []``) from what the client receives, so code
 that reads ``chunk.choices[0]`` keeps working. The filter holds back at most one incomplete
@@ -20,6 +22,9 @@ import json
 from typing import Any
 
 MAX_PENDING = 1024 * 1024
+# Where the option is documented: OpenAI's own chat completions. Other OpenAI-compatible
+# services may reject a field they do not know, so their requests are never changed.
+INCLUDE_USAGE_HOSTS = frozenset({"api.openai.com"})
 
 
 def add_include_usage(body: Any) -> bytes | None:

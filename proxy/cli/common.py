@@ -83,11 +83,12 @@ def guarded(body: Callable[[argparse.Namespace, Db, Snapshot], int]) -> Handler:
     """Open the database and rules; turn refusals into a message and exit code."""
 
     def run(args: argparse.Namespace) -> int:
-        from proxy.rules.loader import RulesFileError, load_rules_file
+        from proxy.rules.cache import load_rules
+        from proxy.rules.problems import RulesFileError
         from proxy.store.db import Db
 
         try:
-            snap = load_rules_file(args.rules)
+            snap = load_rules(args.rules, args.state_dir)
         except RulesFileError as exc:
             print(f"hearthgate: the rules file cannot be used:\n{exc}", file=sys.stderr)
             return 2
@@ -105,6 +106,16 @@ def guarded(body: Callable[[argparse.Namespace, Db, Snapshot], int]) -> Handler:
             return 0
         except StateError as exc:
             print(f"hearthgate: {exc}", file=sys.stderr)
+            return 1
+        except Exception as exc:
+            from proxy.store.sql.connection import unavailable_errors
+
+            if not isinstance(exc, unavailable_errors()):
+                raise
+            print(
+                f"hearthgate: the database {database.display} cannot be used: {exc}",
+                file=sys.stderr,
+            )
             return 1
 
     return run

@@ -45,6 +45,28 @@ def add(sub: Sub, common: Common) -> None:
     b.add_argument("--requests", type=int, default=0, help="extra requests today")
     b.add_argument("--tokens", type=int, default=0, help="extra tokens today")
     b.set_defaults(handler=guarded(_bonus))
+    rep = sub.add_parser(
+        "report",
+        help="the weekly report per child",
+        description="Requests and minutes of use per service and category, blocks by rule "
+        "and alerts, each beside the week before.",
+    )
+    common(rep)
+    json_option(rep)
+    rep.add_argument(
+        "--week",
+        nargs="?",
+        const="",
+        default="",
+        metavar="DATE",
+        help="the week holding DATE (2026-11-20; default this week)",
+    )
+    rep.add_argument("--last", action="store_true", help="the week before this one")
+    rep.add_argument("--person", help="one person (default: every child)")
+    rep.add_argument(
+        "--send", action="store_true", help="also send it to the notifications with on: [report]"
+    )
+    rep.set_defaults(handler=guarded(_report))
 
 
 def _parser(sub: Sub, common: Common, name: str, text: str) -> argparse.ArgumentParser:
@@ -111,3 +133,35 @@ def _bonus(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
     row = changes.perform(db, snap, actor_of(args), "bonus", payload, utc_now())
     extra = ", ".join(f"{row[k]} {k}" for k in ("minutes", "requests", "tokens") if row.get(k))
     return emit(args, row, lambda: f"{row['person']} has {extra} extra today ({row['day']})")
+
+
+def _report(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
+    from governance.errors import StateError
+    from proxy.reports import weekly
+
+    if args.person and args.person not in snap.rules.people:
+        known = ", ".join(sorted(snap.rules.people)) or "none"
+        raise StateError(f"there is no person {args.person!r} in the rules (people: {known})")
+    try:
+        day = (
+            datetime.fromisoformat(args.week).date()
+            if args.week
+            else utc_now().astimezone(snap.zone).date()
+        )
+    except ValueError:
+        raise StateError(f"--week takes a date like 2026-11-20, not {args.week!r}") from None
+    monday = weekly.week_of(day) - (timedelta(days=7) if args.last else timedelta(0))
+    report = weekly.build(db, snap, monday, args.person)
+    if args.send:
+        import asyncio
+
+        import httpx
+
+        from proxy.reports.schedule import deliver
+
+        async def send() -> int:
+            async with httpx.AsyncClient(timeout=20, trust_env=False) as client:
+                return await deliver(snap, report, client)
+
+        report["sent_to"] = asyncio.run(send())
+    return emit(args, report, lambda: weekly.text(report))

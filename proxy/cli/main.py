@@ -8,16 +8,15 @@ Exit codes: 0 ok, 1 refused or not found, 2 bad input (usage, invalid rules).
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from proxy.cli import db as cli_db
-from proxy.cli import family as cli_family
-from proxy.cli import log as cli_log
-from proxy.cli import rules as cli_rules
-from proxy.cli import state as cli_state
+if TYPE_CHECKING:
+    from proxy.dns.config import DnsConfig
 
 DEFAULT_RULES = "rules/household.yaml"
 DEFAULT_STATE = "./var"
@@ -26,8 +25,26 @@ DATABASE_ENV = "HEARTHGATE_DATABASE"  # proxy.store.sql.target.ENV, not imported
 Handler = Callable[[argparse.Namespace], int]
 
 
+# The groups of subcommands, in --help order, and which one registers each top-level command:
+# `hearthgate status ...` imports and builds the parsers of its own group alone. A new command
+# goes in both (tests/proxy/cli/test_imports.py checks COMMANDS against the whole parser).
+GROUPS = ("rules", "state", "log", "dns", "db", "family")
+COMMANDS = {
+    "rules": "rules",
+    **dict.fromkeys(
+        ("status", "emergency", "allow", "unlock", "override", "pin", "consent", "admin"), "state"
+    ),
+    "log": "log",
+    "stats": "log",
+    "dns": "dns",
+    "db": "db",
+    **dict.fromkeys(("pause", "resume", "bonus", "report"), "family"),
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     if not hasattr(args, "handler"):
         parser.print_help()
@@ -40,18 +57,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every subcommand; given a top-level ``command`` this module or ``COMMANDS``
+    knows, only that command's group (``--help``, typos and the like get everything)."""
     parser = argparse.ArgumentParser(
         prog="hearthgate", description="A household gate for LLM services."
     )
     sub = parser.add_subparsers(metavar="COMMAND")
-    _add_run(sub)
-    _add_ca(sub)
-    cli_rules.add(sub, common)
-    cli_state.add(sub, common)
-    cli_log.add(sub, common)
-    cli_db.add(sub, common)
-    cli_family.add(sub, common)
+    if command in ("run", "ca"):
+        (_add_run if command == "run" else _add_ca)(sub)
+        return parser
+    groups = [COMMANDS[command]] if command in COMMANDS else GROUPS
+    if command not in COMMANDS:
+        _add_run(sub)
+        _add_ca(sub)
+    for group in groups:
+        importlib.import_module(f"proxy.cli.{group}").add(sub, common)
     return parser
 
 
@@ -126,6 +147,28 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="NAME=VALUE",
         help="any mitmproxy option, as mitmdump --set (repeatable)",
     )
+    p.add_argument(
+        "--dns",
+        metavar="[HOST:]PORT",
+        help="also run the gate's DNS server (usually 53) and the listeners DNS sends "
+        "devices to (443 and 80, on the same host); see README 'DNS mode'",
+    )
+    p.add_argument(
+        "--dns-upstream",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="resolver for every other name and for the gate's own look-ups, ADDR or "
+        "ADDR:PORT (repeatable; default: the system's resolvers; never the gate itself)",
+    )
+    p.add_argument(
+        "--dns-answer",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="the address catalog names resolve to (repeatable; default: the gate's "
+        "address on the interface each query arrived on)",
+    )
     p.set_defaults(handler=_run)
 
 
@@ -145,6 +188,11 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"hearthgate: {exc}", file=sys.stderr)
         return 2
+    try:
+        dns = _dns_config(args)
+    except ValueError as exc:
+        print(f"hearthgate: {exc}", file=sys.stderr)
+        return 2
     return run(
         RunConfig(
             rules=args.rules,
@@ -157,8 +205,30 @@ def _run(args: argparse.Namespace) -> int:
             admin=admin,
             scripts=args.scripts,
             sets=args.sets,
+            dns=dns,
         )
     )
+
+
+def _dns_config(args: argparse.Namespace) -> DnsConfig | None:
+    if args.dns is None:
+        if args.dns_upstream or args.dns_answer:
+            raise ValueError("--dns-upstream and --dns-answer need --dns [HOST:]PORT")
+        return None
+    from proxy.dns.config import DnsConfig, parse_listen
+    from proxy.dns.records import parse_addresses
+    from proxy.dns.upstream import parse_upstream, system_upstreams
+
+    host, port = parse_listen(args.dns)
+    try:
+        upstreams = [parse_upstream(u) for u in args.dns_upstream] or system_upstreams()
+    except ValueError as exc:
+        raise ValueError(f"--dns-upstream: {exc}") from None
+    try:
+        answers = parse_addresses(args.dns_answer) if args.dns_answer else []
+    except ValueError as exc:
+        raise ValueError(f"--dns-answer: {exc}") from None
+    return DnsConfig(host, port, tuple(upstreams), tuple(str(a) for a in answers))
 
 
 def parse_hostport(text: str) -> tuple[str, int]:

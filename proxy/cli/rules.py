@@ -69,12 +69,13 @@ def add(sub: Sub, common: Common) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from proxy.rules.cache import load_rules
     from proxy.rules.lint import warnings_for
-    from proxy.rules.loader import RulesFileError, load_rules_file
+    from proxy.rules.problems import RulesFileError
 
     path = args.path or args.rules
     try:
-        snap = load_rules_file(path)
+        snap = load_rules(path, args.state_dir)
     except RulesFileError as exc:
         print(exc, file=sys.stderr)
         print(
@@ -99,7 +100,7 @@ def _show(args: argparse.Namespace) -> int:
     from proxy.rules.loader import RulesFileError, load_rules_file
 
     try:
-        snap = load_rules_file(args.rules)
+        snap = load_rules_file(args.rules)  # the models themselves, to dump: not the cache
     except RulesFileError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -113,10 +114,11 @@ def _show(args: argparse.Namespace) -> int:
 
 def _providers(args: argparse.Namespace) -> int:
     from proxy.catalog.providers import catalog_for
-    from proxy.rules.loader import RulesFileError, load_rules_file
+    from proxy.rules.cache import load_rules
+    from proxy.rules.problems import RulesFileError
 
     try:
-        catalog = catalog_for(load_rules_file(args.rules))
+        catalog = catalog_for(load_rules(args.rules, args.state_dir))
     except RulesFileError as exc:
         print(exc, file=sys.stderr)
         return 2

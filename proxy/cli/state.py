@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import sys
+import urllib.request
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from proxy.cli.common import (
     Common,
@@ -127,6 +130,7 @@ def _status(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
     unlocks = overrides.active_unlocks(db, now)
     entries = allowlist.entries(db, now)
     waiting = consent.pending(db, now)
+    dns = dns_status(args.state_dir)
     data = {
         "mode": settings.mode,
         "timezone": settings.timezone,
@@ -135,6 +139,7 @@ def _status(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
         "unlocks": unlocks,
         "allowlist": entries,
         "pending_consent": waiting,
+        "dns": dns,
     }
 
     def text() -> str:
@@ -147,10 +152,41 @@ def _status(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
             + (", ".join(f"{u['device']} until {u['until']}" for u in unlocks) or "none"),
             f"runtime allowlist entries: {len(entries)}",
             f"changes waiting for approval: {len(waiting)}",
+            _dns_line(dns),
         ]
         return "\n".join(lines)
 
     return emit(args, data, text)
+
+
+def dns_status(state_dir: Path) -> dict[str, Any]:
+    """DNS mode of the gate running with this state directory, live from its /healthz."""
+    try:
+        info = json.loads((state_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        return {"on": False, "running": False}
+    dns = info.get("dns") if isinstance(info, dict) else None
+    if not dns:
+        return {"on": False, "running": True}
+    admin = info.get("admin")
+    try:
+        host, port = admin[0], int(admin[1])
+        url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/healthz"
+        with urllib.request.urlopen(url, timeout=1) as answer:
+            live = json.loads(answer.read()).get("dns") or dns
+    except (OSError, ValueError, TypeError, IndexError):
+        live = {**dns, "stale": True}  # the counts written at start-up
+    return {"running": True, **live}
+
+
+def _dns_line(dns: dict[str, Any]) -> str:
+    if not dns.get("on"):
+        return "DNS mode: off"
+    by = dns.get("by_outcome") or {}
+    detail = ", ".join(f"{k} {v}" for k, v in by.items() if v)
+    return f"DNS mode: on, {dns.get('queries', 0)} queries answered" + (
+        f" ({detail})" if detail else ""
+    )
 
 
 def _emergency_status(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:

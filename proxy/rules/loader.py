@@ -9,7 +9,6 @@ are errors too.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,30 +20,18 @@ from governance.errors import Location, RulesError
 from governance.references import check_references
 from governance.schema import Rules
 from governance.snapshot import Snapshot, compile_rules
+from proxy.rules.problems import Problem, RulesFileError
+
+__all__ = [
+    "MAX_RULES_BYTES",
+    "Problem",
+    "RulesFileError",
+    "load_rules_bytes",
+    "load_rules_file",
+    "load_rules_text",
+]
 
 MAX_RULES_BYTES = 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    path: str
-    line: int
-    column: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}:{self.column}: {self.message}"
-
-
-class RulesFileError(RulesError):
-    """A rules file that cannot be used; ``file_problems`` carry line and column."""
-
-    def __init__(self, file_problems: list[Problem]) -> None:
-        self.file_problems = file_problems
-        super().__init__([((), str(p)) for p in file_problems])
-
-    def __str__(self) -> str:
-        return "\n".join(str(p) for p in self.file_problems)
 
 
 def load_rules_file(path: str | Path) -> Snapshot:
@@ -56,6 +43,11 @@ def load_rules_file(path: str | Path) -> Snapshot:
         raise RulesFileError(
             [Problem(name, 1, 1, f"cannot read the rules file: {exc.strerror or exc}")]
         ) from None
+    return load_rules_bytes(raw, name)
+
+
+def load_rules_bytes(raw: bytes, name: str = "<rules>") -> Snapshot:
+    """The compiled snapshot of a rules file's bytes, as read; RulesFileError if unusable."""
     if len(raw) > MAX_RULES_BYTES:
         raise RulesFileError([Problem(name, 1, 1, "the rules file is larger than 1 MiB")])
     try:

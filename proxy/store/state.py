@@ -10,8 +10,7 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from governance.facts import Action
-from governance.schema import DAY_NAMES, TimeRule
+from governance.facts import DAY_NAMES, Action
 from governance.snapshot import CompiledTimeRule, Selector
 from governance.state import ActiveEmergency, RuntimeAllow, Unlock, UsageCount
 from proxy.store.sql.connection import Connection
@@ -69,6 +68,8 @@ def load_time_rules(db: Connection) -> tuple[CompiledTimeRule, ...]:
 
 
 def compile_runtime_rule(definition: dict[str, Any]) -> CompiledTimeRule:
+    from governance.schema import TimeRule  # pydantic: only when a runtime rule is read
+
     rule = TimeRule.model_validate(definition)
     sel = rule.applies_to
     return CompiledTimeRule(

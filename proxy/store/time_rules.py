@@ -6,10 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
-
 from governance.errors import StateError
-from governance.schema import TimeRule
 from proxy.store.db import Db
 from proxy.store.state import iso
 
@@ -21,6 +18,10 @@ def add(
     now: datetime,
     yaml_names: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
+    from pydantic import ValidationError  # here: the CLI's other changes never load pydantic
+
+    from governance.schema import TimeRule
+
     try:
         rule = TimeRule.model_validate(definition)
     except ValidationError as exc:

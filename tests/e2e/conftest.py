@@ -37,7 +37,13 @@ HOSTS = [
     "generativelanguage.googleapis.com",
     "chatgpt.com",
     "example.org",
+    "api.mistral.ai",
+    "api.groq.com",
+    "api.cohere.com",
+    "ollama.lan",
 ]
+# A household's own Ollama server, as SPEC section 4 shows it (reached over TLS in the tests).
+OLLAMA_PROVIDER = "providers:\n  - {name: home-ollama, hosts: [ollama.lan], api: ollama}\n"
 
 
 def window_around_now() -> tuple[str, str]:
@@ -200,7 +206,9 @@ def start_gate(
     listen_host: str = "127.0.0.1",
     env: dict[str, str] | None = None,
     state: Path | None = None,
+    redirect: bool = True,
 ) -> ProxyProcess:
+    """``redirect=False``: no redirect addon, upstream connections go where DNS says."""
     state, rules = state or tmp / "state", tmp / "household.yaml"
     rules.write_text(rules_text)
     argv = [
@@ -216,8 +224,7 @@ def start_gate(
         "0",
         "--admin",
         "127.0.0.1:0",
-        "-s",
-        REDIRECT,
+        *(["-s", REDIRECT] if redirect else []),
         "--set",
         f"ssl_verify_upstream_trusted_ca={pki.ca_cert}",
         *extra,
@@ -247,6 +254,7 @@ def make_gate(tmp_path: Path, pki: Pki, fake_llm: FakeLLM) -> Iterator[Any]:
         listen_host: str = "127.0.0.1",
         env: dict[str, str] | None = None,
         state: Path | None = None,
+        redirect: bool = True,
     ) -> Gate:
         state = state or tmp_path / "state"
         proc = start_gate(
@@ -258,6 +266,7 @@ def make_gate(tmp_path: Path, pki: Pki, fake_llm: FakeLLM) -> Iterator[Any]:
             listen_host=listen_host,
             env=env,
             state=state,
+            redirect=redirect,
         )
         started.append(proc)
         return Gate(proc, state, tmp_path / "household.yaml", pki)

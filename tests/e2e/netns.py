@@ -8,12 +8,14 @@ and the link are removed when the test ends.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import subprocess
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -51,18 +53,32 @@ def available() -> str | None:
     return None
 
 
+def _subnets_in_use() -> set[int]:
+    shown = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True, timeout=10)
+    return {int(m) for m in re.findall(r"inet 10\.231\.(\d+)\.", shown.stdout)}
+
+
 @contextmanager
-def netns(mac: str = "aa:bb:cc:dd:ee:99") -> Iterator[Netns]:
+def netns(mac: str = "aa:bb:cc:dd:ee:99", resolver: str | None = None) -> Iterator[Netns]:
+    """``resolver``: the namespace's resolv.conf names this server (``ip netns exec``
+    mounts ``/etc/netns/NAME/resolv.conf`` over ``/etc/resolv.conf``)."""
     why = available()
     if why:
         if os.environ.get("CI"):
             pytest.fail(f"CI must run the namespace tests: {why}")
         pytest.skip(why)
+    used = _subnets_in_use()
     tag = secrets.token_hex(3)
+    while int(tag[:2], 16) in used:  # two namespaces of one test must not share a subnet
+        tag = secrets.token_hex(3)
     subnet = int(tag[:2], 16)
     ns = Netns(f"hg{tag}", f"hgh{tag}", f"10.231.{subnet}.1", f"10.231.{subnet}.2", mac)
     _ip("netns", "add", ns.name)
+    etc = Path("/etc/netns") / ns.name
     try:
+        if resolver is not None:
+            etc.mkdir(parents=True, exist_ok=True)
+            (etc / "resolv.conf").write_text(f"nameserver {resolver.format(ns=ns)}\n")
         _ip("link", "add", ns.host_if, "type", "veth", "peer", "name", f"hgc{tag}")
         _ip("link", "set", f"hgc{tag}", "netns", ns.name)
         _ip("-n", ns.name, "link", "set", f"hgc{tag}", "address", mac)
@@ -75,3 +91,4 @@ def netns(mac: str = "aa:bb:cc:dd:ee:99") -> Iterator[Netns]:
     finally:
         subprocess.run(["ip", "link", "del", ns.host_if], capture_output=True, timeout=10)
         subprocess.run(["ip", "netns", "del", ns.name], capture_output=True, timeout=10)
+        shutil.rmtree(etc, ignore_errors=True)

@@ -1,8 +1,13 @@
 """Run inside a test namespace as a device behind a transparent gate (no proxy settings):
 connect straight to the "service" address, with the real host name as SNI.
 
-usage: nsprobe.py https ADDRESS CA_FILE   -> {"status": ..., "body": ...} or {"error": ...}
+usage: nsprobe.py https ADDRESS CA_FILE [SNI HOST TAG]
+                                          -> {"status": ..., "body": ...} or {"error": ...}
        nsprobe.py handshake ADDRESS       -> {"certificate": bool, "error": ...}
+
+With SNI and HOST the TLS name and the Host header differ, as when a browser reuses an
+HTTP/2 connection opened for one name (SNI) for another name its certificate covers (HOST);
+TAG goes out as the ``x-test-id`` header.
 """
 
 from __future__ import annotations
@@ -17,13 +22,15 @@ import httpx
 HOST = "api.openai.com"
 
 
-def https(address: str, ca: str) -> dict[str, object]:
+def https(
+    address: str, ca: str, sni: str = HOST, host: str = HOST, tag: str = ""
+) -> dict[str, object]:
     try:
         with httpx.Client(verify=ca, trust_env=False, timeout=10) as client:
             r = client.post(
                 f"https://{address}/v1/chat/completions",
-                headers={"host": HOST},
-                extensions={"sni_hostname": HOST},
+                headers={"host": host, "x-test-id": tag},
+                extensions={"sni_hostname": sni},
                 json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
             )
         return {"status": r.status_code, "body": r.text[:500]}
@@ -46,4 +53,4 @@ def handshake(address: str) -> dict[str, object]:
 
 if __name__ == "__main__":
     mode, address = sys.argv[1], sys.argv[2]
-    print(json.dumps(https(address, sys.argv[3]) if mode == "https" else handshake(address)))
+    print(json.dumps(https(address, *sys.argv[3:]) if mode == "https" else handshake(address)))

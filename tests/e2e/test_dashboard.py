@@ -57,7 +57,7 @@ policies:
   - name: kids-allowance
     when: {{groups: [kids]}}
     action: allow
-    quota: {{per: person, requests_per_day: 50}}
+    quota: {{per: person, requests_per_day: 50, minutes_per_day: 60}}
 consent: {{approvers: 1, actions: [unlock]}}
 """
 
@@ -143,7 +143,7 @@ def test_sign_in_and_see_a_proxied_decision(browser: Any, site: dict[str, Any]) 
 
     page = open_as(browser, site, "mom")
     assert "Emergency override is off" in page.inner_text("main")
-    assert page.locator("svg.chart").count() == 1 and page.locator("svg.meter").count() == 2
+    assert page.locator("svg.chart").count() == 1 and page.locator("svg.meter").count() == 4
     look(page, "02-home")
     page.get_by_role("link", name="Decisions").click()
     row = page.locator("tr", has_text=request_id)
@@ -158,7 +158,7 @@ def test_sign_in_and_see_a_proxied_decision(browser: Any, site: dict[str, Any]) 
 def test_emergency_override_takes_effect(browser: Any, site: dict[str, Any]) -> None:
     gate: Gate = site["gate"]
     page = open_as(browser, site, "mom")
-    page.get_by_label("Minutes").fill("30")
+    page.get_by_role("spinbutton", name="Minutes").fill("30")
     page.get_by_label("Reason").fill("school trip <translation>")
     page.get_by_role("button", name="Switch emergency override on").click()
     page.wait_for_load_state()
@@ -214,4 +214,44 @@ def test_viewer_sees_no_write_forms(browser: Any, site: dict[str, Any]) -> None:
         "/dashboard/emergency/on", form={"csrf": csrf, "minutes": "5", "reason": "sneaky"}
     )
     assert refused.status == 403
+    page.context.close()
+
+
+def test_people_cards_pause_extra_time_and_the_report(browser: Any, site: dict[str, Any]) -> None:
+    gate: Gate = site["gate"]
+    page = open_as(browser, site, "mom")
+    alice = page.locator("#person-alice")
+    assert "Blocked by “bedtime” until" in alice.locator(".now").inner_text()
+    assert "minutes" in alice.inner_text() and "requests" in alice.inner_text()
+    look(page, "09-home-people")
+
+    alice.get_by_role("button", name="Pause 1 h").click()
+    page.wait_for_load_state()
+    assert "alice is paused until" in page.locator(".flash.ok").inner_text()
+    assert page.locator("#person-alice .now").inner_text().startswith("Paused until")
+    with pytest.raises(openai.PermissionDeniedError) as info:
+        kid_asks(gate)
+    assert "paused" in str(info.value)
+    look(page, "10-paused")
+    page.locator("#person-alice").get_by_role("button", name="Resume now").click()
+    page.wait_for_load_state()
+    assert "no longer paused" in page.locator(".flash.ok").inner_text()
+    assert "bedtime" in page.locator("#person-alice .now").inner_text()
+
+    page.locator("#person-alice").get_by_role("button", name="+30 minutes").click()
+    page.wait_for_load_state()
+    assert "alice has 30 minutes more today" in page.locator(".flash.ok").inner_text()
+    assert "of 90 minutes today (+30 extra today)" in page.locator("#person-alice").inner_text()
+    look(page, "11-extra-time")
+
+    page.get_by_role("link", name="Report").click()
+    page.wait_for_load_state()
+    main = page.inner_text("main")
+    assert "alice" in main and "bob" in main and "Blocked" in main
+    report = page.locator("section", has=page.get_by_role("heading", name="alice", exact=True))
+    assert "bedtime" in report.inner_text()
+    look(page, "12-report")
+    page.get_by_role("link", name="Rules").click()
+    assert "Bedtime for kids: every day" in page.inner_text("main")
+    look(page, "13-rules-in-words")
     page.context.close()

@@ -236,10 +236,21 @@ def test_while_postgres_is_away_gates_decide_from_memory_and_catch_up(  # type: 
     pair, postgres
 ) -> None:
     p: Pair = pair(household(extra=QUOTA))
+    out = p.cli(p.a, "admin", "add", "mom", "--role", "parent", "--as", "mom")
+    token = next(w for w in out.split() if w.startswith("hg_"))
     p.a.openai(PARENT).chat.completions.create(model="gpt-4o-mini", messages=CHAT)
     p.wait_rows("SELECT 1 FROM decisions", 1)
     postgres.stop()
     try:
+        # what needs the database says so: the API with 503, the CLI with its message
+        answer = httpx.get(
+            f"{p.b.admin_url}/api/governance/emergency/status",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=20,
+        )
+        assert answer.status_code == 503 and "cannot be reached" in answer.json()["detail"]
+        failed = p.cli(p.b, "emergency", "status", check=False)
+        assert "cannot be used" in failed and "Traceback" not in failed
         wait_until(lambda: p.a.health()["status"] == "degraded", 10, "gate A to notice")
         health = p.a.health()
         assert health["database_reachable"] is False and health["database_error"]

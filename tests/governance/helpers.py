@@ -45,7 +45,9 @@ def facts(
     user: str | None = None,
     mac: str | None = None,
     category: str | None = "api",
+    **more: object,
 ) -> RequestFacts:
+    """Facts of a POST from *ip*; *more* sets other ``RequestFacts`` fields (unreadable ...)."""
     ident: Identity = resolve(snap, ip, user=user, mac=mac)
     inspected = ident.inspect is Inspect.TLS
     return RequestFacts(
@@ -61,6 +63,7 @@ def facts(
         prompt_chars=len(prompt or "") if inspected else 0,
         body_inspected=inspected,
         category=category,
+        **more,  # type: ignore[arg-type]
     )
 
 

@@ -46,7 +46,8 @@ def verdict(when: str, action: str = "block", **request: object) -> str | None:
         ("{models: ['gpt-4o']}", {"model": None}, None),
         ("{models_not: ['gpt-4o-mini*', 'claude-*haiku*']}", {"model": "gpt-4o"}, "block"),
         ("{models_not: ['gpt-4o-mini*', 'claude-*haiku*']}", {"model": "claude-3-5-haiku"}, None),
-        ("{models_not: ['gpt-4o-mini*']}", {"model": None}, "block"),  # unreadable: fails safe
+        ("{models_not: ['gpt-4o-mini*']}", {"model": None, "model_unknown": True}, "block"),
+        ("{models_not: ['gpt-4o-mini*']}", {"model": None}, None),  # read in full: runs none
         ("{models_not: ['gpt-4o-mini*']}", {"model": None, "endpoint": Endpoint.FILES}, None),
         ("{prompt: {keywords: [casino]}}", {"prompt": "best CASINO tricks"}, "block"),
         ("{prompt: {keywords: [casino]}}", {"prompt": "a cassino game"}, None),

@@ -10,7 +10,8 @@ from mitmproxy import http
 from mitmproxy.test import taddons, tflow, tutils
 
 from governance import pipeline
-from proxy import flowfacts
+from governance.facts import Action, Decision, Stage
+from proxy import flowfacts, responses
 from proxy.addon import RECORD, GateAddon
 from proxy.gate import Gate
 from proxy.metrics import Metrics
@@ -72,6 +73,40 @@ async def test_block_answers_in_provider_shape(make_addon) -> None:  # type: ign
     body = json.loads(flow.response.content or b"")
     assert body["type"] == "error" and body["error"]["type"] == "permission_error"
     assert "all-day" in body["error"]["message"]
+
+
+OLLAMA_RULES = RULES + "providers:\n  - {name: home-ollama, hosts: [ollama.lan], api: ollama}\n"
+
+
+@pytest.mark.parametrize(
+    ("host", "path", "message_of"),
+    [
+        ("api.cohere.com", "/v2/chat", lambda b: b["message"]),
+        ("ollama.lan", "/api/chat", lambda b: b["error"]),  # a string: ResponseError's text
+        ("ollama.lan", "/v1/chat/completions", lambda b: b["error"]["message"]),
+        ("api.cohere.com", "/compatibility/v1/chat/completions", lambda b: b["error"]["message"]),
+        ("generativelanguage.googleapis.com", "/v1beta/openai/chat/completions",
+         lambda b: b["error"]["message"]),
+        ("generativelanguage.googleapis.com", "/v1beta/models/g:generateContent",
+         lambda b: b["error"]["status"] and b["error"]["message"]),
+        ("api.mistral.ai", "/v1/chat/completions", lambda b: b["error"]["message"]),
+        ("bedrock-runtime.us-east-1.amazonaws.com", "/model/anthropic.claude-3-haiku/converse",
+         lambda b: b["message"]),
+        ("bedrock-runtime.us-east-1.amazonaws.com", "/openai/v1/chat/completions",
+         lambda b: b["error"]["message"]),
+        ("api.replicate.com", "/v1/predictions", lambda b: b["status"] == 403 and b["detail"]),
+    ],
+)  # fmt: skip
+async def test_block_answers_in_each_family_shape(make_addon, host, path, message_of) -> None:  # type: ignore[no-untyped-def]
+    addon = make_addon(rules=OLLAMA_RULES % "closed")
+    with taddons.context(addon):
+        flow = llm_flow(host, path)
+        await addon.request(flow)
+    assert flow.response is not None and flow.response.status_code == 403
+    message = message_of(json.loads(flow.response.content or b""))
+    assert isinstance(message, str) and "all-day" in message
+    aws = flow.response.headers.get("x-amzn-errortype")
+    assert aws == ("AccessDeniedException" if path.startswith("/model/") else None)
 
 
 async def test_non_llm_host_is_untouched(make_addon) -> None:  # type: ignore[no-untyped-def]
@@ -146,3 +181,12 @@ async def test_websocket_messages_are_not_kept(make_addon) -> None:  # type: ign
         flow.websocket.messages.append(websocket.WebSocketMessage(1, True, f"m{i}".encode()))
         addon.websocket_message(flow)
     assert [m.content for m in flow.websocket.messages] == [b"m49"]
+
+
+def test_bedrock_quota_is_a_400_boto3_does_not_retry() -> None:
+    quota = Decision(Stage.QUOTA, Action.BLOCK, "daily tokens used up", status=429, retry_after=60)
+    body, headers = responses.json_block("bedrock", quota, "abc")
+    assert responses.block_status("bedrock", 429) == 400
+    assert headers["x-amzn-errortype"] == "ServiceQuotaExceededException"
+    assert "daily tokens used up" in json.loads(body)["message"]
+    assert responses.block_status("openai", 429) == 429  # everyone else keeps the 429

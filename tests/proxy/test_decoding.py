@@ -68,3 +68,61 @@ def test_broken_data_raises_for_the_caller_to_stop_counting(encoding: str) -> No
     assert decode is not None
     with pytest.raises(Exception):  # noqa: B017,PT011 - each library has its own error type
         decode(b"\x00not compressed at all" * 10)
+
+
+# --- request bodies: bounded decoding ----------------------------------------------------
+
+
+def test_request_bodies_decode_every_layer_within_the_limit() -> None:
+    import gzip as gz
+
+    import brotli as br
+
+    from proxy.decoding import decode_body
+
+    body = b'{"model": "gpt-4o"}' * 50
+    assert decode_body(gz.compress(gz.compress(body)), "gzip, gzip", 10_000) == body
+    assert decode_body(br.compress(body), "BR", 10_000) == body
+    assert decode_body(body, "identity", 10_000) == body
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "zstd"])
+def test_a_compression_bomb_stops_at_the_limit(encoding: str) -> None:
+    import tracemalloc
+    import zlib as zl
+
+    import brotli as br
+
+    from proxy.decoding import Unreadable, decode_body
+
+    pack = {"gzip": _gzip, "deflate": zl.compress, "br": br.compress, "zstd": _zstd}[encoding]
+    bomb = pack(b"\0" * 40_000_000)
+    tracemalloc.start()
+    with pytest.raises(Unreadable, match="larger than"):
+        decode_body(bomb, encoding, 2 * 1024 * 1024)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 12 * 1024 * 1024  # the cap and a few buffers, not 40 MB
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body"),
+    [("x-teen", b"{}"), ("gzip", b"not gzip"), ("gzip, gzip, gzip, gzip", b"{}")],
+)
+def test_unknown_broken_or_stacked_encodings_are_unreadable(encoding: str, body: bytes) -> None:
+    from proxy.decoding import Unreadable, decode_body
+
+    with pytest.raises(Unreadable):
+        decode_body(body, encoding, 10_000)
+
+
+def _gzip(data: bytes) -> bytes:
+    import gzip as gz
+
+    return gz.compress(data)
+
+
+def _zstd(data: bytes) -> bytes:
+    from proxy.decoding import zstd
+
+    return zstd.compress(data)  # type: ignore[no-any-return]

@@ -567,7 +567,7 @@ def _error(path: str, status: int) -> Response:
 
 
 _GEMINI_PATH = re.compile(
-    r"^/v1beta/models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent)$"
+    r"^/v1(?:beta)?/models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent)$"
 )
 
 _OLLAMA_PATHS = ("/api/chat", "/api/generate", "/api/embed", "/api/embeddings")
@@ -596,11 +596,13 @@ class _QuickExitServer(uvicorn.Server):
 
 
 class FakeLLM:
-    """Fake upstream HTTPS server on 127.0.0.1 (see module docstring)."""
+    """Fake upstream HTTPS server on 127.0.0.1 (see module docstring); ``host`` and ``port``
+    place it elsewhere (a test namespace's address, port 443 for DNS mode)."""
 
-    def __init__(self, pki: Pki) -> None:
+    def __init__(self, pki: Pki, host: str = "127.0.0.1", port: int = 0) -> None:
         self.pki = pki
-        self.port: int = 0
+        self.host = host
+        self.port: int = port
         self.requests: list[Recorded] = []
         self.streamed: dict[int, bytes] = {}
         """The bytes of each streamed answer, keyed by its request's index in ``requests``."""
@@ -625,11 +627,11 @@ class FakeLLM:
     @property
     def address(self) -> str:
         """``127.0.0.1:PORT``, the format ``HEARTHGATE_TEST_UPSTREAM`` expects."""
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     @property
     def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+        return f"https://{self.host}:{self.port}"
 
     def start(self) -> None:
         """Start serving; returns once the port accepts TCP connections."""
@@ -652,7 +654,7 @@ class FakeLLM:
         # Bind here rather than let uvicorn do it, so the port is known before serving starts.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]
 
         def run() -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from governance.errors import ConsentRequired, StateError
 from proxy.admin.dashboard.data import View
 from proxy.store import changes, consent, overrides
+from proxy.store.state import parse_ts
 
 Action = Callable[[View, dict[str, str]], Awaitable[str]]
 
@@ -106,10 +107,47 @@ def reject(consent_id: int) -> Action:
     return act
 
 
+async def pause(view: View, form: dict[str, str]) -> str:
+    target = (form.get("person") or form.get("target") or "").strip()
+    minutes = number(form, "minutes", "the minutes")
+    row = await change(view, "pause", {"op": "pause", "target": target, "minutes": minutes})
+    until = view.gate.local_clock(parse_ts(str(row.get("until"))))
+    return f"{target} is paused until {until}."
+
+
+async def resume(view: View, form: dict[str, str]) -> str:
+    target = (form.get("person") or form.get("target") or "").strip()
+    await change(view, "pause", {"op": "resume", "target": target})
+    return f"{target} is no longer paused."
+
+
+async def unlock_person(view: View, form: dict[str, str]) -> str:
+    """Unlock every device of one person (each one audited, consent-gated like unlock)."""
+    person = form.get("person", "").strip()
+    minutes = number(form, "minutes", "the minutes")
+    devices = sorted(n for n, d in view.snap.devices.items() if d.person == person)
+    if not devices:
+        raise StateError(f"{person} has no devices in the rules to unlock")
+    for device in devices:
+        await change(view, "unlock", {"device": device, "minutes": minutes})
+    return f"{person} is unlocked for {minutes} minutes ({', '.join(devices)})."
+
+
+async def bonus(view: View, form: dict[str, str]) -> str:
+    person = form.get("person", "").strip()
+    minutes = number(form, "minutes", "the minutes")
+    await change(view, "bonus", {"op": "bonus", "person": person, "minutes": minutes})
+    return f"{person} has {minutes} minutes more today."
+
+
 SIMPLE: dict[str, Action] = {
     "emergency/on": emergency_on,
     "emergency/extend": emergency_extend,
     "emergency/off": emergency_off,
     "unlock": unlock,
     "override": make_pin,
+    "pause": pause,
+    "resume": resume,
+    "unlock-person": unlock_person,
+    "bonus": bonus,
 }

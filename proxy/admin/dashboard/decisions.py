@@ -43,6 +43,16 @@ SPANS = {
     "7d": timedelta(days=7),
     "30d": timedelta(days=30),
 }
+STAGE_WORDS = {
+    "emergency": "emergency override",
+    "allowlist": "always allowed",
+    "override": "unlocked",
+    "time_rule": "time rule",
+    "policy": "rule",
+    "quota": "allowance",
+    "default": "no rule",
+    "error": "gate error",
+}
 FILTERS = ("device", "person", "provider", "category", "blocked", "period")
 
 
@@ -71,10 +81,11 @@ async def render(view: data.View, query: dict[str, str]) -> tuple[str, Html]:
     )
     categories = catalog.categories()
     rows = await view.store.read(lambda db: queries.decisions(db, flt, categories))
+    seen = await view.store.read(services_seen)
     more, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE]
     body = join(
         [
-            section("Filter", _filters(view, chosen), cls="filters"),
+            section("Filter", _filters(view, chosen, seen), cls="filters"),
             section(f"Page {page}", _rows(view, rows) + _pager(chosen, page, more)),
         ]
     )
@@ -86,9 +97,15 @@ def _options(names: Any, current: str) -> list[tuple[str, str]]:
     return [("", "any")] + [(n, n) for n in found]
 
 
-def _filters(view: data.View, chosen: dict[str, str]) -> Html:
+def services_seen(db: Any) -> list[str]:
+    """The services that appear in the log: the filter offers only those."""
+    rows = db.rows("SELECT DISTINCT provider FROM decisions WHERE provider IS NOT NULL")
+    return sorted(str(r["provider"]) for r in rows)
+
+
+def _filters(view: data.View, chosen: dict[str, str], seen: list[str]) -> Html:
     snap = view.snap
-    providers = (p.name for p in view.gate.catalog.providers)
+    providers = seen
     controls = join(
         [
             field(
@@ -122,10 +139,11 @@ def _rows(view: data.View, rows: list[dict[str, Any]]) -> Html:
     zone = view.snap.zone
     shown = []
     for r in rows:
+        rule = "the default" if r["rule"] == "settings.default" else r["rule"]
         why = h(
             "<strong>{}</strong>{} — {}",
-            r["stage"],
-            h(" · {}", r["rule"]) if r["rule"] else "",
+            STAGE_WORDS.get(r["stage"], r["stage"]),
+            h(" · {}", rule) if rule else "",
             r["reason"],
         )
         service = h(
@@ -135,7 +153,7 @@ def _rows(view: data.View, rows: list[dict[str, Any]]) -> Html:
             r["host"],
         )
         tokens = (
-            f"{r['tokens_in'] or 0} in / {r['tokens_out'] or 0} out"
+            f"tokens: {r['tokens_in'] or 0} in, {r['tokens_out'] or 0} out"
             if r["tokens_in"] is not None or r["tokens_out"] is not None
             else "–"
         )

@@ -1,7 +1,7 @@
-"""The dashboard's home page: what is in force right now and how today went.
-
-Mode, the emergency override (with its on/off form), active unlocks, approvals waiting,
-requests per hour, today's decisions per device and person, and quota use as bars.
+"""The dashboard's home page: a card per person first (what is true for them now, today's
+minutes, requests and allowance, one-tap pause / unlock / extra time), then the household:
+the emergency override (with its on/off form), approvals waiting, unlocked devices, requests
+per hour and today's totals.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import math
 from datetime import datetime
 from typing import Any
 
-from proxy.admin.dashboard import charts, data
+from governance.quotas import today_of
+from proxy.admin.dashboard import charts, data, people
 from proxy.admin.dashboard.html import Html, field, form, h, join, section, table, when
 from proxy.store import consent, emergency, overrides
 from proxy.store.state import parse_ts
@@ -30,18 +31,36 @@ async def render(view: data.View, query: dict[str, str]) -> tuple[str, Html]:
         )
 
     active, unlocks, pending, (devices, people), hours = await view.store.read(gather)
-    bars = data.quota_bars(snap, view.gate.cache.state, now)
+    state = view.gate.cache.state
+    bars = data.quota_bars(snap, state, now)
     body = join(
         [
-            section("Right now", _status(view, active)),
             section("Waiting for approval", _pending(view, pending)) if pending else "",
+            _cards(view, people, bars),
+            section("The whole household", _status(view, active)),
             section("Unlocked devices", _unlocks(view, unlocks)) if unlocks else "",
             section("Requests, last 24 hours", charts.hourly_chart(hours, snap.zone)),
             section("Today", _today(devices, people)),
-            section("Quotas today", _quotas(bars)),
         ]
     )
     return "Home", body
+
+
+def _cards(view: data.View, counts: dict[str, data.Counts], bars: list[data.QuotaBar]) -> Html:
+    snap, state, now = view.snap, view.gate.cache.state, view.gate.clock()
+    today = now.astimezone(snap.zone).date()
+    cards = []
+    for person in sorted(snap.rules.people):
+        used = today_of(state, f"person:{person}", today)
+        seen = counts.get(person, data.Counts())
+        facts = {"minutes": used.minutes, "allowed": seen.allowed, "blocked": seen.blocked}
+        mine = [b for b in bars if b.person == person]
+        cards.append(
+            people.card(view, person, people.status(snap, state, person, now), facts, mine)
+        )
+    if not cards:
+        return Html('<p class="muted">No people in the rules yet: add them under people:.</p>')
+    return h('<div class="people">{}</div>', join(cards))
 
 
 def _status(view: data.View, active: dict[str, Any] | None) -> Html:
@@ -52,7 +71,7 @@ def _status(view: data.View, active: dict[str, Any] | None) -> Html:
             "would-be blocks are logged.</p>"
         )
         if snap.observe
-        else h('<p>Mode: <strong class="badge ok">enforce</strong> — the rules are applied.</p>')
+        else h('<p>Mode: <strong class="badge ok">enforce</strong> — the rules apply.</p>')
     )
     if active:
         state = h(
@@ -168,24 +187,3 @@ def _today(devices: dict[str, data.Counts], people: dict[str, data.Counts]) -> H
             table(("Person", "Allowed", "Blocked"), rows(people), cls="compact"),
         ]
     )
-
-
-def _quotas(bars: list[data.QuotaBar]) -> Html:
-    if not bars:
-        return Html('<p class="muted">No quotas in the rules.</p>')
-    items = []
-    for bar in bars:
-        used = f"{bar.used:.2f}" if "$" in bar.what else f"{int(bar.used)}"
-        limit = f"{bar.limit:.2f}" if "$" in bar.what else f"{int(bar.limit)}"
-        text = f"{bar.who}: {used} of {limit} {bar.what}"
-        if bar.bonus:
-            text += f" (+{int(bar.bonus)} extra today)"
-        items.append(
-            h(
-                '<div class="quota"><p>{} <small>({})</small></p>{}</div>',
-                text,
-                bar.policy,
-                charts.meter(bar.used, bar.limit, text),
-            )
-        )
-    return join(items)

@@ -20,6 +20,7 @@ NAV = (
     ("/dashboard/decisions", "Decisions"),
     ("/dashboard/devices", "Devices & people"),
     ("/dashboard/rules", "Rules"),
+    ("/dashboard/report", "Report"),
 )
 
 

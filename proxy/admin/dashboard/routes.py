@@ -22,6 +22,7 @@ from proxy.admin.dashboard import actions
 from proxy.admin.dashboard import decisions as dashboard_decisions
 from proxy.admin.dashboard import devices as dashboard_devices
 from proxy.admin.dashboard import home as dashboard_home
+from proxy.admin.dashboard import report as dashboard_report
 from proxy.admin.dashboard import rules as dashboard_rules
 from proxy.admin.dashboard.data import Store, View
 from proxy.admin.dashboard.html import Html, field, h, hidden, layout
@@ -44,6 +45,7 @@ PAGES: dict[str, Render] = {
     "/dashboard/decisions": dashboard_decisions.render,
     "/dashboard/devices": dashboard_devices.render,
     "/dashboard/rules": dashboard_rules.render,
+    "/dashboard/report": dashboard_report.render,
 }
 Pick = Callable[[Request], actions.Action | None]  # the action a POST asks for, if any
 STATIC = {"dashboard.css": "text/css", "dashboard.js": "text/javascript"}

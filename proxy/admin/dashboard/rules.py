@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from governance.errors import StateError
-from proxy.admin.dashboard import data
+from proxy.admin.dashboard import data, sentences
 from proxy.admin.dashboard.html import Html, badge, field, h, join, section, table, when
 from proxy.rules import explain
 
@@ -23,8 +23,9 @@ async def render(view: data.View, query: dict[str, str]) -> tuple[str, Html]:
     answer = _answer(view, asked) if asked["device"] else Html("")
     body = join(
         [
+            section("The rules in force", _sentences(view)),
             section("What would happen?", _form(view, asked) + answer),
-            section("Loaded rules", _loaded(view)),
+            section("The rules file", _loaded(view)),
         ]
     )
     return "Rules", body
@@ -49,7 +50,34 @@ def _loaded(view: data.View) -> Html:
         view.snap.version,
     )
     text = yaml.safe_dump(data.redacted_rules(view.snap), sort_keys=False, allow_unicode=True)
-    return error + facts + h('<pre class="yaml">{}</pre>', text)
+    return (
+        error
+        + facts
+        + h(
+            '<details><summary>Show the file as loaded</summary><pre class="yaml">{}</pre>'
+            "</details>",
+            text,
+        )
+    )
+
+
+def _sentences(view: data.View) -> Html:
+    rules = view.snap.rules
+    times = [sentences.time_rule(r) for r in sorted(rules.time_rules, key=lambda r: r.priority)]
+    policies = [sentences.policy(p) for p in sorted(rules.policies, key=lambda p: p.priority)]
+    default = (
+        "Anything no rule speaks about is allowed."
+        if rules.settings.default == "allow"
+        else "Anything no rule allows is blocked."
+    )
+    mode = (
+        " Watching only: nothing is blocked yet, would-be blocks are noted."
+        if rules.settings.mode == "observe"
+        else ""
+    )
+    items = join(h("<li>{}</li>", t) for t in [*times, *policies])
+    listed = h('<ul class="sentences">{}</ul>', items) if items else Html("")
+    return listed + h("<p>{}{}</p>", default, mode)
 
 
 def _form(view: data.View, asked: dict[str, str]) -> Html:

@@ -295,7 +295,7 @@ def test_allow_hosts_patterns_in_mitmproxy_next_layer(sni: str, intercepted: boo
          Endpoint.REALTIME, "rt-mini", False),
         ("anthropic", "/v1/messages", Endpoint.CHAT, None, False),
         ("anthropic", "/v1/messages/count_tokens", Endpoint.OTHER, None, False),
-        ("anthropic", "/v1/messages/batches", Endpoint.OTHER, None, False),
+        ("anthropic", "/v1/messages/batches", Endpoint.CHAT, None, False),
         ("anthropic", "/v1/messages/batches/msgbatch_1/results", Endpoint.OTHER, None, False),
         ("anthropic", "/v1/complete", Endpoint.COMPLETIONS, None, False),
         ("anthropic", "/v1/files", Endpoint.FILES, None, False),
@@ -341,7 +341,8 @@ def test_route_from_path(
     provider: str, path: str, endpoint: Endpoint, model: str | None, stream: bool
 ) -> None:
     parsed = parse_request(BY_NAME[provider], "POST", path, None, None)
-    assert parsed == ParsedRequest(endpoint, model, None, 0, stream, False)
+    seen = (parsed.endpoint, parsed.model, parsed.prompt, parsed.stream, parsed.inspected)
+    assert seen == (endpoint, model, None, stream, False)
 
 
 # --- requests: bodies ------------------------------------------------------------------------
@@ -530,6 +531,57 @@ def test_stream_flags(
     assert (parsed.stream, parsed.stream_usage_requested) == (stream, usage_requested)
 
 
+OLLAMA = Provider("home-ollama", ("ollama.lan",), "ollama")
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "endpoint", "prompt", "stream"),
+    [
+        ("/api/chat", {"model": "llama3.2", "messages": [
+            {"role": "system", "content": "Be kind."},
+            {"role": "user", "content": "Hi", "images": ["AAAA"]}]},
+         Endpoint.CHAT, "Be kind.\nHi", True),
+        ("/api/chat", {"model": "llama3.2", "messages": [], "stream": False},
+         Endpoint.CHAT, "", False),
+        ("/api/generate", {"model": "llama3.2", "system": "S", "prompt": "P", "suffix": "X"},
+         Endpoint.COMPLETIONS, "S\nP\nX", True),
+        ("/api/generate", {"model": "llama3.2", "prompt": "P", "stream": False},
+         Endpoint.COMPLETIONS, "P", False),
+        ("/api/embed", {"model": "llama3.2", "input": ["a", "b"]}, Endpoint.EMBEDDINGS, "a\nb",
+         False),
+        ("/api/embeddings", {"model": "llama3.2", "prompt": "c"}, Endpoint.EMBEDDINGS, "c", False),
+        ("/v1/chat/completions", {"model": "llama3.2", "messages": [
+            {"role": "user", "content": "compat"}], "stream": True}, Endpoint.CHAT, "compat", True),
+    ],
+)  # fmt: skip
+def test_ollama_native_api(
+    path: str, body: object, endpoint: Endpoint, prompt: str, stream: bool
+) -> None:
+    parsed = parse_request(OLLAMA, "POST", path, "application/json", json.dumps(body).encode())
+    assert (parsed.endpoint, parsed.model, parsed.prompt) == (endpoint, "llama3.2", prompt)
+    assert parsed.stream is stream and parsed.inspected
+    assert parsed.shape == ("openai" if path.startswith("/v1/") else "ollama")
+
+
+def test_ollama_model_management_is_other() -> None:
+    parsed = parse_request(OLLAMA, "POST", "/api/pull", "application/json", b'{"model": "x"}')
+    assert (parsed.endpoint, parsed.model) == (Endpoint.OTHER, "x")
+
+
+@pytest.mark.parametrize(
+    ("body", "usage"),
+    [
+        ({"model": "llama3.2", "done": True, "prompt_eval_count": 26, "eval_count": 3},
+         Usage(26, 3, "llama3.2")),
+        ({"model": "llama3.2", "embeddings": [[0.1]], "prompt_eval_count": 4},
+         Usage(4, None, "llama3.2")),
+        ({"embedding": [0.1]}, Usage()),
+    ],
+)  # fmt: skip
+def test_ollama_usage(body: object, usage: Usage) -> None:
+    assert parse_usage("ollama", "application/json", json.dumps(body).encode()) == usage
+
+
 @pytest.mark.parametrize(
     ("provider", "path", "body", "model"),
     [
@@ -552,6 +604,7 @@ def test_unparseable_body_is_decided_from_the_path(
     parsed = _post(provider, path, body)
     assert not parsed.inspected
     assert (parsed.prompt, parsed.prompt_chars, parsed.model) == (None, 0, model)
+    assert (parsed.unreadable is not None) is bool(body), "a body sent but not read is unreadable"
 
 
 @pytest.mark.parametrize(
@@ -614,10 +667,18 @@ def test_utf16_json_is_read() -> None:
     "ctype",
     ["multipart/form-data; boundary=xyz", "audio/wav", "application/x-www-form-urlencoded"],
 )
-def test_non_json_content_type_is_not_inspected(ctype: str) -> None:
-    body = json.dumps({"model": "whisper-1", "prompt": "x"}).encode()
-    parsed = _post("openai", "/v1/audio/transcriptions", body, ctype)
-    assert parsed == ParsedRequest(Endpoint.AUDIO, None, None, 0, False, False)
+def test_json_under_another_content_type_is_still_read(ctype: str) -> None:
+    # services parse JSON whatever the header says; a form that is no form is unreadable
+    body = json.dumps({"model": "gpt-3.5-turbo-instruct", "prompt": "x"}).encode()
+    parsed = _post("openai", "/v1/completions", body, ctype)
+    if ctype.startswith("multipart/"):
+        assert parsed.unreadable and not parsed.inspected
+    else:
+        assert (parsed.model, parsed.prompt, parsed.inspected) == (
+            "gpt-3.5-turbo-instruct",
+            "x",
+            True,
+        )
 
 
 @pytest.mark.parametrize("ctype", [None, "", "application/json; charset=utf-8", "text/plain"])
@@ -629,7 +690,13 @@ def test_json_content_types_are_inspected(ctype: str | None) -> None:
 def test_body_over_cap_is_decided_from_the_path() -> None:
     body = {"model": "gemini-x", "contents": [{"parts": [{"text": "a" * BODY_CAP}]}]}
     parsed = _post("gemini", "/v1beta/models/gemini-2.0-flash:streamGenerateContent", body)
-    assert parsed == ParsedRequest(Endpoint.CHAT, "gemini-2.0-flash", None, 0, True, False)
+    assert (parsed.endpoint, parsed.model, parsed.prompt, parsed.inspected) == (
+        Endpoint.CHAT,
+        "gemini-2.0-flash",
+        None,
+        False,
+    )
+    assert parsed.unreadable and "2 MiB" in parsed.unreadable
     big = _post(
         "azure-openai",
         "/openai/deployments/d1/chat/completions",

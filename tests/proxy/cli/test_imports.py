@@ -9,6 +9,8 @@ command may load. ``--help`` (building every parser) must not even load pydantic
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import json
 import os
 import subprocess
@@ -19,6 +21,7 @@ import pytest
 
 from governance.facts import Category, Endpoint
 from proxy.cli import log as cli_log
+from proxy.cli import main as cli_main
 from proxy.cli import state as cli_state
 from proxy.store import admins, allowlist, consent
 from tests.proxy.cli.test_main import RULES
@@ -179,3 +182,22 @@ def test_choices_spelled_out_for_the_parser_agree_with_their_sources() -> None:
     assert cli_state.ENTRY_TYPES == allowlist.ENTRY_TYPES
     assert cli_state.ROLES == admins.ROLES
     assert cli_state.CHANGE_TYPES == consent.CHANGE_TYPES
+
+
+def top_level(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def test_every_top_level_command_names_the_group_that_registers_it() -> None:
+    everything = top_level(cli_main.build_parser())
+    assert set(everything) == {"run", "ca", *cli_main.COMMANDS}
+    assert set(cli_main.COMMANDS.values()) == set(cli_main.GROUPS)
+    for command, group in cli_main.COMMANDS.items():
+        alone = top_level(cli_main.build_parser(command))
+        assert command in alone, (command, group)
+        assert alone[command].format_help() == everything[command].format_help()
+        module = importlib.import_module(f"proxy.cli.{group}")
+        own = argparse.ArgumentParser()
+        module.add(own.add_subparsers(), cli_main.common)
+        assert command in top_level(own), f"{command} is not registered by proxy.cli.{group}"

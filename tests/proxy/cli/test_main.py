@@ -323,3 +323,16 @@ def test_rules_check_reports_schema_and_reference_problems_at_once(
     ):
         assert any(expected in line for line in lines), expected
     assert ":10:" in next(line for line in lines if "teenz" in line)  # its own line
+
+
+def test_report_for_a_week(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run(capsys, "report", "--week", "2026-11-20", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["week"] == {"start": "2026-11-16", "end": "2026-11-22"}
+    assert [p["person"] for p in data["people"]] == ["alice"]
+    code, out = run(capsys, "report", "--week", "--person", "alice")
+    assert code == 0 and "requests: 0 (week before 0, 0)" in out
+    code, out = run(capsys, "report", "--person", "charlie")
+    assert code == 1 and "no person 'charlie'" in out
+    code, out = run(capsys, "report", "--week", "someday")
+    assert code == 1 and "like 2026-11-20" in out

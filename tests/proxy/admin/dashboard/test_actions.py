@@ -137,3 +137,23 @@ async def test_reject_with_a_reason(dash: Dash) -> None:
         page = await press(client, "/dashboard/consent/1/reject", reason="school night")
     assert messages(page) == ["Rejected request 1."]
     assert dash.gate.cache.state.emergency is None and "Waiting for approval" not in page
+
+
+async def test_one_tap_pause_resume_unlock_and_extra_time(dash: Dash) -> None:
+    async with dash.client() as client:
+        await sign_in(client, dash.tokens["mom"])
+        page = await press(client, "/dashboard/pause", person="alice", minutes="60")
+        assert messages(page)[0].startswith("alice is paused until ")
+        assert [p.target for p in dash.gate.cache.state.pauses] == ["alice"]
+        page = await press(client, "/dashboard/resume", person="alice")
+        assert messages(page) == ["alice is no longer paused."]
+        assert dash.gate.cache.state.pauses == ()
+        page = await press(client, "/dashboard/unlock-person", person="alice", minutes="30")
+        assert messages(page) == ["alice is unlocked for 30 minutes (alice-laptop)."]
+        assert "alice-laptop" in dash.gate.cache.state.unlocks
+        page = await press(client, "/dashboard/bonus", person="alice", minutes="30")
+        assert messages(page) == ["alice has 30 minutes more today."]
+        assert dash.gate.cache.state.bonuses["alice"].minutes == 30
+        page = await press(client, "/dashboard/bonus", person="nobody", minutes="30")
+        assert messages(page)[0].startswith("Not done: there is no person")
+    assert [a[1] for a in audit(dash)][-4:] == ["pause", "resume", "unlock.unlock", "bonus"]

@@ -87,7 +87,10 @@ async def test_log_filters(dash: Dash) -> None:
         assert await shown("blocked=1") == {"kid-block"}
         assert await shown("provider=anthropic") == set()
         page = (await client.get("/dashboard/decisions")).text
-        assert "time_rule</strong> · bedtime — bedtime until 07:00" in page  # the why
+        assert "time rule</strong> · bedtime — bedtime until 07:00" in page  # the why
+        services = re.search(r'<select name="provider".*?</select>', page, re.S)
+        assert services is not None  # only the services seen in the log are offered
+        assert re.findall(r'<option value="([^"]+)"', services.group(0)) == ["openai"]
 
 
 async def test_log_filter_by_kind_of_service(dash: Dash) -> None:
@@ -117,9 +120,14 @@ async def test_home_draws_charts_and_quota_bars(dash: Dash) -> None:
         await sign_in(client, dash.tokens["mom"])
         home = (await client.get("/dashboard")).text
     assert "Requests per hour, last 24 hours: 2 in all, 1 blocked" in home
-    assert "alice: 10 of 40 requests today" in home
-    assert "alice: 500 of 10000 tokens today" in home
-    assert home.count('class="meter"') == 2
+    card = home[home.index('id="person-alice"') : home.index("</article>")]
+    assert "10 of 40 requests today" in card and "500 of 10000 tokens today" in card
+    assert card.count('class="meter"') == 2
+    assert '<p class="now ok" role="status">Allowed</p>' in card
+    for button in ("Pause 1 h", "Unlock 30 min", "+30 minutes"):
+        assert button in card
+    assert home.index('id="person-alice"') < home.index("The whole household")
+    assert 'id="person-mom"' in home  # every person has a card
     assert "Emergency override is off" in home
 
 
