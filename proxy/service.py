@@ -99,7 +99,7 @@ async def serve(cfg: RunConfig) -> int:
             f"hearthgate: the database {cfg.target.display} cannot be used: {exc}",
             file=sys.stderr,
         )
-        return 2
+        return 1  # not 2 (bad input): systemd restarts the gate until the database is up
     writer.start()
     counter = SharedCounter(cfg.target) if cfg.target.shared else None
     gate = Gate(rules, cache, writer, metrics, counter=counter, instance=cfg.instance)

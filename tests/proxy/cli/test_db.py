@@ -60,3 +60,15 @@ def test_migrate_and_commands_use_postgres_from_the_environment(
     with Db(pg_url) as db:
         assert db.row("SELECT activated_by FROM emergency") == {"activated_by": "mom"}
     assert not (tmp_path / "hearthgate.db").exists()
+
+
+def test_run_exits_1_when_its_database_cannot_be_reached(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("version: 1\n")
+    url = "postgresql://gate:hunter2@127.0.0.1:9/hg"
+    argv = ["run", "--rules", str(rules), "--state-dir", str(tmp_path), "--database", url]
+    assert main([*argv, "--listen-port", "0", "--admin", "127.0.0.1:0"]) == 1
+    err = capsys.readouterr().err
+    assert "postgresql://gate@127.0.0.1:9/hg cannot be used" in err and "hunter2" not in err
