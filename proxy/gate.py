@@ -61,7 +61,7 @@ class Gate:
         self.catalog = catalog_for(self.rules.snapshot)
         self.rules.listeners.append(self._rules_changed)
         self.notifier = Notifier(lambda: self.rules.snapshot.rules.notifications, self.metrics)
-        self._children: dict[tuple[str, str, str, str], Any] = {}
+        self._children: dict[tuple[str, str, str, str, str], Any] = {}
         self._has_quotas = _has_quotas(self.rules.snapshot)
         self._open: dict[int, FlowRecord] = {}  # allowed flows still running: minutes of use
 
@@ -131,6 +131,7 @@ class Gate:
             decision.stage.value,
             facts.provider or "none",
             self.device_label(facts.identity),
+            facts.category or "none",
         )
         child = self._children.get(key)
         if child is None:  # labels() takes a lock and validates; do it once per combination

@@ -1,8 +1,10 @@
 """Prometheus metrics (SPEC section 8), bound once to one registry.
 
 Label values are bounded: devices named in the rules, else ``unknown``; providers from the
-catalog, else ``none``. Gauges that mirror state (queue depth, emergency) are computed at
-scrape time by a collector instead of being updated on the request path.
+catalog, else ``none``; categories the nine of governance.facts.Category, else ``none``
+(a provider has exactly one, so the category adds no series). Gauges that mirror state
+(queue depth, emergency) are computed at scrape time by a collector instead of being updated
+on the request path.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ class Metrics:
         self.decisions = Counter(
             "hearthgate_decisions",
             "Decisions made, by outcome",
-            ["action", "stage", "provider", "device"],
+            ["action", "stage", "provider", "device", "category"],
             registry=r,
         )
         self.duration = Histogram(

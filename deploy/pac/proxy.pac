@@ -84,6 +84,34 @@ var LLM_HOSTS = [
     "photomath.com",  // photomath
     "studyx.ai",  // studyx
     "consensus.app",  // consensus
+    "api.stability.ai",  // stability-ai
+    "gateway.ai.cloudflare.com",  // cloudflare-ai-gateway
+    "krea.ai",  // krea
+    "lumalabs.ai",  // luma
+    "kling.ai",  // kling
+    "klingai.com",  // kling
+    "pika.art",  // pika
+    "pika.me",  // pika
+    "civitai.com",  // civitai
+    "heygen.com",  // heygen
+    "genspark.ai",  // genspark
+    "bolt.new",  // bolt
+    "lovable.dev",  // lovable
+    "v0.app",  // v0
+    "v0.dev",  // v0
+    "spicychat.ai",  // spicychat
+    "manus.im",  // manus
+    "api.manus.ai",  // manus
+    "api.ai21.com",  // ai21
+    "api.hyperbolic.xyz",  // hyperbolic
+    "api.tokenfactory.nebius.com",  // nebius
+    "synthesia.io",  // synthesia
+    "elicit.com",  // elicit
+    "elicit.org",  // elicit
+    "nightcafe.studio",  // nightcafe
+    "kimi.com",  // kimi
+    "udio.com",  // udio
+    "sora.com",  // sora
 ];
 
 var LLM_DOMAINS = [
@@ -113,6 +141,27 @@ var LLM_DOMAINS = [
     ".photomath.com",  // photomath
     ".studyx.ai",  // studyx
     ".consensus.app",  // consensus
+    ".krea.ai",  // krea
+    ".lumalabs.ai",  // luma
+    ".kling.ai",  // kling
+    ".klingai.com",  // kling
+    ".pika.art",  // pika
+    ".pika.me",  // pika
+    ".civitai.com",  // civitai
+    ".heygen.com",  // heygen
+    ".genspark.ai",  // genspark
+    ".bolt.new",  // bolt
+    ".lovable.dev",  // lovable
+    ".v0.app",  // v0
+    ".v0.dev",  // v0
+    ".spicychat.ai",  // spicychat
+    ".manus.im",  // manus
+    ".synthesia.io",  // synthesia
+    ".elicit.com",  // elicit
+    ".nightcafe.studio",  // nightcafe
+    ".kimi.com",  // kimi
+    ".udio.com",  // udio
+    ".sora.com",  // sora
 ];
 
 var LLM_PATTERNS = [

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 
 from governance import time_rules as time_rules_stage
 from governance.errors import ConsentRequired, StateError
-from governance.schema import TimeRule
+from governance.schema import CategoryName, TimeRule
 from proxy.admin import models as m
 from proxy.admin.auth import Authenticator, require_parent
 from proxy.gate import Gate
@@ -239,7 +239,8 @@ def mount(app: FastAPI, gate: Gate, auth: Authenticator) -> None:
 
     @api.get("/statistics", tags=["log"])
     async def statistics(who: reader, since: datetime | None = None) -> Any:
-        return await ops.read(lambda db: queries.statistics(db, since))
+        categories = gate.catalog.categories()
+        return await ops.read(lambda db: queries.statistics(db, since, categories))
 
     app.include_router(api)
     _mount_log(app, reader, ops)
@@ -252,21 +253,25 @@ def _mount_log(app: FastAPI, reader: Any, ops: "_Ops") -> None:
         device: str | None = None,
         person: str | None = None,
         provider: str | None = None,
+        category: CategoryName | None = None,
         blocked: bool = False,
         since: datetime | None = None,
         limit: int = Query(100, ge=1, le=10_000),
         offset: int = Query(0, ge=0, le=1_000_000_000),
     ) -> Any:
+        catalog = ops.gate.catalog
         flt = queries.LogFilter(
             device=device,
             person=person,
             provider=provider,
+            providers=catalog.names_in(category) if category else None,
             blocked=blocked,
             since=since,
             limit=limit,
             offset=offset,
         )
-        return await ops.read(lambda db: queries.decisions(db, flt))
+        categories = catalog.categories()
+        return await ops.read(lambda db: queries.decisions(db, flt, categories))
 
     @app.get("/api/audit", tags=["log"])
     async def audit(

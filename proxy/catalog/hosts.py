@@ -21,15 +21,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-__all__ = ["HostIndex", "HostSpec", "normalize_host", "parse_host"]
+__all__ = ["HostIndex", "HostSpec", "normalize_host", "parse_host", "trie_regex"]
 
 Kind = Literal["exact", "suffix", "pattern"]
 
 _LABEL = re.compile(r"[a-z0-9_-]+")
 _LABEL_PATTERN = re.compile(r"[a-z0-9_*-]+")
 _IN_LABEL = r"[^.:/\s]+"  # what one "*" inside a label stands for (names are normalised)
+_LABELS = r"(?:[^.:/\s]+\.)+"  # what a leading "*." stands for: one or more labels
+_ATOM = re.compile(r"\(\?:\[\^\.:/\\s\]\+\\\.\)\+|\[\^\.:/\\s\]\+|\\.|.", re.S)
 
 
 def normalize_host(host: str | None) -> str:
@@ -81,7 +83,7 @@ def parse_host(text: str) -> HostSpec:
             f"host {text!r}: the labels after the last '*' must be a literal domain name"
         )
     if starred == [0] and labels[0] == "*":
-        return HostSpec(host, "suffix", anchor, r"(?:[^.:/\s]+\.)+" + re.escape(anchor))
+        return HostSpec(host, "suffix", anchor, _LABELS + re.escape(anchor))
     if anchor.count(".") < 1:
         raise ValueError(
             f"host {text!r}: a pattern with '*' inside a label needs at least two literal "
@@ -90,7 +92,7 @@ def parse_host(text: str) -> HostSpec:
     parts = []
     for i, label in enumerate(labels[: last + 1]):
         if i == 0 and label == "*":
-            parts.append(r"(?:[^.:/\s]+\.)+")
+            parts.append(_LABELS)
             continue
         if not _LABEL_PATTERN.fullmatch(label) or "**" in label:
             raise ValueError(
@@ -139,3 +141,27 @@ class HostIndex[T]:
                 return found
             dot = name.find(".", dot + 1)
         return None
+
+
+def trie_regex(regexes: Iterable[str]) -> str:
+    """One regex matching exactly what any of *regexes* (HostSpec.regex values) matches,
+    with shared prefixes merged, so a search tries a handful of branches instead of every
+    entry (mitmproxy tries each ``allow_hosts`` pattern against every new connection)."""
+    root: dict[str, dict[str, Any]] = {}
+    for regex in regexes:
+        node = root
+        for atom in _ATOM.findall(regex):
+            node = node.setdefault(atom, {})
+        node[""] = {}  # end of one entry
+    return _emit(root)
+
+
+def _emit(node: dict[str, dict[str, Any]]) -> str:
+    ends = "" in node
+    branches = [atom + _emit(child) for atom, child in sorted(node.items()) if atom]
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    if ends:
+        return body + "?" if len(branches) > 1 else "(?:" + body + ")?"
+    return body

@@ -34,10 +34,23 @@ ENDPOINTS = (
     "other",
     "web-app",
 )
+# governance.facts.Category's values (tests/proxy/cli/test_imports.py checks they agree)
+CATEGORIES = (
+    "api",
+    "assistant",
+    "companion",
+    "homework",
+    "search",
+    "image",
+    "video",
+    "music",
+    "coding",
+)
 LOG_VIEW = [
     "ts",
     "device",
     "provider",
+    "category",
     "model",
     "stage",
     "rule",
@@ -60,13 +73,16 @@ def add(sub: Sub, common: Common) -> None:
     log.add_argument("--csv", action="store_true", help="CSV with every column")
     for name in ("device", "person", "provider"):
         log.add_argument(f"--{name}", help=f"only this {name}")
+    log.add_argument(
+        "--category", choices=CATEGORIES, help="only services of this category (the catalog's)"
+    )
     log.add_argument("--blocked", action="store_true", help="only blocked (or would-block)")
     log.add_argument("--since", help="2026-11-20, 2026-11-20T21:00, 22:00, or 2h / 7d ago")
     log.add_argument("--limit", type=int, default=50, help="rows (default 50)")
     log.set_defaults(handler=guarded(_log))
     stats = sub.add_parser(
         "stats",
-        help="totals, allow rate, by stage/device/provider",
+        help="totals, allow rate, by stage/device/provider/category",
         description="Decision statistics over a period.",
     )
     common(stats)
@@ -76,8 +92,10 @@ def add(sub: Sub, common: Common) -> None:
 
 
 def _log(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
+    from proxy.catalog.services import catalog_for
     from proxy.store import queries
 
+    catalog = catalog_for(snap)
     since = parse_when(args.since, snap.zone, utc_now()) if args.since else None
     rows = queries.decisions(
         db,
@@ -85,10 +103,12 @@ def _log(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
             device=args.device,
             person=args.person,
             provider=args.provider,
+            providers=catalog.names_in(args.category) if args.category else None,
             blocked=args.blocked,
             since=since,
             limit=args.limit,
         ),
+        catalog.categories(),
     )
     if args.csv:
         return write_csv(rows, list(rows[0]) if rows else ["id"])
@@ -96,9 +116,11 @@ def _log(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
 
 
 def _stats(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
+    from proxy.catalog.services import catalog_for
     from proxy.store import queries
 
-    data = queries.statistics(db, parse_when(args.since, snap.zone, utc_now()))
+    since = parse_when(args.since, snap.zone, utc_now())
+    data = queries.statistics(db, since, catalog_for(snap).categories())
     return emit(args, data, lambda: _stats_text(data))
 
 
@@ -116,7 +138,7 @@ def _stats_text(data: dict[str, object]) -> str:
         f"decision time: mean {mean} µs, p95 {p95} µs" if mean is not None else "",
     ]
     lines = [line for line in lines if line]
-    for dim in ("stage", "device", "provider"):
+    for dim in ("stage", "device", "provider", "category"):
         groups = data[f"by_{dim}"]
         assert isinstance(groups, dict)
         parts = [f"{k} {v['total']} ({v['blocked']} blocked)" for k, v in groups.items()]

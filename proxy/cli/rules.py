@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from governance.facts import Category
 from proxy.cli.common import Common, Sub, json_option
+from proxy.cli.log import CATEGORIES
 
 
 def add(sub: Sub, common: Common) -> None:
@@ -53,7 +53,7 @@ def add(sub: Sub, common: Common) -> None:
     json_option(providers)
     providers.add_argument(
         "--category",
-        choices=[c.value for c in Category],
+        choices=CATEGORIES,
         help="only the services of this category",
     )
     providers.set_defaults(handler=_providers)

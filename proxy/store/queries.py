@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,7 @@ class LogFilter:
     device: str | None = None
     person: str | None = None
     provider: str | None = None
+    providers: tuple[str, ...] | None = None  # any of these (a category's services)
     blocked: bool = False
     since: datetime | None = None
     until: datetime | None = None
@@ -34,6 +36,12 @@ class LogFilter:
             if value:
                 clauses.append(f"{column} = ?")
                 params.append(value)
+        if self.providers is not None:
+            if not self.providers:
+                clauses.append("0 = 1")
+            else:
+                clauses.append(f"provider IN ({', '.join('?' * len(self.providers))})")
+                params.extend(self.providers)
         if self.blocked:
             clauses.append("action = 'block'")
         if self.since:
@@ -45,13 +53,21 @@ class LogFilter:
         return " AND ".join(clauses), tuple(params)
 
 
-def decisions(db: Db, flt: LogFilter) -> list[dict[str, Any]]:
+def decisions(
+    db: Db, flt: LogFilter, categories: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Rows newest first; with *categories* (service name -> category, from the catalog)
+    each row also names its service's category (None for no or an unknown service)."""
     where, params = flt.where()
     limit = max(1, min(flt.limit, 10_000))
-    return db.rows(
+    rows = db.rows(
         f"SELECT {LOG_COLUMNS} FROM decisions WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?",
         (*params, limit, max(0, flt.offset)),
     )
+    if categories is not None:
+        for row in rows:
+            row["category"] = categories.get(row["provider"] or "")
+    return rows
 
 
 def audit(db: Db, since: datetime | None = None, limit: int = 100) -> list[dict[str, Any]]:
@@ -62,11 +78,15 @@ def audit(db: Db, since: datetime | None = None, limit: int = 100) -> list[dict[
     )
 
 
-def statistics(db: Db, since: datetime | None = None) -> dict[str, Any]:
-    """Totals, allow rate, breakdowns by stage/device/provider, mean and p95 decision time.
+def statistics(
+    db: Db, since: datetime | None = None, categories: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Totals, allow rate, breakdowns by stage/device/provider (and by category, given the
+    catalog's service name -> category), mean and p95 decision time.
 
     Two queries: one grouped by every dimension at once (UNION ALL of GROUP BYs), one window
-    query for the 95th percentile.
+    query for the 95th percentile. The category of a row is its service's category in the
+    catalog now (the log stores the service name); ``none`` for no or an unknown service.
     """
     start = iso(since) if since else ""
     grouped = db.rows(
@@ -88,6 +108,16 @@ def statistics(db: Db, since: datetime | None = None) -> dict[str, Any]:
     )
     total = next(r for r in grouped if r["dim"] == "total")
     n, allowed = total["n"], total["allowed"] or 0
+    by_category: dict[str, dict[str, int]] = {}
+    if categories is not None:
+        for r in grouped:
+            if r["dim"] == "provider":
+                counts = by_category.setdefault(
+                    categories.get(r["key"], "none"), {"total": 0, "allowed": 0, "blocked": 0}
+                )
+                counts["total"] += r["n"]
+                counts["allowed"] += r["allowed"] or 0
+                counts["blocked"] += r["n"] - (r["allowed"] or 0)
     return {
         "since": start or None,
         "total": n,
@@ -108,4 +138,5 @@ def statistics(db: Db, since: datetime | None = None) -> dict[str, Any]:
             }
             for dim in ("stage", "device", "provider")
         },
+        **({"by_category": by_category} if categories is not None else {}),
     }

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
-from tests.e2e.conftest import KID, PARENT, Gate, household, start_gate
+from tests.e2e.conftest import KID, PARENT, Gate, cli, household, start_gate
 from tests.support.fake_llm import FakeLLM
 from tests.support.pki import Pki
 
@@ -73,3 +76,35 @@ def test_companion_rule_concerns_kids_only(gate: Gate) -> None:
     with gate.http(PARENT) as client:
         r = client.get("https://example.org/", headers={"accept": "text/html"})
     assert "No AI companions" not in r.text and r.status_code != 403
+
+
+def test_log_metrics_and_api_group_by_category(gate: Gate) -> None:
+    with gate.http(KID) as client:
+        client.get("https://character.ai/", headers={"accept": "text/html"})
+    gate.rows("provider = 'character-ai'")
+    metrics = gate.metrics()
+    assert re.search(
+        r'hearthgate_decisions_total\{[^}]*category="companion"[^}]*provider="character-ai"',
+        metrics,
+    ), "decisions are counted with the service's category"
+    assert re.search(
+        r'hearthgate_decisions_total\{[^}]*category="api"[^}]*provider="openai"', metrics
+    )
+    out = cli(gate, "admin", "add", "mom", "--role", "viewer", "--as", "setup")
+    token = re.search(r"hg_\S+", out).group(0)  # type: ignore[union-attr]
+    headers = {"authorization": f"Bearer {token}"}
+    rows = httpx.get(
+        f"{gate.admin_url}/api/decisions", params={"category": "companion"}, headers=headers
+    ).json()
+    assert rows and {(r["provider"], r["category"]) for r in rows} <= {
+        ("character-ai", "companion"),
+        ("pocket-pal", "companion"),
+    }
+    bad = httpx.get(
+        f"{gate.admin_url}/api/decisions", params={"category": "friends"}, headers=headers
+    )
+    assert bad.status_code == 422
+    stats = httpx.get(f"{gate.admin_url}/api/governance/statistics", headers=headers).json()
+    assert stats["by_category"]["companion"]["blocked"] >= 1
+    text = cli(gate, "log", "--category", "companion", "--json")
+    assert {r["category"] for r in json.loads(text)} == {"companion"}

@@ -1,6 +1,6 @@
 """The dashboard's decision log: filters, pages of 50, and why each request went as it did.
 
-Filters are plain GET parameters (``device``, ``person``, ``provider``, ``blocked=1``,
+Filters are plain GET parameters (``device``, ``person``, ``provider``, ``category``, ``blocked=1``,
 ``period`` of 1h/24h/7d/30d/all, ``page``), so a filtered view can be bookmarked.
 """
 
@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from governance.facts import Category
 from proxy.admin.dashboard import data
 from proxy.admin.dashboard.html import (
     Html,
@@ -27,6 +28,7 @@ from proxy.admin.dashboard.html import (
 )
 from proxy.store import queries
 
+CATEGORIES = tuple(c.value for c in Category)
 PAGE_SIZE = 50
 PERIODS = (
     ("1h", "last hour"),
@@ -51,7 +53,7 @@ STAGE_WORDS = {
     "default": "no rule",
     "error": "gate error",
 }
-FILTERS = ("device", "person", "provider", "blocked", "period")
+FILTERS = ("device", "person", "provider", "category", "blocked", "period")
 
 
 def page_number(text: str | None) -> int:
@@ -66,16 +68,19 @@ async def render(view: data.View, query: dict[str, str]) -> tuple[str, Html]:
     chosen["period"] = chosen["period"] if chosen["period"] in dict(PERIODS) else "24h"
     page = page_number(query.get("page"))
     span = SPANS.get(chosen["period"])
+    catalog = view.gate.catalog
     flt = queries.LogFilter(
         device=chosen["device"] or None,
         person=chosen["person"] or None,
         provider=chosen["provider"] or None,
+        providers=catalog.names_in(chosen["category"]) if chosen["category"] else None,
         blocked=chosen["blocked"] == "1",
         since=view.gate.clock() - span if span else None,
         limit=PAGE_SIZE + 1,
         offset=(page - 1) * PAGE_SIZE,
     )
-    rows = await view.store.read(lambda db: queries.decisions(db, flt))
+    categories = catalog.categories()
+    rows = await view.store.read(lambda db: queries.decisions(db, flt, categories))
     seen = await view.store.read(services_seen)
     more, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE]
     body = join(
@@ -115,6 +120,10 @@ def _filters(view: data.View, chosen: dict[str, str], seen: list[str]) -> Html:
                 "Service",
                 select("provider", _options(providers, chosen["provider"]), chosen["provider"]),
             ),
+            field(
+                "Kind",
+                select("category", _options(CATEGORIES, chosen["category"]), chosen["category"]),
+            ),
             field("Period", select("period", PERIODS, chosen["period"])),
             checkbox("blocked only", "blocked", chosen["blocked"] == "1"),
         ]
@@ -137,7 +146,12 @@ def _rows(view: data.View, rows: list[dict[str, Any]]) -> Html:
             h(" · {}", rule) if rule else "",
             r["reason"],
         )
-        service = h("{}<br><small>{}</small>", r["provider"] or "–", r["host"])
+        service = h(
+            "{}<br><small>{}{}</small>",
+            r["provider"] or "–",
+            h("{} · ", r["category"]) if r.get("category") else "",
+            r["host"],
+        )
         tokens = (
             f"tokens: {r['tokens_in'] or 0} in, {r['tokens_out'] or 0} out"
             if r["tokens_in"] is not None or r["tokens_out"] is not None

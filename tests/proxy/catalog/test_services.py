@@ -91,6 +91,10 @@ def test_data_file_ships_in_the_package() -> None:
     assert "services.yaml" in config["tool"]["setuptools"]["package-data"]["proxy.catalog"]
 
 
+def test_at_least_eighty_services_with_hosts_of_their_own() -> None:
+    assert len([s for s in SERVICES if s.hosts]) >= 80
+
+
 def test_every_category_has_services() -> None:
     counts = {c.value: 0 for c in Category}
     for service in SERVICES:
@@ -270,6 +274,39 @@ def test_allow_hosts_patterns_cover_in_label_patterns() -> None:
     assert allowed("bedrock-runtime.il-central-1.amazonaws.com")
     assert not allowed("x.us-aiplatform.googleapis.com:443")
     assert not allowed("s3.us-east-1.amazonaws.com:443")
+
+
+def _near_misses(host: str) -> list[str]:
+    """A catalog host made concrete, and the names around it a merged regex could confuse."""
+    name = host.replace("*.", "a.b.").replace("*", "x")
+    head, _, rest = name.partition(".")
+    names = [
+        name,
+        "www." + name,
+        name[1:],
+        "x" + name,
+        name + "x",
+        name + ".evil.net",
+        head + "-" + rest,
+        rest,
+        head[:-1] + "." + rest if len(head) > 1 else rest,
+    ]
+    return [n for n in names if not n.startswith(".")]  # not a name a connection carries
+
+
+def test_merged_allow_hosts_regex_agrees_with_the_catalog_on_every_host() -> None:
+    # allow_hosts is one trie-merged regex; it must accept exactly what match() knows.
+    [pattern] = CATALOG.allow_hosts_patterns()
+    merged = re.compile(pattern, re.IGNORECASE)
+    checked = 0
+    for provider in CATALOG.providers:
+        for host in provider.hosts:
+            for name in _near_misses(host):
+                known = CATALOG.match(name) is not None
+                for form in (name, f"{name}:443", f"{name}.:8443"):
+                    assert (merged.search(form) is not None) == known, (host, form)
+                    checked += 1
+    assert checked > 2000
 
 
 def test_host_specs_list_every_host_with_its_service() -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from governance.facts import Endpoint
+from governance.facts import Category, Endpoint
 from proxy.cli import log as cli_log
 from proxy.cli import main as cli_main
 from proxy.cli import state as cli_state
@@ -178,6 +178,7 @@ def test_no_command_but_run_loads_the_proxy_or_the_admin_app(loaded: dict[str, o
 
 def test_choices_spelled_out_for_the_parser_agree_with_their_sources() -> None:
     assert cli_log.ENDPOINTS == tuple(e.value for e in Endpoint)
+    assert cli_log.CATEGORIES == tuple(c.value for c in Category)
     assert cli_state.ENTRY_TYPES == allowlist.ENTRY_TYPES
     assert cli_state.ROLES == admins.ROLES
     assert cli_state.CHANGE_TYPES == consent.CHANGE_TYPES

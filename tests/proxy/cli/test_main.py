@@ -156,6 +156,39 @@ def test_log_and_stats_formats(env: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "1 decisions, 0 allowed, 1 blocked" in out
 
 
+def test_log_and_stats_by_category(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from proxy.store.db import Db
+
+    with Db(env / "state") as db:
+        blocked_request(db, "r1", provider="openai")
+        blocked_request(db, "r2", provider="character-ai")
+    code, out = run(capsys, "log", "--json", "--category", "companion")
+    rows = json.loads(out)
+    assert code == 0 and [(r["request_id"], r["category"]) for r in rows] == [("r2", "companion")]
+    code, out = run(capsys, "log")
+    assert "companion" in out and "api" in out
+    code, out = run(capsys, "stats", "--since", "3650d", "--json")
+    assert json.loads(out)["by_category"] == {
+        "api": {"total": 1, "allowed": 0, "blocked": 1},
+        "companion": {"total": 1, "allowed": 0, "blocked": 1},
+    }
+    code, out = run(capsys, "stats", "--since", "3650d")
+    [line] = [x for x in out.splitlines() if x.startswith("by category: ")]
+    assert "api 1 (1 blocked)" in line and "companion 1 (1 blocked)" in line
+
+
+def test_rules_providers_by_category(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run(capsys, "rules", "providers", "--category", "companion", "--json")
+    items = json.loads(out)
+    assert code == 0 and items and {i["category"] for i in items} == {"companion"}
+    assert {"character-ai", "replika"} <= {i["name"] for i in items}
+    assert all(i["note"] and i["docs"] and i["display"] for i in items)
+    code, out = run(capsys, "rules", "providers")
+    assert "vertex-ai" in out and "*-aiplatform.googleapis.com" in out
+    with pytest.raises(SystemExit):
+        run(capsys, "rules", "providers", "--category", "friends")
+
+
 def test_refusals_exit_1_with_a_message(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out = run(capsys, "emergency", "on", "--minutes", "5000", "--reason", "x")
     assert code == 1 and "1 to 1440 minutes" in out

@@ -9,7 +9,9 @@ from proxy.store.writer import DECISION_COLUMNS
 NOW = datetime(2026, 11, 20, 21, 30, tzinfo=UTC)
 
 
-def blocked_request(db: Db, request_id: str, device: str = "alice-laptop") -> None:
+def blocked_request(
+    db: Db, request_id: str, device: str = "alice-laptop", provider: str | None = None
+) -> None:
     values: dict[str, object] = {c: None for c in DECISION_COLUMNS}
     values.update(
         ts="2026-11-20T21:30:00.000Z",
@@ -19,6 +21,7 @@ def blocked_request(db: Db, request_id: str, device: str = "alice-laptop") -> No
         action="block",
         allowed=0,
         enforced=1,
+        provider=provider,
     )
     cols = ", ".join(DECISION_COLUMNS)
     marks = ", ".join("?" * len(DECISION_COLUMNS))

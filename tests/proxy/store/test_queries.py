@@ -51,3 +51,36 @@ def test_empty_log(tmp_path: Path) -> None:
     with Db(tmp_path) as db:
         stats = queries.statistics(db)
     assert stats["total"] == 0 and stats["allow_rate"] is None
+
+
+CATEGORIES = {"openai": "api", "character-ai": "companion", "chatgpt": "assistant"}
+
+
+def test_statistics_by_category_from_the_catalog(tmp_path: Path) -> None:
+    with Db(tmp_path) as db:
+        for i, provider in enumerate(["openai", "character-ai", "character-ai", "chatgpt"]):
+            insert(db, "kid", "policy", i % 2, 10, provider)
+        insert(db, "kid", "default", 1, 10, "retired-service")  # no longer in the catalog
+        insert(db, "kid", "default", 1, 10, None)  # type: ignore[arg-type]
+        stats = queries.statistics(db, categories=CATEGORIES)
+        plain = queries.statistics(db)
+    assert stats["by_category"] == {
+        "api": {"total": 1, "allowed": 0, "blocked": 1},
+        "companion": {"total": 2, "allowed": 1, "blocked": 1},
+        "assistant": {"total": 1, "allowed": 1, "blocked": 0},
+        "none": {"total": 2, "allowed": 2, "blocked": 0},
+    }
+    assert "by_category" not in plain
+
+
+def test_log_filter_by_a_category_s_services(tmp_path: Path) -> None:
+    with Db(tmp_path) as db:
+        for provider in ["openai", "character-ai", "chatgpt", "character-ai"]:
+            insert(db, "kid", "policy", 0, 10, provider)
+        companions = tuple(n for n, c in CATEGORIES.items() if c == "companion")
+        rows = queries.decisions(db, queries.LogFilter(providers=companions), CATEGORIES)
+        none = queries.decisions(db, queries.LogFilter(providers=()), CATEGORIES)
+        every = queries.decisions(db, queries.LogFilter(), CATEGORIES)
+    assert [(r["provider"], r["category"]) for r in rows] == [("character-ai", "companion")] * 2
+    assert none == []
+    assert {r["category"] for r in every} == {"api", "companion", "assistant"}

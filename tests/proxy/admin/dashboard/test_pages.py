@@ -93,6 +93,23 @@ async def test_log_filters(dash: Dash) -> None:
         assert re.findall(r'<option value="([^"]+)"', services.group(0)) == ["openai"]
 
 
+async def test_log_filter_by_kind_of_service(dash: Dash) -> None:
+    dash.add_decision(request_id="api-call")  # openai: api
+    dash.add_decision(request_id="pal-chat", provider="character-ai", host="character.ai")
+    async with dash.client() as client:
+        await sign_in(client, dash.tokens["mom"])
+
+        async def shown(query: str) -> set[str]:
+            text = (await client.get(f"/dashboard/decisions?{query}")).text
+            return set(re.findall(r"<code>([a-z-]+)</code>", text))
+
+        assert await shown("category=companion") == {"pal-chat"}
+        assert await shown("category=api") == {"api-call"}
+        assert await shown("category=music") == set()
+        page = (await client.get("/dashboard/decisions")).text
+        assert "companion · character.ai" in page and 'name="category"' in page
+
+
 async def test_home_draws_charts_and_quota_bars(dash: Dash) -> None:
     dash.add_decision()
     dash.add_decision(request_id="r1", action="allow", allowed=1)
