@@ -190,7 +190,9 @@ def body_matches(policy: CompiledPolicy, facts: RequestFacts) -> tuple[bool, str
 
 def _prompt_finding(policy: CompiledPolicy, text: str) -> str:
     """What in the prompt met the policy, read as the model reads it: normalised for
-    regexes and PII, folded for keywords (textnorm)."""
+    regexes and PII, folded for keywords (textnorm). The words are the rule's own (a keyword,
+    a pattern, a kind of personal data, a topic), never the prompt's: the reason goes to the
+    log, the alerts table and notifications."""
     if policy.topics:
         topic = find_topic(text, policy.topics)
         if topic is not None:
@@ -212,8 +214,8 @@ def _prompt_finding(policy: CompiledPolicy, text: str) -> str:
                 found = regexes[source]
             else:
                 found = regexes[source] = regex.search(clean, lowered(clean))
-            if found is not None:
-                return f"prompt contains {found[:40]!r}"
+            if found is not None:  # the rule's own pattern: the reason never quotes the prompt
+                return f"prompt matches the pattern {source[:40]!r}"
     kinds = find_pii(text, policy.pii, first=True)
     return f"prompt contains personal data ({', '.join(kinds)})" if kinds else ""
 

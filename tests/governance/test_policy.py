@@ -6,6 +6,7 @@ import pytest
 
 from governance import pipeline, policy
 from governance.facts import Action, Endpoint, Stage
+from governance.policy_match import matches
 from governance.state import RuntimeState
 from tests.governance.helpers import at, facts, snapshot
 
@@ -134,3 +135,15 @@ def test_policies_sharing_keywords_on_one_long_prompt_each_see_the_truth() -> No
     decision = pipeline.decide(facts(snap, prompt=prompt), snap, RuntimeState(), NOON)
     assert decision.rule == "a" and decision.action is Action.LOG
     assert [n.rule for n in decision.notes] == ["b"]  # c (dice) does not match
+
+
+def test_a_regex_reason_names_the_pattern_never_the_prompt() -> None:
+    snap = snapshot(
+        "policies:\n"
+        "  - {name: p, when: {prompt: {regex: ['[0-9]{4} secret [a-z]+']}}, action: alert}\n"
+    )
+    (mine,) = [p for p in snap.policies if p.name == "p"]
+    hit, detail = matches(mine, facts(snap, prompt="my 1234 secret diary"))
+    assert hit
+    assert "1234" not in detail and "diary" not in detail
+    assert "secret" in detail  # the rule's own words
