@@ -179,7 +179,7 @@ def test_spellings_fold_to_the_keyword(written: str, meant: str) -> None:
 
 def test_regexes_and_pii_read_the_normalised_text() -> None:
     hit, detail = matches(PATTERN, _facts("ｈｏｗ ｃａｎ ｉ ｈａｃｋ the school wifi"))
-    assert hit and "how can i hack" in detail
+    assert hit and "hack" in detail and "wifi" not in detail  # the pattern, not the prompt
     assert matches(PATTERN, _facts("how can i ha\u200bck it"))[0]
     assert normalised("a\u200bb\u00adc\ufeffd") == "abcd"
     assert normalised("mail＠example．com") == "mail@example.com"
