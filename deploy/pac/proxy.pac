@@ -44,6 +44,7 @@ var LLM_HOSTS = [
     "api.novita.ai",  // novita
     "api.minimax.io",  // minimax
     "api.minimaxi.com",  // minimax
+    "api.minimaxi.chat",  // minimax
     "api.minimax.chat",  // minimax
     "chatgpt.com",  // chatgpt
     "chat.openai.com",  // chatgpt
@@ -69,6 +70,10 @@ var LLM_HOSTS = [
     "nomi.ai",  // nomi
     "kindroid.ai",  // kindroid
     "janitorai.com",  // janitor-ai
+    "talkie-ai.com",  // talkie
+    "polybuzz.ai",  // polybuzz
+    "chai-research.com",  // chai
+    "chai.ml",  // chai
     "leonardo.ai",  // leonardo
     "ideogram.ai",  // ideogram
     "runwayml.com",  // runway
@@ -82,6 +87,8 @@ var LLM_HOSTS = [
     "windsurf.com",  // windsurf
     "codeium.com",  // windsurf
     "photomath.com",  // photomath
+    "gauthmath.com",  // gauth
+    "quillbot.com",  // quillbot
     "studyx.ai",  // studyx
     "consensus.app",  // consensus
     "api.stability.ai",  // stability-ai
@@ -112,6 +119,14 @@ var LLM_HOSTS = [
     "kimi.com",  // kimi
     "udio.com",  // udio
     "sora.com",  // sora
+    "pi.ai",  // pi
+    "heypi.com",  // pi
+    "phind.com",  // phind
+    "elevenlabs.io",  // elevenlabs
+    "hailuoai.video",  // hailuo
+    "hailuoai.com",  // hailuo
+    "firefly.adobe.com",  // adobe-firefly
+    "firefly-api.adobe.io",  // adobe-firefly-api
 ];
 
 var LLM_DOMAINS = [
@@ -128,6 +143,10 @@ var LLM_DOMAINS = [
     ".nomi.ai",  // nomi
     ".kindroid.ai",  // kindroid
     ".janitorai.com",  // janitor-ai
+    ".talkie-ai.com",  // talkie
+    ".polybuzz.ai",  // polybuzz
+    ".chai-research.com",  // chai
+    ".chai.ml",  // chai
     ".leonardo.ai",  // leonardo
     ".ideogram.ai",  // ideogram
     ".runwayml.com",  // runway
@@ -139,6 +158,8 @@ var LLM_DOMAINS = [
     ".windsurf.com",  // windsurf
     ".codeium.com",  // windsurf
     ".photomath.com",  // photomath
+    ".gauthmath.com",  // gauth
+    ".quillbot.com",  // quillbot
     ".studyx.ai",  // studyx
     ".consensus.app",  // consensus
     ".krea.ai",  // krea
@@ -162,6 +183,12 @@ var LLM_DOMAINS = [
     ".kimi.com",  // kimi
     ".udio.com",  // udio
     ".sora.com",  // sora
+    ".pi.ai",  // pi
+    ".heypi.com",  // pi
+    ".phind.com",  // phind
+    ".elevenlabs.io",  // elevenlabs
+    ".hailuoai.video",  // hailuo
+    ".hailuoai.com",  // hailuo
 ];
 
 var LLM_PATTERNS = [

@@ -69,7 +69,7 @@ SHARED_HOSTS: frozenset[str] = frozenset(
     whatsapp.net messenger.com
     x.com twitter.com snapchat.com tiktok.com discord.com discord.gg reddit.com
     duckduckgo.com brainly.com khanacademy.org quizlet.com chegg.com
-    canva.com adobe.com www.adobe.com notion.so
+    canva.com adobe.com www.adobe.com adobe.io notion.so
     openai.com www.openai.com
     """.split()
 )
