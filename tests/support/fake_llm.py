@@ -1,5 +1,6 @@
 """A fake upstream LLM server (OpenAI, Anthropic, Gemini, Cohere, Ollama shapes) over real TLS
-on 127.0.0.1.
+on 127.0.0.1, or over plain HTTP (``FakeLLM(None)``), as a household's Ollama server is
+usually reached (``http://HOST:11434``).
 
 Starlette app served by uvicorn in a background thread with its own event loop. It answers for
 any Host header, routes by path only, records every request it receives and, for streamed
@@ -17,6 +18,9 @@ Usage::
         os.environ["HEARTHGATE_TEST_UPSTREAM"] = fake.address
         ...
         assert fake.requests[-1].path == "/v1/chat/completions"
+
+    with FakeLLM(None) as plain:  # plain HTTP: plain.url is http://127.0.0.1:PORT
+        ...
 """
 
 from __future__ import annotations
@@ -596,10 +600,11 @@ class _QuickExitServer(uvicorn.Server):
 
 
 class FakeLLM:
-    """Fake upstream HTTPS server on 127.0.0.1 (see module docstring); ``host`` and ``port``
-    place it elsewhere (a test namespace's address, port 443 for DNS mode)."""
+    """Fake upstream HTTPS server on 127.0.0.1 (see module docstring), plain HTTP when ``pki``
+    is None; ``host`` and ``port`` place it elsewhere (a test namespace's address, port 443
+    for DNS mode)."""
 
-    def __init__(self, pki: Pki, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, pki: Pki | None, host: str = "127.0.0.1", port: int = 0) -> None:
         self.pki = pki
         self.host = host
         self.port: int = port
@@ -607,7 +612,8 @@ class FakeLLM:
         self.streamed: dict[int, bytes] = {}
         """The bytes of each streamed answer, keyed by its request's index in ``requests``."""
         self.server_names: list[str | None] = []
-        """TLS SNI of every handshake, in order (None: the client sent no SNI)."""
+        """TLS SNI of every handshake, in order (None: the client sent no SNI; plain HTTP:
+        always empty)."""
         self._lock = threading.Lock()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -631,16 +637,18 @@ class FakeLLM:
 
     @property
     def url(self) -> str:
-        return f"https://{self.host}:{self.port}"
+        scheme = "http" if self.pki is None else "https"
+        return f"{scheme}://{self.host}:{self.port}"
 
     def start(self) -> None:
         """Start serving; returns once the port accepts TCP connections."""
         if self._thread is not None:
             raise RuntimeError("FakeLLM already started")
+        tls = self.pki
         config = uvicorn.Config(
             self.app,
-            ssl_certfile=str(self.pki.cert),
-            ssl_keyfile=str(self.pki.key),
+            ssl_certfile=None if tls is None else str(tls.cert),
+            ssl_keyfile=None if tls is None else str(tls.key),
             http="h11",
             lifespan="off",
             log_level="warning",
@@ -648,8 +656,9 @@ class FakeLLM:
             timeout_graceful_shutdown=1,
         )
         config.load()
-        assert config.ssl is not None
-        config.ssl.sni_callback = self._on_sni
+        if tls is not None:
+            assert config.ssl is not None
+            config.ssl.sni_callback = self._on_sni
         self._server = server = _QuickExitServer(config)
         # Bind here rather than let uvicorn do it, so the port is known before serving starts.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -221,6 +221,18 @@ def test_fake_gemini(fake: FakeLLM, pki: Pki) -> None:
     ]
 
 
+def test_fake_plain_http_without_pki() -> None:
+    """``FakeLLM(None)``: the same routes over plain HTTP, as a home Ollama server answers."""
+    with FakeLLM(None) as plain, httpx.Client(trust_env=False, timeout=10) as client:
+        assert plain.url == f"http://127.0.0.1:{plain.port}"
+        r = client.post(f"{plain.url}/api/chat", json={"model": "llama", "messages": []})
+        lines = [json.loads(line) for line in r.text.splitlines()]
+        assert r.headers["content-type"].startswith("application/x-ndjson")
+        assert [line["done"] for line in lines] == [False, False, False, True]
+        assert [r.path for r in plain.snapshot()] == ["/api/chat"]
+        assert plain.streamed[0] == r.content and plain.server_names == []
+
+
 def test_fake_status_header_and_fallback(fake: FakeLLM, pki: Pki) -> None:
     oa = openai_client(None, pki.ca_cert, base_url=f"https://localhost:{fake.port}/v1")
     with oa, pytest.raises(openai.InternalServerError) as oa_err:
