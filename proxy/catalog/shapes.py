@@ -9,6 +9,7 @@ is read incrementally in bounded memory.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -321,11 +322,18 @@ class StreamUsage:
     """Incremental SSE reader: feed the response body chunk by chunk, then read ``usage``.
 
     Chunks may split lines, events and UTF-8 sequences anywhere: bytes are kept until a
-    newline and decoded per line. Memory is bounded: only the current line (at most
-    ``LINE_CAP`` bytes; a longer one keeps head and tail for ``salvage_usage``) and the data
-    lines of the current event (at most ``LINE_CAP`` characters) are held. Lines end with LF
-    or CRLF; a lone CR is not a line end here. ``data:`` lines that are bare JSON (NDJSON
-    streams) are read too.
+    newline, and an event is decoded only when it is parsed. Memory is bounded: only the
+    current line (at most ``LINE_CAP`` bytes; a longer one keeps head and tail for
+    ``salvage_usage``) and the data lines of the current event (at most ``LINE_CAP`` bytes)
+    are held. Lines end with LF or CRLF; a lone CR is not a line end here. ``data:`` lines
+    that are bare JSON (NDJSON streams) are read too.
+
+    Parsing every event's JSON was most of the relay's cost per chunk. An event is parsed
+    only when it may change what was read: while the answer's model is still unknown, when
+    it names another model, or when its bytes hold a usage object (``_USAGE_HINT``: the
+    usage keys ``usage_of`` reads, each followed by an object, or Ollama's counts). A key
+    is never split across the lines of one event (JSON strings hold no raw newline), so each
+    data line is checked on its own as it arrives.
     """
 
     __slots__ = (
@@ -336,6 +344,7 @@ class StreamUsage:
         "_data",
         "_data_size",
         "_broken",
+        "_wanted",
         "_usage",
         "events",
     )
@@ -345,33 +354,58 @@ class StreamUsage:
         self._line = bytearray()  # the current partial line (or the tail of an oversized one)
         self._head = b""  # the start of an oversized line
         self._oversized = False
-        self._data: list[str] = []  # data lines of the current event
+        self._data: list[bytes] = []  # data lines of the current event
         self._data_size = 0
         self._broken = False  # the current event outgrew LINE_CAP: its data is dropped
+        self._wanted = False  # the current event is to be parsed (see the class docstring)
         self._usage = Usage()
         self.events = 0  # data events (and bare JSON lines) seen, [DONE] not counted
 
     def feed(self, chunk: bytes) -> None:
         if not self._enabled or not chunk:
             return
+        if (
+            chunk[-2:] == b"\n\n"
+            and chunk.find(b"\n") == len(chunk) - 2
+            and chunk.startswith(b"data:")
+            and len(chunk) <= LINE_CAP
+            and not (self._line or self._oversized or self._data or self._broken)
+        ):  # the usual read: one whole one-line event
+            self._one_event(chunk[5:-2].removesuffix(b"\r"))
+            return
         start = 0
-        while (end := chunk.find(b"\n", start)) != -1:
-            self._append(chunk[start:end])
-            self._end_line()
+        find = chunk.find
+        while (end := find(b"\n", start)) != -1:
+            if self._line or self._oversized or end - start > LINE_CAP:
+                self._append(chunk[start:end])
+                self._end_line()
+            else:  # the whole line is in this chunk: no copy into the line buffer
+                self._line_done(chunk[start:end])
             start = end + 1
-        self._append(chunk[start:])
+        if start < len(chunk):
+            self._append(chunk[start:])
+
+    def _one_event(self, value: bytes) -> None:
+        """What ``_add_data`` and ``_dispatch`` do for a one-line event, without the state."""
+        if value[:1] == b" ":
+            value = value[1:]
+        if value.strip() == b"[DONE]":
+            return
+        if worth_parsing(self._usage, value):
+            self._usage = merge_usage(self._usage, usage_of_json(load_json(value)))
+        self.events += 1
 
     @property
     def usage(self) -> Usage:
         """Usage so far, counting an event the stream has not closed with a blank line."""
         if self._broken:
             return self._usage
-        partial = "" if self._oversized else self._line.decode("utf-8", "replace")
-        if partial.startswith("{"):
+        partial = b"" if self._oversized else bytes(self._line)
+        if partial.startswith(b"{"):
             return merge_usage(self._usage, _event_usage(partial))
-        field, value = _field(partial)
-        data = self._data + [value] if field == "data" else self._data
-        return merge_usage(self._usage, _event_usage("\n".join(data))) if data else self._usage
+        value = _data_value(partial)
+        data = self._data + [value] if value is not None else self._data
+        return merge_usage(self._usage, _event_usage(b"\n".join(data))) if data else self._usage
 
     def _append(self, piece: bytes) -> None:
         if not self._oversized and len(self._line) + len(piece) <= LINE_CAP:
@@ -385,19 +419,26 @@ class StreamUsage:
 
     def _end_line(self) -> None:
         line, self._line = bytes(self._line), bytearray()
+        if self._oversized:
+            self._end_oversized(line.removesuffix(b"\r"))
+            return
+        self._line_done(line)
+
+    def _line_done(self, line: bytes) -> None:
         if line.endswith(b"\r"):
             line = line[:-1]
-        if self._oversized:
-            self._end_oversized(line)
-            return
-        text = line.decode("utf-8", "replace").removeprefix("\ufeff")
-        if not text:
+        if line.startswith(_BOM):
+            line = line[3:]
+        if not line:
             self._dispatch()
-        elif text.startswith("{"):
-            self._usage = merge_usage(self._usage, _event_usage(text))
+        elif line[0] == 0x7B:  # "{": a bare JSON line
+            if self._worth_parsing(line):
+                self._usage = merge_usage(self._usage, _event_usage(line))
             self.events += 1
         else:
-            self._add_field(*_field(text))
+            value = _data_value(line)
+            if value is not None and not self._broken:
+                self._add_data(value)
 
     def _end_oversized(self, tail: bytes) -> None:
         if self._head.lstrip().startswith((b"data", b"{")):
@@ -405,32 +446,60 @@ class StreamUsage:
         self._oversized, self._head = False, b""
         self._broken, self._data, self._data_size = True, [], 0
 
-    def _add_field(self, field: str, value: str) -> None:
-        if field != "data" or self._broken:
-            return  # comments, event names, ids and retry hints carry no usage
+    def _add_data(self, value: bytes) -> None:
         self._data_size += len(value) + 1
         if self._data_size > LINE_CAP:
             self._broken, self._data = True, []
-        else:
-            self._data.append(value)
+            return
+        self._data.append(value)
+        if not self._wanted and self._worth_parsing(value):
+            self._wanted = True
+
+    def _worth_parsing(self, data: bytes) -> bool:
+        return worth_parsing(self._usage, data)
 
     def _dispatch(self) -> None:
         if self._data and not self._broken:
-            data = "\n".join(self._data)
-            self._usage = merge_usage(self._usage, _event_usage(data))
-            self.events += data.strip() != "[DONE]"
-        self._data, self._data_size, self._broken = [], 0, False
+            data = self._data[0] if len(self._data) == 1 else b"\n".join(self._data)
+            if self._wanted:
+                self._usage = merge_usage(self._usage, _event_usage(data))
+            self.events += data.strip() != b"[DONE]"
+        self._data, self._data_size, self._broken, self._wanted = [], 0, False, False
 
 
-def _field(line: str) -> tuple[str, str]:
-    """An SSE line as (field, value); comments give an empty field."""
-    if line.startswith(":"):
-        return "", ""
-    field, _, value = line.partition(":")
-    return field, value.removeprefix(" ")
+_BOM = b"\xef\xbb\xbf"
+# Bytes that can hold counts ``usage_of`` reads: "usage", "usageMetadata" (Gemini) or "meta"
+# (Cohere v1) followed by an object, or Ollama's eval counts. ``"usage": null`` (OpenAI's
+# chunks before the last one) is not a hint.
+_USAGE_HINT = re.compile(rb'"(?:usage|usageMetadata|meta)"\s*:\s*\{|eval_count"')
+_MODEL_NAMED = re.compile(rb'"(?:model|modelVersion)"\s*:\s*"((?:[^"\\]|\\.)*)"')
 
 
-def _event_usage(data: str) -> Usage:
-    if data.strip() == "[DONE]":
+def worth_parsing(known: Usage, data: bytes | bytearray) -> bool:
+    """Whether the JSON in *data* may change the usage read so far (*known*): it holds a
+    usage object, or names a model other than the known one (any model, while none is)."""
+    if known.model is None or _USAGE_HINT.search(data):
+        return True
+    model = _json_spelling(known.model)
+    return any(named != model for named in _MODEL_NAMED.findall(data))
+
+
+@functools.lru_cache(maxsize=64)
+def _json_spelling(text: str) -> bytes:
+    """*text* as a JSON string's inside (a server's other spelling of it just parses)."""
+    return json.dumps(text)[1:-1].encode()
+
+
+def _data_value(line: bytes) -> bytes | None:
+    """The value of an SSE ``data`` line (one leading space dropped); None for any other
+    field, a comment or an event name. A line ``data`` without a colon is empty data."""
+    if line.startswith(b"data:"):
+        value = line[5:]
+        return value[1:] if value[:1] == b" " else value
+    return b"" if line == b"data" else None
+
+
+def _event_usage(data: bytes) -> Usage:
+    if data.strip() == b"[DONE]":
         return Usage()
     return usage_of_json(load_json(data))

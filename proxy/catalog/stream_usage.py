@@ -23,6 +23,7 @@ from proxy.catalog.shapes import (
     merge_usage,
     salvage_usage,
     usage_of,
+    worth_parsing,
 )
 
 _STRUCTURE = re.compile(rb'[{}\[\]"]')
@@ -107,8 +108,10 @@ class JsonValues:
     def _close(self) -> None:
         if self._big:
             found = salvage_usage(self._head, bytes(self._object))
-        else:
+        elif worth_parsing(self._usage, self._object):
             found = usage_of(load_json(bytes(self._object)))
+        else:
+            found = Usage()  # the same model again, and no counts: nothing to parse for
         self._usage = merge_usage(self._usage, found)
         self.events += 1
         self._object, self._head, self._big = bytearray(), b"", False

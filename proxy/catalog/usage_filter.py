@@ -19,6 +19,7 @@ what comes out is what went in, less the usage-only event.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 MAX_PENDING = 1024 * 1024
@@ -54,6 +55,14 @@ class InjectedUsageFilter:
             rest = bytes(self._pending)
             self._pending.clear()
             return [rest] if rest else []
+        if (
+            not self._pending
+            and _event_end(chunk) == len(chunk)
+            and not _USAGE_OBJECT.search(chunk)
+        ):
+            # The usual read: one whole event, not the usage one. It passes as it came.
+            self.events += b"data:" in chunk and b"[DONE]" not in chunk
+            return [chunk]
         self._pending += chunk
         out = bytearray()
         while (end := _event_end(self._pending)) != -1:
@@ -69,12 +78,19 @@ class InjectedUsageFilter:
         return [bytes(out)] if out else []
 
 
-def _event_end(buffer: bytearray) -> int:
+def _event_end(buffer: bytes | bytearray) -> int:
     ends = [i + len(sep) for sep in (b"\n\n", b"\r\n\r\n") if (i := buffer.find(sep)) != -1]
     return min(ends) if ends else -1
 
 
+# The usage-only event carries a usage object; every other chunk of a stream that asked for
+# usage carries ``"usage": null``.
+_USAGE_OBJECT = re.compile(rb'"usage"\s*:\s*\{')
+
+
 def _usage_only(event: bytes) -> bool:
+    if not _USAGE_OBJECT.search(event):
+        return False
     data = b"".join(line[5:].strip() for line in event.splitlines() if line.startswith(b"data:"))
     if not data.startswith(b"{") or b'"usage"' not in data:
         return False

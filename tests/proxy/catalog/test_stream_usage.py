@@ -3,8 +3,17 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from proxy.catalog.shapes import LINE_CAP, Usage
+from proxy.catalog.shapes import (
+    LINE_CAP,
+    StreamUsage,
+    Usage,
+    load_json,
+    merge_usage,
+    usage_of_json,
+)
 from proxy.catalog.stream_usage import BodyUsage, JsonValues
 
 
@@ -120,3 +129,58 @@ def test_web_apps_report_nothing() -> None:
     reader = BodyUsage("web", "application/json")
     reader.feed(OPENAI_JSON)
     assert reader.usage == Usage() and reader.events == 0
+
+
+# --- SSE: parsing only the events that can carry usage finds what parsing all of them does
+
+
+def _every_event(body: bytes) -> Usage:
+    """The reference: every event parsed (what StreamUsage did before it skipped any)."""
+    usage = Usage()
+    for event in body.replace(b"\r\n", b"\n").split(b"\n\n"):
+        data = [line[5:].removeprefix(b" ") for line in event.split(b"\n") if line[:5] == b"data:"]
+        if data and b"\n".join(data).strip() != b"[DONE]":
+            usage = merge_usage(usage, usage_of_json(load_json(b"\n".join(data))))
+    return usage
+
+
+_EVENT_USAGES = st.sampled_from(
+    [None, "absent", {"prompt_tokens": 4}, {"input_tokens": 9, "output_tokens": 2},
+     {"completion_tokens": 5}]
+)  # fmt: skip
+
+
+@given(
+    events=st.lists(
+        st.tuples(_EVENT_USAGES, st.sampled_from([None, "gpt-4o-mini", "gpt-4o"]),
+                  st.sampled_from(["usage", "usageMetadata", "meta", "x_groq"]),
+                  st.booleans(), st.booleans()),
+        min_size=1, max_size=6,
+    ),
+    cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=4),
+    crlf=st.booleans(),
+)  # fmt: skip
+def test_skipping_events_without_usage_loses_nothing(
+    events: list[tuple[object, str | None, str, bool, bool]], cuts: list[int], crlf: bool
+) -> None:
+    body = b""
+    for usage, model, key, spaced, split_lines in events:
+        event: dict[str, object] = {"choices": [{"delta": {"content": "hi"}}]}
+        if model:
+            event["model"] = model
+        if usage != "absent":
+            event[key] = {"usage": usage} if key == "x_groq" else usage
+        text = json.dumps(event, separators=(", ", " : ") if spaced else (",", ":"))
+        lines = text.replace(", ", ",\n").split("\n") if split_lines else [text]
+        body += b"".join(b"data: " + line.encode() + b"\n" for line in lines) + b"\n"
+    body += b"data: [DONE]\n\n"
+    if crlf:
+        body = body.replace(b"\n", b"\r\n")
+    reader = StreamUsage("openai")
+    at = 0
+    for cut in sorted(c % (len(body) + 1) for c in cuts):
+        reader.feed(body[at:cut])
+        at = max(at, cut)
+    reader.feed(body[at:])
+    assert reader.usage == _every_event(body)
+    assert reader.events == len(events)

@@ -97,3 +97,28 @@ def test_add_include_usage(body: object, changed: bool) -> None:
     assert (result is not None) is changed
     if result:
         assert json.loads(result)["stream_options"]["include_usage"] is True
+
+
+def openai_chunk(content: str) -> bytes:
+    """A chat chunk as OpenAI writes it once usage is asked for: ``"usage": null``."""
+    body = {"id": "c1", "model": "gpt-4o-mini", "choices": [{"delta": {"content": content}}]}
+    return b"data: " + json.dumps({**body, "usage": None}).encode() + b"\n\n"
+
+
+OPENAI_USAGE = b'data: {"id":"c1","choices":[],"usage": {"prompt_tokens":3}}\n\n'
+
+
+def test_null_usage_chunks_pass_one_read_each_as_they_came() -> None:
+    strip = InjectedUsageFilter()
+    reads = [openai_chunk("one"), openai_chunk(" two"), OPENAI_USAGE, b"data: [DONE]\n\n"]
+    answers = [strip(read) for read in reads]
+    assert answers == [[reads[0]], [reads[1]], [], [reads[3]]]
+    assert all(a[0] is r for a, r in zip(answers, reads, strict=False) if a), "not copied"
+    assert strip.events == 2
+
+
+@pytest.mark.parametrize("cut", range(0, 200, 3))
+def test_null_usage_stream_cut_anywhere(cut: int) -> None:
+    stream = openai_chunk("one") + openai_chunk(" two") + OPENAI_USAGE + b"data: [DONE]\n\n"
+    expected = openai_chunk("one") + openai_chunk(" two") + b"data: [DONE]\n\n"
+    assert feed(InjectedUsageFilter(), [stream[:cut], stream[cut:]]) == expected
