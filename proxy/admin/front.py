@@ -52,6 +52,30 @@ def make_server(app: Asgi, host: str, port: int) -> Any:
     import uvicorn
 
     class EmbeddedServer(uvicorn.Server):
+        """uvicorn's main loop wakes ten times a second to refresh its Date header and look
+        at ``should_exit``: 3 ms of CPU a second on an idle gate, three quarters of all it
+        spent idle. This one wakes once a second (the Date header is whole seconds anyway)
+        and at once when told to stop."""
+
+        _stop: asyncio.Event | None = None
+        _exit = False
+
+        @property
+        def should_exit(self) -> bool:
+            return self._exit
+
+        @should_exit.setter
+        def should_exit(self, value: bool) -> None:
+            self._exit = value
+            if value and self._stop is not None:
+                self._stop.set()
+
+        async def main_loop(self) -> None:
+            self._stop = asyncio.Event()
+            while not await self.on_tick(0):  # tick 0: the Date header is refreshed each time
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), 1.0)
+
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
             yield

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from proxy.admin.front import LazyApp
+from proxy.admin.front import LazyApp, bind_socket, make_server
 
 
 async def test_the_app_is_built_once_in_a_thread_on_the_first_request() -> None:
@@ -66,3 +66,31 @@ async def test_a_build_that_fails_is_tried_again_on_the_next_request() -> None:
         await lazy({"type": "http", "path": "/"}, nothing, nothing)
     await lazy({"type": "http", "path": "/"}, nothing, nothing)
     assert calls == 2 and lazy.loaded
+
+
+async def _date_app(scope: Any, receive: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+async def _date_of(port: int) -> str:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+    head = (await reader.read()).decode().lower()
+    writer.close()
+    return head.split("date: ", 1)[1].split("\r\n", 1)[0]
+
+
+async def test_the_embedded_server_wakes_once_a_second_and_stops_at_once() -> None:
+    """The Date header still follows the clock, and a stop ends the server."""
+    sock = bind_socket("127.0.0.1", 0)
+    server = make_server(_date_app, "127.0.0.1", 0)
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.01)
+    port = sock.getsockname()[1]
+    first = await _date_of(port)
+    await asyncio.sleep(2.1)
+    assert await _date_of(port) != first
+    server.should_exit = True
+    await asyncio.wait_for(serving, 10)
