@@ -51,7 +51,7 @@ class GateAddon(SniGate):
         peer = client.peername
         ip = str(peer[0]) if peer else ""
         if ip and ip not in self.gate.neighbours.macs and not _LOOPBACK.match(ip):
-            self.gate.neighbours.poke()
+            self.gate.neighbours.poke(ip)
 
     def client_disconnected(self, client: connection.Client) -> None:
         self._identities.pop(client.id, None)

@@ -14,49 +14,79 @@ import asyncio
 import ipaddress
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from governance.addresses import normalize_mac, try_normalize_ip
 from governance.facts import Identity
 from governance.snapshot import Snapshot
+from governance.state import RuntimeState
 
 log = logging.getLogger(__name__)
 ARP_TABLE = Path("/proc/net/arp")
 
 
 class NeighbourTable:
-    """IP -> MAC, refreshed in the background from /proc/net/arp and `ip -j neigh`."""
+    """IP -> MAC, refreshed in the background from /proc/net/arp and `ip -j neigh`.
+
+    Only while the rules name a device by MAC (``needed``): a gate without one never reads
+    the tables. ``ip -j neigh`` (a subprocess: the only way to IPv6 neighbours here) runs
+    only once an IPv6 client without a known MAC has connected; IPv4 neighbours come from
+    /proc/net/arp, a file read. Both cost an idle gate CPU every few seconds otherwise.
+    """
 
     def __init__(self) -> None:
         self.macs: dict[str, str] = {}
         self._wake: asyncio.Event | None = None
+        self._ipv6 = False  # an IPv6 client without a MAC was seen: read `ip neigh` too
 
     def mac_of(self, ip: str) -> str | None:
         return self.macs.get(ip)
 
-    def poke(self) -> None:
+    def poke(self, ip: str = "") -> None:
         """Ask for an early refresh (a client we have no MAC for connected); never blocks."""
+        if ":" in ip:
+            self._ipv6 = True
         if self._wake is not None:
             self._wake.set()
 
     async def refresh(self) -> None:
         table = await asyncio.to_thread(_read_arp, ARP_TABLE)
-        table.update(await _read_ip_neigh())
+        if self._ipv6:
+            table.update(await _read_ip_neigh())
         self.macs = table
 
-    async def run(self, interval: float = 5.0, min_gap: float = 1.0) -> None:
+    async def run(
+        self,
+        interval: float = 5.0,
+        min_gap: float = 1.0,
+        needed: Callable[[], bool] = lambda: True,
+    ) -> None:
         self._wake = asyncio.Event()
         while True:
-            try:
-                await self.refresh()
-            except Exception as exc:  # noqa: BLE001 - identity falls back to IPs
-                log.debug("neighbour table refresh failed: %s", exc)
+            if needed():
+                try:
+                    await self.refresh()
+                except Exception as exc:  # noqa: BLE001 - identity falls back to IPs
+                    log.debug("neighbour table refresh failed: %s", exc)
+            elif self.macs:
+                self.macs = {}
             await asyncio.sleep(min_gap)
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), interval - min_gap)
             except TimeoutError:
                 pass
+
+
+def macs_matter(snap: Snapshot, state: RuntimeState) -> bool:
+    """Whether anything decides by MAC: a device's ``macs``, or a MAC in the rules' or the
+    runtime allowlist. Otherwise the neighbour table is not read at all."""
+    return (
+        bool(snap.device_by_mac)
+        or any(entry.kind == "mac" for entry in snap.allowlist)
+        or any(entry.kind == "mac" for entry in state.allowlist)
+    )
 
 
 def _read_arp(path: Path) -> dict[str, str]:

@@ -27,6 +27,7 @@ from typing import Any
 from mitmproxy import ctx, options
 from mitmproxy.master import Master
 
+from proxy import identity
 from proxy.addon import GateAddon
 from proxy.admin.front import LazyApp, bind_socket, make_server
 from proxy.chain import GateNextLayer, addons_for_options, lean_addons
@@ -128,7 +129,7 @@ async def serve(cfg: RunConfig) -> int:
         for coro in (
             rules.watch(),
             cache.run(),
-            gate.neighbours.run(),
+            gate.neighbours.run(needed=lambda: identity.macs_matter(rules.snapshot, cache.state)),
             gate.notifier.run(),
             gate.run_minutes(),
             weekly_reports.run(cache.target, lambda: rules.snapshot, utc_now),
