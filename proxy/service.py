@@ -192,7 +192,8 @@ def _build_master(
     master = HearthgateMaster(opts, with_termlog=True)
     chain = lean_addons(dns_mode=cfg.dns is not None)
     master.addons.add(*chain)
-    set_names = {item.split("=", 1)[0] for item in cfg.sets}
+    # only options the lean chain does not declare send us looking through every addon
+    set_names = {name for item in cfg.sets if (name := item.split("=", 1)[0]) not in opts}
     master.addons.add(*addons_for_options(set_names, {type(a).__name__ for a in chain}))
     modes = list(cfg.modes)
     dns_gate = None

@@ -173,6 +173,9 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from proxy import lean_mitmproxy
+
+    lean_mitmproxy.install()  # before anything imports mitmproxy.addons
     from proxy.service import RunConfig, run
     from proxy.store.sql.target import parse_url
     from proxy.store.writer import queue_limit
