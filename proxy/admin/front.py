@@ -93,6 +93,7 @@ def make_server(app: Asgi, host: str, port: int) -> Any:
         port=port,
         log_level="warning",
         lifespan="off",
+        ws="none",  # the admin app has no WebSocket routes: websockets is never imported
         access_log=False,
         server_header=False,
     )
