@@ -50,6 +50,10 @@ class Endpoint(StrEnum):
     WEB_APP = "web-app"
 
 
+# How request bodies of a provider are read (the catalog's and the rules' ``api``).
+ApiName = Literal["openai", "anthropic", "gemini", "cohere", "ollama", "web"]
+
+
 class Category(StrEnum):
     """The kinds of AI service parents think in; every catalog entry has one."""
 

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from governance.addresses import normalize_mac
-from governance.facts import DAY_NAMES, Day
+from governance.facts import DAY_NAMES, ApiName, Day
 
 __all__ = ["DAY_NAMES", "Day"]  # and the models below; the days live in facts
 
@@ -35,7 +35,6 @@ EndpointName = Literal[
 CategoryName = Literal[
     "api", "assistant", "companion", "homework", "search", "image", "video", "music", "coding"
 ]  # fmt: skip  (governance.facts.Category; a test keeps the two the same)
-ApiName = Literal["openai", "anthropic", "gemini", "cohere", "ollama", "web"]
 PiiKind = Literal["email", "phone", "card", "address", "national_id"]
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"

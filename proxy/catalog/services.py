@@ -23,8 +23,7 @@ from typing import TYPE_CHECKING, get_args
 
 import yaml
 
-from governance.facts import Category
-from governance.schema import ApiName
+from governance.facts import ApiName, Category
 from proxy.catalog.hosts import HostIndex, HostSpec, normalize_host, parse_host, trie_regex
 
 if TYPE_CHECKING:
