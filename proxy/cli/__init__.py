@@ -3,6 +3,8 @@
 ``main`` parses the command line and dispatches (the console script is ``proxy.cli.main:main``);
 ``common`` holds shared options and output; ``rules``, ``log`` (log, stats, explain) and
 ``state`` (emergency, allow, unlock, override, pin, consent, admin) hold the subcommands.
+``lean_mitmproxy`` is what ``run`` does first: mitmproxy.addons without its
+``__init__``, which imports every default addon.
 
 Every command but ``run`` answers within 300 ms, so parsing must stay cheap: a CLI module
 imports at its top only the standard library's light parts and ``proxy.cli.common``; each

@@ -173,7 +173,7 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from proxy import lean_mitmproxy
+    from proxy.cli import lean_mitmproxy
 
     lean_mitmproxy.install()  # before anything imports mitmproxy.addons
     from proxy.service import RunConfig, run

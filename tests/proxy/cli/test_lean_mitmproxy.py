@@ -10,7 +10,7 @@ PROBE = """
 import json, sys
 lean = sys.argv[1] == "lean"
 if lean:
-    from proxy import lean_mitmproxy
+    from proxy.cli import lean_mitmproxy
     assert lean_mitmproxy.install()
     assert not lean_mitmproxy.install(), "a second install changes nothing"
 import mitmproxy.master
