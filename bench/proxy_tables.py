@@ -159,41 +159,60 @@ def _errors(res: ThroughputResults) -> str:
     )
 
 
-def memory(report: Report, points: list[MemoryPoint], mitmdump: tuple[float, float]) -> None:
-    rows = [
-        [
-            p.label,
-            number(p.served),
-            number(p.rss_mib, 1),
-            number(p.queue_depth),
-            "" if p.rps is None else number(p.rps),
-            str(p.errors),
-        ]
-        for p in points
-    ]
+MEMORY_RATIO_TARGET = 1.25  # issue 18: RSS after 100k requests within 1.25x of mitmdump's
+
+
+def memory(report: Report, points: list[MemoryPoint], mitmdump: list[MemoryPoint]) -> None:
+    """hearthgate's readings beside bare mitmdump's, taken at the same points of the same
+    load (each proxy gets the same rounds, one after the other)."""
+    beside = {p.label: p for p in mitmdump}
+    rows = []
+    for p in points:
+        m = beside.get(p.label)
+        rows.append(
+            [
+                p.label,
+                number(p.served),
+                number(p.rss_mib, 1),
+                "-" if m is None else number(m.served),
+                "-" if m is None else number(m.rss_mib, 1),
+                "-" if m is None else f"{p.rss_mib / m.rss_mib:.2f}x",
+                number(p.queue_depth),
+                ""
+                if p.rps is None
+                else number(p.rps) + ("" if m is None or m.rps is None else f" / {number(m.rps)}"),
+                str(p.errors + (m.errors if m else 0)),
+            ]
+        )
     body = table(
-        [
-            "hearthgate RSS",
-            "requests answered",
-            "RSS MiB",
-            "log queue depth",
-            "round req/s",
-            "errors",
-        ],
+        ["reading", "hearthgate: requests", "RSS MiB", "mitmdump: requests", "RSS MiB",
+         "ratio", "hearthgate log queue", "round req/s (hearthgate / mitmdump)", "errors"],
         rows,
-    )
+    )  # fmt: skip
     rounds = [p for p in points if p.rps is not None]
+    m_rounds = [p for p in mitmdump if p.rps is not None]
     last, before = rounds[-1], rounds[-2]
     growth = last.rss_mib - before.rss_mib
+    m_growth = m_rounds[-1].rss_mib - m_rounds[-2].rss_mib
     report.target(
         f"memory: RSS after {last.served:,} requests, no growth between the last two rounds "
         f"(<= {MEMORY_TOLERANCE_MIB:g} MiB)",
-        f"{growth:+.1f} MiB; {last.rss_mib:.0f} MiB after {last.served:,} requests",
+        f"{growth:+.1f} MiB (mitmdump {m_growth:+.1f}); {last.rss_mib:.0f} MiB after "
+        f"{last.served:,} requests",
         growth <= MEMORY_TOLERANCE_MIB,
+    )
+    ratio = last.rss_mib / m_rounds[-1].rss_mib
+    report.target(
+        f"memory: RSS after the rounds within {MEMORY_RATIO_TARGET:g}x of mitmdump's after the "
+        "same rounds",
+        f"{last.rss_mib:.1f} MiB after {last.served:,} vs {m_rounds[-1].rss_mib:.1f} MiB after "
+        f"{m_rounds[-1].served:,}: {ratio:.2f}x",
+        ratio <= MEMORY_RATIO_TARGET,
     )
     notes = [
         f"Growth between the last two rounds: {growth:+.1f} MiB "
-        f"({1024 * growth / max(last.served - before.served, 1):.2f} KiB per request)."
+        f"({1024 * growth / max(last.served - before.served, 1):.2f} KiB per request); "
+        f"mitmdump's {m_growth:+.1f} MiB."
     ]
     if last.queue_depth > before.queue_depth:
         notes.append(
@@ -201,8 +220,4 @@ def memory(report: Report, points: list[MemoryPoint], mitmdump: tuple[float, flo
             f"{last.queue_depth - before.queue_depth:,} writes: they wait in memory "
             "(section 4), so part of that growth is rows not yet written, not a leak."
         )
-    notes.append(
-        f"For comparison, bare mitmdump: {mitmdump[0]:.1f} MiB idle, "
-        f"{mitmdump[1]:.1f} MiB after its throughput runs."
-    )
     report.section("5. Memory", body, " ".join(notes))

@@ -150,7 +150,7 @@ NOTES = (
 @dataclass(frozen=True)
 class Memory:
     hearthgate: list[memory.MemoryPoint]
-    mitmdump: tuple[float, float]  # RSS MiB idle and after its throughput runs
+    mitmdump: list[memory.MemoryPoint]  # the same readings of bare mitmdump, same load
 
 
 class Progress:
@@ -172,25 +172,30 @@ def proxy_sections(
     with tempfile.TemporaryDirectory(prefix="hearthgate-bench-") as tmp, Lab(Path(tmp)) as lab:
         progress("upstream, mitmdump and hearthgate are up")
         idle = memory.reading(lab.hearthgate, "idle, after start-up")
-        mitmdump_rss = [sysinfo.rss_mib(lab.mitmdump.pid)]
+        m_idle = memory.reading(lab.mitmdump, "idle, after start-up")
         pids = [os.getpid(), lab.upstream.pid, lab.mitmdump.pid, lab.hearthgate.pid]
         foreign = sysinfo.ForeignLoad(pids)
         res = throughput.measure(lab, MODES, plan.rounds, plan.seconds, plan.warmup, progress)
         throughput.measure_wrk(lab, wrk, wrk_note, res, plan.wrk_seconds, progress)
         res.foreign_cores = foreign.cores()
         after = memory.reading(lab.hearthgate, "after the throughput runs")
-        mitmdump_rss.append(sysinfo.rss_mib(lab.mitmdump.pid))
-        left = plan.memory_total - lab.hearthgate.served - plan.memory_rounds * plan.memory_new
-        per_round = max(plan.memory_requests, -(-left // plan.memory_rounds))
-        rounds = memory.measure_rounds(
-            lab.hearthgate, plan.memory_rounds, per_round, plan.memory_new, progress
-        )
+        m_after = memory.reading(lab.mitmdump, "after the throughput runs")
+        rounds = {}
+        for running in (lab.hearthgate, lab.mitmdump):  # the same rounds through each
+            left = plan.memory_total - running.served - plan.memory_rounds * plan.memory_new
+            per_round = max(plan.memory_requests, -(-left // plan.memory_rounds))
+            progress(f"memory rounds through {running.target.name}")
+            rounds[running.target.name] = memory.measure_rounds(
+                running, plan.memory_rounds, per_round, plan.memory_new, progress
+            )
         progress("waiting for hearthgate's decision log to catch up")
         live = memory.drain(lab.hearthgate)
         drained = memory.reading(lab.hearthgate, "after the log queue drained")
+        m_drained = memory.reading(lab.mitmdump, "after the log queue drained")
         progress("stopping the proxies")
-    points = [idle, after, *rounds, drained]
-    return res, Memory(points, (mitmdump_rss[0], mitmdump_rss[1])), live
+    points = [idle, after, *rounds["hearthgate"], drained]
+    m_points = [m_idle, m_after, *rounds["mitmdump"], m_drained]
+    return res, Memory(points, m_points), live
 
 
 def _guarded(report: Report, name: str, step: Callable[[], None]) -> bool:

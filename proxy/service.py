@@ -251,7 +251,12 @@ class _Announce:
         self.starting = asyncio.get_running_loop().create_task(self._start_admin(proxy))
 
     async def _start_admin(self, proxy: list[list[Any]]) -> None:
-        app = LazyApp(lambda: _build_admin_app(self.gate, self.cfg))
+        from proxy.admin.light import LightRoutes
+
+        app = LazyApp(
+            lambda: _build_admin_app(self.gate, self.cfg),
+            LightRoutes(self.gate, self.cfg.listen_port),
+        )
         # uvicorn loads in a thread: the event loop keeps serving the proxy meanwhile
         self.admin = await asyncio.to_thread(make_server, app, *self.cfg.admin)
         self.admin_task = asyncio.create_task(self.admin.serve(sockets=[self.sock]))

@@ -3,10 +3,11 @@
 ``hearthgate run`` binds the socket before anything else listens, so a port already in use
 stops the start at once with a clear message. uvicorn serves it once the proxy listens, with
 ``LazyApp`` in front: the FastAPI app (FastAPI, starlette, the routes and their models, a
-tenth of the gate's memory) is built in a worker thread on the first request — a parent
-opening the dashboard, a /metrics scrape, a /healthz probe — and every request after that goes
-straight to it. A gate nobody administers never loads it. Cheap to import: uvicorn is
-imported by ``make_server``, FastAPI by the ``build`` function the app is given.
+tenth of the gate's memory) is built in a worker thread on the first request that needs it —
+a parent opening the dashboard or calling the API; /metrics, /healthz and the PAC file are
+answered by ``admin.light`` without it — and every request after that goes straight to it.
+A gate nobody administers never loads it. Cheap to import: uvicorn is imported by
+``make_server``, FastAPI by the ``build`` function the app is given.
 """
 
 from __future__ import annotations
@@ -26,8 +27,14 @@ Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
 class LazyApp:
     """An ASGI app that builds the real one (in a thread) on its first request."""
 
-    def __init__(self, build: Callable[[], Asgi]) -> None:
+    def __init__(
+        self,
+        build: Callable[[], Asgi],
+        light: Callable[[Scope, Send], Awaitable[bool]] | None = None,
+    ) -> None:
+        """``light`` answers what it can (``admin.light``) without the app being built."""
         self._build = build
+        self._light = light
         self._app: Asgi | None = None
         self._lock = asyncio.Lock()
 
@@ -43,6 +50,8 @@ class LazyApp:
         return self._app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._light is not None and await self._light(scope, send):
+            return
         app = self._app or await self.load()
         await app(scope, receive, send)
 

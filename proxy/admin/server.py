@@ -9,13 +9,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from proxy.admin import api as admin_api
+from proxy.admin import light
 from proxy.admin.auth import Authenticator
 from proxy.admin.dashboard import routes as dashboard
 from proxy.catalog.pac import CONTENT_TYPE as PAC_TYPE
-from proxy.catalog.pac import render_pac
 from proxy.gate import Gate
 from proxy.store.sql.connection import unavailable_errors
 
@@ -51,33 +51,16 @@ def create_app(gate: Gate, listen_port: int = 8080) -> FastAPI:
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
-        writer = gate.writer.stats
-        reachable = writer.last_ok and gate.cache.database_ok
-        return {
-            "status": "ok" if reachable else "degraded",
-            "instance": gate.instance,
-            "database": gate.cache.target.display,
-            "database_backend": gate.cache.target.kind,
-            "database_reachable": reachable,
-            "database_error": None if reachable else writer.last_error or gate.cache.database_error,
-            "rules_version": gate.rules.snapshot.version,
-            "rules_loaded_at": gate.rules.loaded_at.isoformat(),
-            "rules_error": gate.rules.last_error,
-            "database_writable": writer.last_ok,
-            "decision_log_queue_depth": gate.writer.depth,
-            "dns": gate.dns_stats() if gate.dns_stats else {"on": False},
-        }
+        return light.health(gate)
 
     @app.get("/proxy.pac", include_in_schema=False)
     @app.get("/wpad.dat", include_in_schema=False)
     async def proxy_pac(request: Request) -> Response:
-        host = (request.url.hostname or "127.0.0.1").strip("[]")
-        port = gate.proxy_port or listen_port
-        proxy = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        return Response(render_pac(gate.catalog.providers, proxy), media_type=PAC_TYPE)
+        body = light.pac(gate, request.url.hostname or "127.0.0.1", listen_port)
+        return Response(body, media_type=PAC_TYPE)
 
     @app.get("/metrics")
     async def metrics() -> Response:
-        return Response(generate_latest(gate.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(light.metrics(gate), media_type=CONTENT_TYPE_LATEST)
 
     return app
