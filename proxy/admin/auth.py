@@ -51,6 +51,7 @@ class FailureThrottle:
 
 class Authenticator:
     def __init__(self, state_dir: Target | str | Path) -> None:  # or a database URL
+        admins.warm()  # the app is built in a worker thread: the first check costs no more
         self.state_dir = state_dir
         self._verified: TTLCache[str, Admin] = TTLCache(maxsize=256, ttl=60)
         self.throttle = FailureThrottle()

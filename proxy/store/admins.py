@@ -7,6 +7,7 @@ and within a second for a running gate (the state version changes).
 
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -82,11 +83,20 @@ def authenticate(db: Db, token: str) -> Admin | None:
         (parts[1],),
     )
     if row is None:
-        pins.verify_pin(parts[2], _DUMMY)  # same cost whether or not the id exists
+        pins.verify_pin(parts[2], _dummy())  # same cost whether or not the id exists
         return None
     if not pins.verify_pin(parts[2], row["token_hash"]):
         return None
     return Admin(row["id"], row["name"], row["role"])
 
 
-_DUMMY = pins.hash_pin("not-a-token-" + secrets.token_hex(8))
+@functools.cache
+def _dummy() -> str:
+    """A hash to verify unknown tokens against; made when first needed, not on import (every
+    CLI command that imports this module would pay one scrypt for nothing)."""
+    return pins.hash_pin("not-a-token-" + secrets.token_hex(8))
+
+
+def warm() -> None:
+    """Make the dummy hash now (a server does, so its first unknown token costs the same)."""
+    _dummy()
