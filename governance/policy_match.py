@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from governance.facts import Action, Endpoint, Identity, Inspect, RequestFacts
 from governance.pii import find_pii
 from governance.prompt_regex import PromptRegex, compile_prompt_regex
-from governance.textnorm import fold_keyword, folded, lowered, normalised, warm
+from governance.textnorm import fold_keyword, folded, lowered, normalised
 from governance.topics import find_topic
 
 if TYPE_CHECKING:  # annotations only: a snapshot read back from the CLI cache has no pydantic
@@ -96,8 +96,6 @@ def compile_policy(policy: Policy, order: int) -> CompiledPolicy:
     prompt = w.prompt
     # a keyword that folds to nothing (only invisible characters) would match every prompt
     keywords = [k for k in (prompt.keywords if prompt else []) if k and fold_keyword(k)]
-    if prompt is not None:
-        warm()
 
     return CompiledPolicy(
         name=policy.name,

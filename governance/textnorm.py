@@ -19,9 +19,9 @@ A model reads ``ｃａｓｉｎｏ``, ``ca\u200bsino``, ``casi\u0301no`` and ``�
 
 The confusables come from the ``confusable_homoglyphs`` package (the data of Unicode's
 ``confusables.txt``), the ignorable code points from ``unicodedata`` plus the short
-``Other_Default_Ignorable_Code_Point`` list of Unicode's PropList. Both tables are built once,
-on first use (about 0.1 s; the rules loader does it while compiling keywords, off the event
-loop).
+``Other_Default_Ignorable_Code_Point`` list of Unicode's PropList. Both tables are built once
+(about 0.1 s): by ``warm()``, which the running gate calls in a worker thread after start, or
+on first use.
 
 Cost: an ASCII prompt is returned as it is (``str.isascii`` is O(1)). Other prompts pay an
 NFKC pass and a search for ignorables at C speed; for keywords then: Latin-1 text (German,
@@ -86,8 +86,9 @@ def fold_keyword(keyword: str) -> bytes:
 
 
 def warm() -> None:
-    """Build the tables now (the rules loader calls this off the event loop), not on the
-    first prompt beyond ASCII."""
+    """Build the tables now, not on the first prompt beyond ASCII: ``hearthgate run`` calls
+    this in a worker thread once its port is open (about 0.1 s, which a start or a rules
+    check would otherwise wait for)."""
     _latin1_tables()
     _foldable()
     _common_folds()
@@ -170,10 +171,7 @@ def _folded(clean: str) -> bytes:
 
 
 def _fold_of(char: str) -> str:
-    code = ord(char)
-    if code >= _TABLE_END:
-        return char
-    mapped = _fold_table()[code]
+    mapped = _folds().get(ord(char), char)
     return chr(mapped) if isinstance(mapped, int) else mapped or ""
 
 
@@ -268,8 +266,7 @@ def _common_folds() -> tuple[tuple[str, str], ...]:
 def _foldable() -> re.Pattern[str]:
     """The characters of the BMP beyond ASCII that fold to something else, as one class
     (one BMP class is a bitmap to the regex engine: a quick scan)."""
-    table = _fold_table()
-    codes = [c for c in range(0x80, 0x10000) if table[c] != c and not 0xD800 <= c < 0xE000]
+    codes = sorted(c for c in _folds() if 0x80 <= c < 0x10000 and not 0xD800 <= c < 0xE000)
     return re.compile("[" + _ranges(codes) + "]")
 
 
@@ -277,11 +274,11 @@ def _foldable() -> re.Pattern[str]:
 def _latin1_tables() -> tuple[bytes, dict[int, bytes]]:
     """For Latin-1 text: a byte table for characters that fold to one ASCII character (or
     stay), and the UTF-8 of the others' folds, replaced afterwards."""
-    table = _fold_table()
+    folds = _folds()
     one = bytearray(range(256))
     wide: dict[int, bytes] = {}
     for code in range(256):
-        mapped = table[code]
+        mapped = folds.get(code, code)
         text = chr(mapped) if isinstance(mapped, int) else mapped or ""
         if len(text) == 1 and text.isascii():
             one[code] = ord(text)
@@ -293,16 +290,26 @@ def _latin1_tables() -> tuple[bytes, dict[int, bytes]]:
 @lru_cache(maxsize=1)
 def _fold_table() -> list[int | str | None]:
     """``str.translate`` table, indexed by code point: a list never misses, a dict would
-    raise (and catch) a KeyError for every character it does not map."""
-    protos = _prototypes()
+    raise (and catch) a KeyError for every character it does not map. Made on the first
+    prompt mostly in another script (it holds an int for each of its 131,072 code points:
+    4.7 MiB, which a gate whose prompts are Latin never carries)."""
     table: list[int | str | None] = list(range(_TABLE_END))
-    for code in range(0x41, 0x5B):
-        table[code] = code + 0x20
+    for code, mapped in _folds().items():
+        table[code] = mapped
+    return table
+
+
+@lru_cache(maxsize=1)
+def _folds() -> dict[int, int | str | None]:
+    """The code points below ``_TABLE_END`` that fold to something else, and what to:
+    a code point, a string (several, or a prototype), or None (removed)."""
+    protos = _prototypes()
+    folds: dict[int, int | str | None] = {code: code + 0x20 for code in range(0x41, 0x5B)}
     ignorable = _ignorable()
     for code in range(0x80, _TABLE_END):
         char = chr(code)
         if ignorable.match(char):
-            table[code] = None
+            folds[code] = None
             continue
         if (
             char in protos
@@ -312,5 +319,6 @@ def _fold_table() -> list[int | str | None]:
         ):
             folded_char = _fold_char(char, protos)
             if folded_char != char:
-                table[code] = folded_char
-    return table
+                folds[code] = folded_char
+    _prototypes.cache_clear()  # ~6,000 pairs, needed only to build this
+    return folds

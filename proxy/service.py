@@ -27,6 +27,7 @@ from typing import Any
 from mitmproxy import ctx, options
 from mitmproxy.master import Master
 
+from governance import textnorm
 from proxy import identity
 from proxy.addon import GateAddon
 from proxy.admin.front import LazyApp, bind_socket, make_server
@@ -283,6 +284,8 @@ class _Announce:
             *(admin or ("-", "-")),
             info["ca_cert"],
         )
+        # the keyword tables (about 0.1 s), once the gate serves: off the loop, not in the start
+        await asyncio.to_thread(textnorm.warm)
 
     async def stop(self) -> None:
         if self.starting is not None and not self.starting.done():
