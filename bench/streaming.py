@@ -12,7 +12,8 @@ does not ask for usage, as the openai SDK does not by default: hearthgate adds
   "Added" values are a proxy's minus direct's (the medians of the same concurrency);
 * coalesced: events that arrived in the same read as the event before them — a proxy that
   buffers, or writes two upstream chunks at once, shows here; 0 is the target;
-* CPU per stream: the proxy process's user+system time over the run, per stream.
+* CPU per stream: the proxy process's CPU time over the run (the scheduler's runtime of
+  each thread, to the microsecond), per stream.
 
 Every wait has a timeout; a stream that fails is counted as an error, not measured.
 """
@@ -210,21 +211,30 @@ async def _run_cell(target: Target, conc: int, rounds: int, pid: int, cell: Cell
     start = asyncio.Event()
     tasks = [asyncio.create_task(_client(target, tls, rounds, start, cell)) for _ in range(conc)]
     await asyncio.sleep(0.2 + 0.05 * conc)  # connections and warm-ups settle
-    cpu_before = sysinfo.process_cpu(pid)
+    cpu_before = sysinfo.process_cpu_fine(pid)
     start.set()
     await asyncio.gather(*tasks)
-    cell.cpu_s += sysinfo.process_cpu(pid) - cpu_before
+    cell.cpu_s += sysinfo.process_cpu_fine(pid) - cpu_before
+
+
+def cell_rounds(rounds: int, conc: int) -> int:
+    """Streams per connection: a single stream runs four times as many rounds, so its
+    medians rest on as many streams as a few rounds of 20 do."""
+    return rounds if conc > 1 else 4 * rounds
 
 
 def measure(lab: Lab, rounds: int, progress: Callable[[str], None]) -> StreamingResults:
+    """Each target in turn, one round at a time (direct, mitmdump, hearthgate, direct ...):
+    a slow phase of the shared machine then falls on every target alike, not on one."""
     res = StreamingResults(rounds)
     targets = [lab.upstream, lab.mitmdump, lab.hearthgate]
     for conc in CONCURRENCIES:
-        for running in targets:
-            name = running.target.name
-            progress(f"streaming: {name}, {conc} concurrent stream(s) x {rounds}")
-            cell = res.cell(name, conc)
-            asyncio.run(_run_cell(running.target, conc, rounds, running.pid, cell))
+        progress(f"streaming: {conc} concurrent stream(s), {rounds} turns of each target")
+        for _ in range(rounds):
+            for running in targets:
+                cell = res.cell(running.target.name, conc)
+                streams = cell_rounds(1, conc)
+                asyncio.run(_run_cell(running.target, conc, streams, running.pid, cell))
     return res
 
 
@@ -315,9 +325,12 @@ def tables(report: Report, res: StreamingResults) -> None:
               if res.cell(n, c).first_error]  # fmt: skip
     report.section(
         "6. Streaming",
-        f"{CHUNKS} SSE events {INTERVAL_MS} ms apart per stream, {res.rounds} stream(s) per "
-        "connection, HTTPS keep-alive. 'mitmdump' runs bare with a three-line addon that "
-        "streams text/event-stream (bench/stream_addon.py); without it mitmdump buffers the "
+        f"{CHUNKS} SSE events {INTERVAL_MS} ms apart per stream. The targets take turns "
+        f"(direct, mitmdump, hearthgate, direct ...), {res.rounds} turns each per concurrency; "
+        "a turn opens its HTTPS keep-alive connections (a warm-up stream each) and runs "
+        f"{cell_rounds(1, 1)} streams on the single connection, or one on each of 20. "
+        "'mitmdump' runs bare with a three-line addon that streams text/event-stream "
+        "(bench/stream_addon.py); without it mitmdump buffers the "
         "whole answer. 'added' = the proxy's median minus direct's.",
         table(headers, rows),
         ("First errors: " + "; ".join(firsts)) if firsts else "",

@@ -29,6 +29,24 @@ def process_cpu(pid: int) -> float:
     return sum(int(v) for v in fields[11:15]) / TICK
 
 
+def process_cpu_fine(pid: int) -> float:
+    """CPU seconds of a process's live threads, to the microsecond: the scheduler's
+    ``se.sum_exec_runtime`` of each thread (/proc/PID/task/*/sched, ms), where the kernel
+    shows it; else ``process_cpu``, whose 10 ms ticks are coarse for a short stream."""
+    total = 0.0
+    try:
+        for sched in Path(f"/proc/{pid}/task").glob("*/sched"):
+            for line in sched.read_text().splitlines():
+                if line.startswith("se.sum_exec_runtime"):
+                    total += float(line.split(":")[1]) / 1e3
+                    break
+            else:
+                return process_cpu(pid)
+    except (OSError, ValueError):
+        return process_cpu(pid)
+    return total
+
+
 def main_thread_cpu(pid: int) -> float:
     """CPU seconds of the process's main thread (the event loop of a proxy)."""
     fields = _stat_fields(Path(f"/proc/{pid}/task/{pid}/stat"))
