@@ -114,6 +114,13 @@ def open_as(browser: Any, site: dict[str, Any], who: str) -> Any:
     return page
 
 
+def follow(page: Any, target: Any) -> None:
+    """Click a link or a form's button and wait for the page it leads to (a click alone
+    returns before the navigation, and the next read would see the old page or none)."""
+    with page.expect_navigation():
+        target.click()
+
+
 def look(page: Any, name: str) -> None:
     """The page fits a phone's width; save what it looks like."""
     width = page.evaluate("document.documentElement.scrollWidth")
@@ -145,7 +152,7 @@ def test_sign_in_and_see_a_proxied_decision(browser: Any, site: dict[str, Any]) 
     assert "Emergency override is off" in page.inner_text("main")
     assert page.locator("svg.chart").count() == 1 and page.locator("svg.meter").count() == 4
     look(page, "02-home")
-    page.get_by_role("link", name="Decisions").click()
+    follow(page, page.get_by_role("link", name="Decisions"))
     row = page.locator("tr", has_text=request_id)
     assert "bedtime" in row.inner_text() and "blocked" in row.inner_text()
     look(page, "03-decisions")
@@ -160,15 +167,13 @@ def test_emergency_override_takes_effect(browser: Any, site: dict[str, Any]) -> 
     page = open_as(browser, site, "mom")
     page.get_by_role("spinbutton", name="Minutes").fill("30")
     page.get_by_label("Reason").fill("school trip <translation>")
-    page.get_by_role("button", name="Switch emergency override on").click()
-    page.wait_for_load_state()
+    follow(page, page.get_by_role("button", name="Switch emergency override on"))
     assert "Emergency override is ON" in page.inner_text("main")
     assert "school trip <translation>" in page.inner_text("main")
     look(page, "05-emergency-on")
     assert kid_asks(gate).choices  # the very next request goes through
 
-    page.get_by_role("button", name="Switch off").click()
-    page.wait_for_load_state()
+    follow(page, page.get_by_role("button", name="Switch off"))
     assert "the rules apply again" in page.locator(".flash.ok").inner_text()
     with pytest.raises(openai.PermissionDeniedError):
         kid_asks(gate)
@@ -180,10 +185,9 @@ def test_second_parent_approves_an_unlock(browser: Any, site: dict[str, Any]) ->
     with pytest.raises(openai.PermissionDeniedError):
         kid_asks(gate, BOB)
     mom = open_as(browser, site, "mom")
-    mom.get_by_role("link", name="Devices & people").click()
+    follow(mom, mom.get_by_role("link", name="Devices & people"))
     look(mom, "06-devices")
-    mom.locator("tr", has_text="bob-tablet").get_by_role("button", name="Unlock").click()
-    mom.wait_for_load_state()
+    follow(mom, mom.locator("tr", has_text="bob-tablet").get_by_role("button", name="Unlock"))
     assert "Waiting for approval" in mom.locator(".flash.info").inner_text()
     with pytest.raises(openai.PermissionDeniedError):
         kid_asks(gate, BOB)  # not yet
@@ -191,8 +195,7 @@ def test_second_parent_approves_an_unlock(browser: Any, site: dict[str, Any]) ->
     dad = open_as(browser, site, "dad")
     waiting = dad.locator(".item", has_text="unlock bob-tablet for 30 minutes")
     look(dad, "07-approval-waiting")
-    waiting.get_by_role("button", name="Approve").click()
-    dad.wait_for_load_state()
+    follow(dad, waiting.get_by_role("button", name="Approve"))
     assert "the change is in force" in dad.locator(".flash.ok").inner_text()
     assert "bob-tablet" in dad.locator("section", has_text="Unlocked devices").inner_text()
     assert kid_asks(gate, BOB).choices
@@ -225,33 +228,29 @@ def test_people_cards_pause_extra_time_and_the_report(browser: Any, site: dict[s
     assert "minutes" in alice.inner_text() and "requests" in alice.inner_text()
     look(page, "09-home-people")
 
-    alice.get_by_role("button", name="Pause 1 h").click()
-    page.wait_for_load_state()
+    follow(page, alice.get_by_role("button", name="Pause 1 h"))
     assert "alice is paused until" in page.locator(".flash.ok").inner_text()
     assert page.locator("#person-alice .now").inner_text().startswith("Paused until")
     with pytest.raises(openai.PermissionDeniedError) as info:
         kid_asks(gate)
     assert "paused" in str(info.value)
     look(page, "10-paused")
-    page.locator("#person-alice").get_by_role("button", name="Resume now").click()
-    page.wait_for_load_state()
+    follow(page, page.locator("#person-alice").get_by_role("button", name="Resume now"))
     assert "no longer paused" in page.locator(".flash.ok").inner_text()
     assert "bedtime" in page.locator("#person-alice .now").inner_text()
 
-    page.locator("#person-alice").get_by_role("button", name="+30 minutes").click()
-    page.wait_for_load_state()
+    follow(page, page.locator("#person-alice").get_by_role("button", name="+30 minutes"))
     assert "alice has 30 minutes more today" in page.locator(".flash.ok").inner_text()
     assert "of 90 minutes today (+30 extra today)" in page.locator("#person-alice").inner_text()
     look(page, "11-extra-time")
 
-    page.get_by_role("link", name="Report").click()
-    page.wait_for_load_state()
+    follow(page, page.get_by_role("link", name="Report"))
     main = page.inner_text("main")
     assert "alice" in main and "bob" in main and "Blocked" in main
     report = page.locator("section", has=page.get_by_role("heading", name="alice", exact=True))
     assert "bedtime" in report.inner_text()
     look(page, "12-report")
-    page.get_by_role("link", name="Rules").click()
+    follow(page, page.get_by_role("link", name="Rules"))
     assert "Bedtime for kids: every day" in page.inner_text("main")
     look(page, "13-rules-in-words")
     page.context.close()
