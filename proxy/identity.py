@@ -51,7 +51,7 @@ class NeighbourTable:
             self._wake.set()
 
     async def refresh(self) -> None:
-        table = await asyncio.to_thread(_read_arp, ARP_TABLE)
+        table = _read_arp(ARP_TABLE)  # a procfs file: read at once, never blocks
         if self._ipv6:
             table.update(await _read_ip_neigh())
         self.macs = table
@@ -62,6 +62,8 @@ class NeighbourTable:
         min_gap: float = 1.0,
         needed: Callable[[], bool] = lambda: True,
     ) -> None:
+        from proxy.runtime import grid_delay  # the running gate's; the CLI never needs it
+
         self._wake = asyncio.Event()
         while True:
             if needed():
@@ -71,10 +73,10 @@ class NeighbourTable:
                     log.debug("neighbour table refresh failed: %s", exc)
             elif self.macs:
                 self.macs = {}
-            await asyncio.sleep(min_gap)
+            await asyncio.sleep(grid_delay(at_least=min_gap))
             self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), interval - min_gap)
+                await asyncio.wait_for(self._wake.wait(), grid_delay(at_least=interval - min_gap))
             except TimeoutError:
                 pass
 

@@ -80,10 +80,12 @@ def make_server(app: Asgi, host: str, port: int) -> Any:
                 self._stop.set()
 
         async def main_loop(self) -> None:
+            from proxy.runtime import grid_delay  # the gate's own module, loaded by then
+
             self._stop = asyncio.Event()
             while not await self.on_tick(0):  # tick 0: the Date header is refreshed each time
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), 1.0)
+                with contextlib.suppress(TimeoutError):  # on the gate's one-second beat
+                    await asyncio.wait_for(self._stop.wait(), grid_delay())
 
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:

@@ -19,10 +19,11 @@ from typing import Any
 from proxy.store.sql import dialect
 from proxy.store.sql.target import Target
 
+SQLITE_BUSY_TIMEOUT_MS = 5000
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
-    "PRAGMA busy_timeout=5000",
+    f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
     "PRAGMA foreign_keys=ON",
 )
 SQLITE_ROWS_PER_INSERT = 400  # x 23 columns stays far below SQLite's variable limit
