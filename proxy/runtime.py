@@ -245,7 +245,7 @@ class StateCache:
         (another backend, no connection yet, a replaced file, a lock) says False, and the
         worker thread reads as before."""
         path, db = self.target.path, self._db
-        if path is None or self.target.shared or db is None or db.closed:
+        if path is None or db is None or db.closed:  # no path: PostgreSQL
             return False
         if _inode(path) != self._inode:
             return False
