@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from governance.facts import Action, Endpoint, Identity, Inspect, RequestFacts
+from governance.keywords import find_keyword
 from governance.pii import find_pii
 from governance.prompt_regex import PromptRegex, compile_prompt_regex
 from governance.textnorm import fold_keyword, folded, lowered, normalised
@@ -197,13 +198,13 @@ def _prompt_finding(policy: CompiledPolicy, text: str) -> str:
             return f"{TOPIC_FINDING} {topic}"
     keywords, regexes = _memo(text)
     if policy.keywords:
-        view = folded(text)
-        for keyword, folded_keyword in zip(policy.keywords, policy.folded_keywords, strict=True):
-            hit = keywords.get(folded_keyword)
-            if hit is None:
-                hit = keywords[folded_keyword] = folded_keyword in view
-            if hit:
-                return f"prompt contains {keyword[:40]!r}"
+        wanted = policy.folded_keywords
+        if wanted in keywords:
+            index = keywords[wanted]
+        else:
+            index = keywords[wanted] = find_keyword(folded(text), wanted)
+        if index is not None:
+            return f"prompt contains {policy.keywords[index][:40]!r}"
     if policy.regexes:
         clean = normalised(text)
         for regex in policy.regexes:
@@ -219,9 +220,10 @@ def _prompt_finding(policy: CompiledPolicy, text: str) -> str:
 
 
 @lru_cache(maxsize=4)
-def _memo(text: str) -> tuple[dict[bytes, bool], dict[str, str | None]]:
-    """What one prompt has been found to contain, by keyword and by regex source, filled as
-    policies ask: however many policies share a keyword or a regex, it is searched once."""
+def _memo(text: str) -> tuple[dict[tuple[bytes, ...], int | None], dict[str, str | None]]:
+    """What one prompt has been found to contain, by keyword list (the index of one found)
+    and by regex source, filled as policies ask: however many policies share a keyword list
+    or a regex, it is searched once."""
     return {}, {}
 
 
