@@ -15,11 +15,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from governance.schema import Notification
 from proxy.metrics import Metrics
 
 if TYPE_CHECKING:
     import httpx
+
+    from governance.schema import Notification
 
 log = logging.getLogger(__name__)
 RETRY_DELAYS = (1.0, 3.0, 9.0)

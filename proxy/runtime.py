@@ -22,7 +22,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cachetools import TTLCache
 
@@ -30,13 +30,17 @@ from governance.quotas import added, rolled
 from governance.snapshot import Snapshot
 from governance.state import EMPTY_STATE, RuntimeState, UsageCount
 from proxy.metrics import Metrics
-from proxy.rules.loader import RulesFileError, load_rules_file
+from proxy.rules.offload import load_for_gate, models_of
+from proxy.rules.problems import RulesFileError
 from proxy.store import family
 from proxy.store import state as store_state
 from proxy.store.schema import connect
 from proxy.store.sql.connection import SQLITE_BUSY_TIMEOUT_MS, Connection
 from proxy.store.sql.target import Target, target_of
 from proxy.store.writer import Write, Writer
+
+if TYPE_CHECKING:
+    from governance.schema import Rules
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +61,25 @@ def grid_delay(step: float = 1.0, at_least: float = 0.0) -> float:
 
 
 class RulesHolder:
-    """The current rules snapshot and the file it came from."""
+    """The current rules snapshot and the file it came from.
 
-    def __init__(self, path: Path, metrics: Metrics, clock: Clock = utc_now) -> None:
+    With ``state_dir`` the rules are compiled out of process and read from its cache
+    (``rules/offload.py``): the gate itself never loads pydantic for them."""
+
+    def __init__(
+        self,
+        path: Path,
+        metrics: Metrics,
+        clock: Clock = utc_now,
+        state_dir: Path | None = None,
+    ) -> None:
         self.path = path
         self.metrics = metrics
         self.clock = clock
-        self.snapshot: Snapshot = load_rules_file(path)  # RulesFileError at start-up: refuse
+        self.state_dir = state_dir
+        # RulesFileError at start-up: refuse
+        self.snapshot, self._raw = load_for_gate(path, state_dir)
+        self._models: tuple[Snapshot, Rules] | None = None
         self.loaded_at = clock()
         self.last_error: str | None = None
         self.last_error_at: datetime | None = None
@@ -78,6 +94,14 @@ class RulesHolder:
             return None
         return (st.st_mtime_ns, st.st_size, st.st_ino)
 
+    def models(self) -> Rules:
+        """The current rules as the rules file's models, for the pages and the API that
+        show them (validated again on first use when the snapshot came from the cache)."""
+        if self._models is None or self._models[0] is not self.snapshot:
+            snap = self.snapshot
+            self._models = (snap, models_of(snap, self._raw, str(self.path)))
+        return self._models[1]
+
     async def watch(self, interval: float = 1.0) -> None:
         while True:
             await asyncio.sleep(grid_delay(interval))
@@ -90,13 +114,13 @@ class RulesHolder:
             return False
         self._signature = signature
         try:
-            snapshot = await asyncio.to_thread(load_rules_file, self.path)
+            snapshot, raw = await asyncio.to_thread(load_for_gate, self.path, self.state_dir)
         except RulesFileError as exc:
             self.metrics.reloads.labels("error").inc()
             self.last_error, self.last_error_at = str(exc), self.clock()
             log.error("rules not reloaded, the previous rules stay in force:\n%s", exc)
             return False
-        self.snapshot, self.loaded_at = snapshot, self.clock()
+        self.snapshot, self._raw, self.loaded_at = snapshot, raw, self.clock()
         self.last_error = None
         self.metrics.reloads.labels("ok").inc()
         log.info("rules reloaded from %s (version %s)", self.path, snapshot.version)

@@ -40,7 +40,7 @@ from proxy.gate import Gate
 from proxy.hook_table import HearthgateMaster
 from proxy.metrics import Metrics
 from proxy.reports import schedule as weekly_reports
-from proxy.rules.loader import RulesFileError
+from proxy.rules.problems import RulesFileError
 from proxy.runtime import RulesHolder, SharedCounter, StateCache, utc_now
 from proxy.store import retention
 from proxy.store.sql.target import Target, sqlite_in
@@ -88,7 +88,7 @@ async def serve(cfg: RunConfig) -> int:
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
     metrics = Metrics()
     try:
-        rules = RulesHolder(cfg.rules, metrics)
+        rules = RulesHolder(cfg.rules, metrics, state_dir=cfg.state_dir)
     except RulesFileError as exc:
         print(f"hearthgate: the rules file cannot be used:\n{exc}", file=sys.stderr)
         return 2

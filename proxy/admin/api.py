@@ -107,7 +107,7 @@ def mount(app: FastAPI, gate: Gate, auth: Authenticator) -> None:
         rows = await ops.read(runtime_rules.listing)
         yaml_rules = [
             {**r.model_dump(mode="json", exclude_none=True), "source": "rules"}
-            for r in gate.rules.snapshot.rules.time_rules
+            for r in gate.rules.models().time_rules
         ]
         return yaml_rules + rows
 

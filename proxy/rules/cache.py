@@ -5,7 +5,8 @@ most of its 300 ms budget; the snapshot it compiles to is read back from
 ``STATE_DIR/rules.cache`` in about a millisecond, without importing pydantic at all: the
 rules-file models inside the snapshot (``snap.rules``, a policy's quota) come back as
 ``Record`` objects, their fields as read-only attributes — what the CLI's commands read.
-``rules show`` (which dumps the models) and the proxy always load the file itself.
+``rules show`` (which dumps the models) loads the file itself; the running gate reads the
+cache too, filled by a child process when it misses (``offload.py``).
 
 The cache is keyed by the SHA-256 of the file's bytes together with the code that compiled
 it (every ``governance`` source file's size and modification time, this module's, and the
@@ -55,14 +56,14 @@ def load_rules(path: str | Path, state_dir: Path | None) -> Snapshot:
         return load_rules_file(path)  # which reports the problem in its own words
     key = cache_key(raw)
     if state_dir is not None:
-        from_file = _read(state_dir / CACHE_FILE, key)
+        from_file = read_cache(state_dir / CACHE_FILE, key)
         if from_file is not None:
             return from_file
     from proxy.rules.loader import load_rules_bytes
 
     snap = load_rules_bytes(raw, str(path))  # the bytes hashed: no second read to race
     if state_dir is not None:
-        _write(state_dir, key, snap)
+        write_cache(state_dir, key, snap)
     return snap
 
 
@@ -80,7 +81,8 @@ def _code_stamp() -> str:
     return "\n".join(parts)
 
 
-def _read(path: Path, key: bytes) -> Snapshot | None:
+def read_cache(path: Path, key: bytes) -> Snapshot | None:
+    """The snapshot the cache at ``path`` holds for ``key``; None for any miss."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:
@@ -107,10 +109,11 @@ def _read(path: Path, key: bytes) -> Snapshot | None:
     return snap if isinstance(snap, Snapshot) else None
 
 
-def _write(state_dir: Path, key: bytes, snap: Snapshot) -> None:
-    """Best effort: a state directory that is missing or read-only just keeps no cache."""
+def write_cache(state_dir: Path, key: bytes, snap: Snapshot) -> bool:
+    """Best effort: a state directory that is missing or read-only just keeps no cache
+    (False)."""
     if not state_dir.is_dir():
-        return
+        return False
     buffer = io.BytesIO()
     buffer.write(MAGIC + key + b"\n")
     pickler = _Pickler(buffer, protocol=5)
@@ -120,7 +123,7 @@ def _write(state_dir: Path, key: bytes, snap: Snapshot) -> None:
         pickler.dump(snap)
         fd, tmp = tempfile.mkstemp(prefix=".rules.cache.", dir=state_dir)  # mode 0600
     except (OSError, pickle.PicklingError, TypeError, AttributeError):
-        return
+        return False
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(buffer.getvalue())
@@ -130,6 +133,8 @@ def _write(state_dir: Path, key: bytes, snap: Snapshot) -> None:
             os.unlink(tmp)
         except OSError:
             pass
+        return False
+    return True
 
 
 class Record:

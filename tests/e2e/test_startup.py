@@ -7,7 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.e2e.conftest import HEARTHGATE, ROOT, Gate, household
+import openai
+import pytest
+
+from tests.e2e.conftest import HEARTHGATE, KID, ROOT, Gate, household
+from tests.support.proxyproc import wait_until
+
+CHAT = [{"role": "user", "content": "hi"}]
 
 
 def test_an_admin_port_in_use_stops_the_start_before_the_proxy_listens(tmp_path: Path) -> None:
@@ -62,3 +68,21 @@ def test_starting_the_gate_loads_no_admin_app_nor_alert_clients() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_the_running_gate_compiles_its_rules_out_of_process(make_gate) -> None:  # type: ignore[no-untyped-def]
+    # pydantic and the schema (about 10 MiB) stay in the child that compiled the rules: the
+    # gate decides, reloads and refuses a broken edit without ever mapping pydantic_core
+    gate: Gate = make_gate()
+    maps = Path(f"/proc/{gate.proc.popen.pid}/maps")
+    with pytest.raises(openai.PermissionDeniedError):  # bedtime, as the rules say
+        gate.openai(KID).chat.completions.create(model="gpt-4o-mini", messages=CHAT)
+    version = gate.health()["rules_version"]
+    gate.write_rules("version: 1\npolicies: [{name: p, action: blok}]\n")
+    wait_until(lambda: gate.health()["rules_error"] is not None, 10, "a reload error")
+    assert "blok" in gate.health()["rules_error"]
+    gate.write_rules(household(bedtime=False))
+    wait_until(lambda: gate.health()["rules_version"] != version, 10, "the reload")
+    assert gate.openai(KID).chat.completions.create(model="gpt-4o-mini", messages=CHAT).choices
+    assert "_pydantic_core" not in maps.read_text()
+    assert (gate.state_dir / "rules.cache").exists()

@@ -108,3 +108,32 @@ async def test_a_locked_database_never_holds_the_event_loop(
         cache._db.execute = real_execute  # type: ignore[method-assign]
     assert refusals
     assert real_execute("PRAGMA busy_timeout").fetchone()[0] == 5000  # put back
+
+
+# --- the rules holder, compiling out of process ------------------------------------------
+
+
+async def test_rules_held_from_the_cache_reload_keep_the_last_good_and_show_as_models(
+    tmp_path: Path,
+) -> None:
+    from proxy.rules.cache import Record
+    from proxy.runtime import RulesHolder
+
+    rules, state = tmp_path / "rules.yaml", tmp_path / "state"
+    state.mkdir()
+    rules.write_text("version: 1\nsettings: {timezone: Europe/Berlin}\n")
+    holder = RulesHolder(rules, Metrics(), state_dir=state)
+    assert isinstance(holder.snapshot.rules, Record)  # the child compiled it into the cache
+    first = holder.models()
+    assert first.settings.timezone == "Europe/Berlin" and holder.models() is first
+
+    rules.write_text("version: 1\nsettings: {timezone: Asia/Tokyo}\n")
+    assert await holder.check()
+    assert str(holder.snapshot.zone) == "Asia/Tokyo"
+    assert holder.models().settings.timezone == "Asia/Tokyo"
+
+    rules.write_text("version: 1\nsettings: {timezone: Mars/Olympus}\n")
+    assert not await holder.check()
+    assert str(holder.snapshot.zone) == "Asia/Tokyo"  # the last good rules stay in force
+    assert holder.last_error is not None and "Mars/Olympus" in holder.last_error
+    assert holder.models().settings.timezone == "Asia/Tokyo"

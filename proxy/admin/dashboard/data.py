@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from governance.quotas import bonus_for, limits, today_of, used
 from governance.snapshot import Snapshot
@@ -20,6 +20,9 @@ from proxy.admin.auth import Authenticator
 from proxy.gate import Gate
 from proxy.store.db import Db
 from proxy.store.state import iso
+
+if TYPE_CHECKING:
+    from governance.schema import Rules
 
 T = TypeVar("T")
 
@@ -175,9 +178,9 @@ def _quota_targets(snap: Snapshot, policy: Any, per: str) -> list[tuple[str, str
     ]
 
 
-def redacted_rules(snap: Snapshot) -> dict[str, Any]:
+def redacted_rules(rules: Rules) -> dict[str, Any]:
     """The rules as loaded, every default filled in, secrets (tokens, PIN hash) hidden."""
-    data = snap.rules.model_dump(mode="json")
+    data = rules.model_dump(mode="json")
     if data.get("overrides", {}).get("master_pin"):
         data["overrides"]["master_pin"] = "(set; hidden)"
     for note in data.get("notifications", []):

@@ -49,7 +49,9 @@ def _loaded(view: data.View) -> Html:
         when(holder.loaded_at, zone),
         view.snap.version,
     )
-    text = yaml.safe_dump(data.redacted_rules(view.snap), sort_keys=False, allow_unicode=True)
+    text = yaml.safe_dump(
+        data.redacted_rules(view.gate.rules.models()), sort_keys=False, allow_unicode=True
+    )
     return (
         error
         + facts

@@ -33,7 +33,7 @@ def state(tmp_path: Path) -> Path:
 
 
 def hit(path: Path, state: Path) -> Snapshot | None:
-    return cache._read(state / cache.CACHE_FILE, cache.cache_key(path.read_bytes()))
+    return cache.read_cache(state / cache.CACHE_FILE, cache.cache_key(path.read_bytes()))
 
 
 def plain(value: Any) -> Any:
@@ -90,22 +90,34 @@ def test_a_hit_decides_as_a_full_load(rules: Path, state: Path) -> None:
                 assert decided[0] == decided[1], (device, hour, model, prompt)
 
 
+def probe(code: str) -> list[str]:
+    """The lines ``code`` prints in a fresh interpreter (``Path`` imported), and last the
+    pydantic and PyYAML modules it loaded."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys\nfrom pathlib import Path\n"
+            + code
+            + "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'yaml')))\n",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
 def test_reading_the_cache_loads_neither_pydantic_nor_yaml(state: Path) -> None:
     rules = RULES_FILES[0]
     cache.load_rules(rules, state)
-    probe = (
-        "import sys\n"
-        "from pathlib import Path\n"
+    zone, loaded = probe(
         "from proxy.rules.cache import load_rules\n"
         f"snap = load_rules({str(rules)!r}, Path({str(state)!r}))\n"
         "print(snap.rules.settings.timezone, snap.version)\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'yaml')))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    zone, loaded = done.stdout.splitlines()
     assert zone.split()[1] == load_rules_file(rules).version
     assert loaded == "[]"
 

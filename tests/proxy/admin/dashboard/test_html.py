@@ -88,4 +88,4 @@ def test_quota_bars_cover_the_people_and_devices_the_policy_names() -> None:
         ("alice", "kids", "requests today", 5, 20),
         ("device tv", "tv", "tokens this week", 300, 900),  # yesterday counts in the week
     ]
-    assert redacted_rules(snap)["notifications"][0]["token"] == "(set; hidden)"
+    assert redacted_rules(snap.rules)["notifications"][0]["token"] == "(set; hidden)"
