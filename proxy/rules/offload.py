@@ -69,7 +69,9 @@ def _compile_in_child(raw: bytes, name: str, state_dir: Path) -> bool:
     """True when the child wrote the cache; RulesFileError for a file with problems."""
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "proxy.rules.offload", name, str(state_dir)],
+            # -P: the working directory is not put on the child's path (a "proxy" package
+            # there would run in its place)
+            [sys.executable, "-P", "-m", "proxy.rules.offload", name, str(state_dir)],
             input=raw,
             capture_output=True,
             timeout=CHILD_TIMEOUT,
