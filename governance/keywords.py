@@ -18,6 +18,7 @@ from functools import lru_cache
 __all__ = ["find_keyword"]
 
 _Finder = Callable[[bytes], int | None]
+_WINDOW = 4096  # bytes searched per call: at most this many matches listed before an answer
 
 
 def find_keyword(view: bytes, keywords: tuple[bytes, ...]) -> int | None:
@@ -40,9 +41,21 @@ def _finder(keywords: tuple[bytes, ...]) -> _Finder:
         keywords, matchkind=ahocorasick_rs.MatchKind.LeftmostFirst
     )
 
+    reach = max(map(len, keywords)) - 1  # a keyword may start in a window and end after it
+    search = automaton.find_matches_as_indexes
+
     def find(view: bytes) -> int | None:
-        hits = automaton.find_matches_as_indexes(view)
-        return hits[0][0] if hits else None
+        # window by window: the automaton lists every match of what it is given, and a
+        # prompt of nothing but a short keyword would make that list as long as the prompt
+        if len(view) <= _WINDOW:
+            hits = search(view)
+            return hits[0][0] if hits else None
+        whole = memoryview(view)
+        for start in range(0, len(view), _WINDOW):
+            hits = search(whole[start : start + _WINDOW + reach])
+            if hits:
+                return hits[0][0]
+        return None
 
     return find
 

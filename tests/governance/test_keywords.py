@@ -53,3 +53,17 @@ def test_found_exactly_when_searching_each_in_turn_finds_one(
     assert (index is None) == (alone is None)
     if index is not None:
         assert words[index] in view
+
+
+@pytest.mark.parametrize("at", [0, 4090, 4093, 4095, 4096, 8190, 20_000, 99_990])
+def test_a_keyword_across_the_search_windows_is_found(at: int) -> None:
+    view = bytearray(b"x" * 100_000)
+    view[at : at + 6] = b"casino"
+    assert find_keyword(bytes(view), WORDS) == 2
+    assert find_keyword(b"x" * 100_000, WORDS) is None
+
+
+def test_a_prompt_made_of_one_keyword_is_answered_from_its_first_window() -> None:
+    words = (b"a", b"vape")
+    assert find_keyword(b"a" * 100_000, words) == 0
+    assert find_keyword(b"vape " * 20_000, words) == 1  # "vape" starts before its "a"
