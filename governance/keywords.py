@@ -61,7 +61,11 @@ def _finder(keywords: tuple[bytes, ...]) -> _Finder:
 
 
 def _one_by_one(view: bytes, keywords: tuple[bytes, ...]) -> int | None:
+    """The same answer as the automaton's: the keyword that starts first in the text (the
+    earlier one in the list when two start at one place; leftmost-first prefers it too)."""
+    best: tuple[int, int] | None = None
     for index, keyword in enumerate(keywords):
-        if keyword in view:
-            return index
-    return None
+        at = view.find(keyword, 0, len(view) if best is None else best[0] + len(keyword))
+        if at != -1 and (best is None or at < best[0]):
+            best = (at, index)
+    return None if best is None else best[1]

@@ -77,13 +77,14 @@ class RulesHolder:
         self.metrics = metrics
         self.clock = clock
         self.state_dir = state_dir
+        # the file as it was before it is read: an edit made while it loads is reloaded
+        self._signature = self._stat()
         # RulesFileError at start-up: refuse
         self.snapshot, self._raw = load_for_gate(path, state_dir)
         self._models: tuple[Snapshot, Rules] | None = None
         self.loaded_at = clock()
         self.last_error: str | None = None
         self.last_error_at: datetime | None = None
-        self._signature = self._stat()
         self.listeners: list[Callable[[Snapshot], None]] = []
         metrics.reloads.labels("ok").inc()
 

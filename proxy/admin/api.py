@@ -105,9 +105,10 @@ def mount(app: FastAPI, gate: Gate, auth: Authenticator) -> None:
     @api.get("/time-rules", tags=["time rules"])
     async def time_rule_list(who: reader) -> Any:
         rows = await ops.read(runtime_rules.listing)
+        models = await asyncio.to_thread(gate.rules.models)  # validated again after a load
         yaml_rules = [
             {**r.model_dump(mode="json", exclude_none=True), "source": "rules"}
-            for r in gate.rules.models().time_rules
+            for r in models.time_rules
         ]
         return yaml_rules + rows
 

@@ -8,8 +8,10 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from governance.schema import Notification, Smtp
+if TYPE_CHECKING:
+    from governance.schema import Notification, Smtp
 
 FROM_DEFAULT = "hearthgate@localhost"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +36,8 @@ def due_week(snap: Snapshot, now: datetime, last_sent: str | None) -> date | Non
     local = now.astimezone(snap.zone)
     monday = weekly.week_of(local.date())
     day = monday + timedelta(days=DAY_NAMES.index(plan.day))
-    send_at = datetime.combine(day, plan.at_time(), tzinfo=snap.zone)
+    # the rules' own text: a snapshot read from the cache holds records, not the models
+    send_at = datetime.combine(day, time.fromisoformat(plan.at), tzinfo=snap.zone)
     if local >= send_at and last_sent != monday.isoformat():
         return monday
     return None

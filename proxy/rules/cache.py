@@ -9,9 +9,10 @@ rules-file models inside the snapshot (``snap.rules``, a policy's quota) come ba
 cache too, filled by a child process when it misses (``offload.py``).
 
 The cache is keyed by the SHA-256 of the file's bytes together with the code that compiled
-it (every ``governance`` source file's size and modification time, this module's, and the
-interpreter's version): an edited rules file or an upgraded gate is a miss, and a miss is a
-full load that writes the cache again. A failed load is never cached, so a broken file
+it (every ``governance`` and ``proxy.rules`` source file's size and modification time, the
+files of pydantic, PyYAML and the confusables package, and the interpreter's version): an
+edited rules file or an upgraded gate is a miss, and a miss is a full load that writes the
+cache again. A failed load is never cached, so a broken file
 reports its problems each time.
 
 The file is a pickle, so it is only read when the user running the command (or root) owns
@@ -40,6 +41,9 @@ CACHE_FILE = "rules.cache"
 MAGIC = b"hearthgate rules cache 2\n"
 MAX_CACHE_BYTES = 32 * 1024 * 1024
 _GOVERNANCE = Path(__file__).resolve().parents[2] / "governance"
+# packages whose files are rewritten by every install or upgrade of them (top-level names:
+# finding a submodule would import its package)
+_LIBRARIES = ("pydantic", "pydantic_core", "yaml", "confusable_homoglyphs")
 
 
 def load_rules(path: str | Path, state_dir: Path | None) -> Snapshot:
@@ -74,11 +78,29 @@ def cache_key(raw: bytes) -> bytes:
 
 
 def _code_stamp() -> str:
+    """What compiles the rules: the interpreter, governance and the rules loader, and the
+    libraries that shape the snapshot (the schema's validation, YAML, the confusables that
+    fold keywords), each by its files' size and modification time (found, not imported)."""
     parts = [sys.version]
-    for source in sorted(_GOVERNANCE.glob("*.py")) + [Path(__file__)]:
+    sources = sorted(_GOVERNANCE.glob("*.py")) + sorted(Path(__file__).parent.glob("*.py"))
+    for source in sources + _library_files():
         st = source.stat()
-        parts.append(f"{source.name}:{st.st_size}:{st.st_mtime_ns}")
+        parts.append(f"{source}:{st.st_size}:{st.st_mtime_ns}")
     return "\n".join(parts)
+
+
+def _library_files() -> list[Path]:
+    from importlib.util import find_spec
+
+    found = []
+    for name in _LIBRARIES:
+        try:
+            spec = find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None and spec.origin:
+            found.append(Path(spec.origin))
+    return found
 
 
 def read_cache(path: Path, key: bytes) -> Snapshot | None:

@@ -17,6 +17,7 @@ The admin API and dashboard, which need the rules as models (to show them), get 
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -30,7 +31,12 @@ if TYPE_CHECKING:
     from governance.snapshot import Snapshot
 
 CHILD_TIMEOUT = 60.0  # seconds; a rules file is at most 1 MiB
-_PROBLEMS = 1  # the child's exit status for a file with problems (JSON on stdout)
+_PROBLEMS = 3  # the child's exit status for a file with problems (JSON on stdout)
+_NO_CACHE = 4  # the child's exit status when the state directory cannot hold the cache
+# state directories whose cache the child could not write: loaded in process from then on
+# (pydantic is then in the gate anyway; a child for every reload would only cost time)
+_UNWRITABLE: set[Path] = set()
+log = logging.getLogger(__name__)
 
 
 def load_for_gate(path: Path, state_dir: Path | None) -> tuple[Snapshot, bytes]:
@@ -46,7 +52,11 @@ def load_for_gate(path: Path, state_dir: Path | None) -> tuple[Snapshot, bytes]:
     key = cache_key(raw)
     if state_dir is not None:
         snap = read_cache(state_dir / CACHE_FILE, key)
-        if snap is None and _compile_in_child(raw, str(path), state_dir):
+        if (
+            snap is None
+            and state_dir not in _UNWRITABLE
+            and _compile_in_child(raw, path, state_dir)
+        ):
             snap = read_cache(state_dir / CACHE_FILE, key)
         if snap is not None:
             return snap, raw
@@ -65,8 +75,10 @@ def models_of(snap: Snapshot, raw: bytes, name: str) -> Rules:
     return load_rules_bytes(raw, name).rules
 
 
-def _compile_in_child(raw: bytes, name: str, state_dir: Path) -> bool:
-    """True when the child wrote the cache; RulesFileError for a file with problems."""
+def _compile_in_child(raw: bytes, path: Path, state_dir: Path) -> bool:
+    """True when the child wrote the cache; RulesFileError for a file with problems.
+    Anything else is logged, and the gate loads the file itself."""
+    name = str(path)
     try:
         done = subprocess.run(
             # -P: the working directory is not put on the child's path (a "proxy" package
@@ -77,13 +89,29 @@ def _compile_in_child(raw: bytes, name: str, state_dir: Path) -> bool:
             timeout=CHILD_TIMEOUT,
             check=False,
         )
-    except (OSError, subprocess.SubprocessError):
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning(
+            "rules: compiling %s in a child process failed (%s); loading it here", name, exc
+        )
         return False
+    if done.returncode == 0:
+        return True
     if done.returncode == _PROBLEMS:
         problems = _problems(done.stdout)
         if problems:
             raise RulesFileError(problems)
-    return done.returncode == 0
+    if done.returncode == _NO_CACHE:
+        _UNWRITABLE.add(state_dir)
+        log.warning("rules: %s cannot hold the rules cache; the rules are loaded here", state_dir)
+        return False
+    last = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
+    log.warning(
+        "rules: the child compiling %s exited with %s (%s); loading it here",
+        name,
+        done.returncode,
+        last[0][:300],
+    )
+    return False
 
 
 def _problems(out: bytes) -> list[Problem]:
@@ -106,7 +134,7 @@ def main(argv: list[str]) -> int:
         problems = [[p.path, p.line, p.column, p.message] for p in exc.file_problems]
         sys.stdout.write(json.dumps(problems))
         return _PROBLEMS
-    return 0 if write_cache(Path(state_dir), cache_key(raw), snap) else 2
+    return 0 if write_cache(Path(state_dir), cache_key(raw), snap) else _NO_CACHE
 
 
 if __name__ == "__main__":

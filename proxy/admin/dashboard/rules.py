@@ -4,9 +4,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -14,6 +15,9 @@ from governance.errors import StateError
 from proxy.admin.dashboard import data, sentences
 from proxy.admin.dashboard.html import Html, badge, field, h, join, section, table, when
 from proxy.rules import explain
+
+if TYPE_CHECKING:
+    from governance.schema import Rules
 
 FIELDS = ("device", "at", "host", "model", "prompt")
 
@@ -25,13 +29,17 @@ async def render(view: data.View, query: dict[str, str]) -> tuple[str, Html]:
         [
             section("The rules in force", _sentences(view)),
             section("What would happen?", _form(view, asked) + answer),
-            section("The rules file", _loaded(view)),
+            # validated again the first time after a load (the cache holds no models):
+            # in a worker thread, not on the proxy's event loop
+            section(
+                "The rules file", _loaded(view, await asyncio.to_thread(view.gate.rules.models))
+            ),
         ]
     )
     return "Rules", body
 
 
-def _loaded(view: data.View) -> Html:
+def _loaded(view: data.View, models: Rules) -> Html:
     holder, zone = view.gate.rules, view.snap.zone
     error = (
         h(
@@ -49,9 +57,7 @@ def _loaded(view: data.View) -> Html:
         when(holder.loaded_at, zone),
         view.snap.version,
     )
-    text = yaml.safe_dump(
-        data.redacted_rules(view.gate.rules.models()), sort_keys=False, allow_unicode=True
-    )
+    text = yaml.safe_dump(data.redacted_rules(models), sort_keys=False, allow_unicode=True)
     return (
         error
         + facts

@@ -192,3 +192,10 @@ def test_a_truncated_or_foreign_cache_is_a_miss(state: Path, cut: int) -> None:
     )
     assert hit(rules, state) is None
     assert plain(cache.load_rules(rules, state)) == plain(load_rules_file(rules))
+
+
+def test_the_key_follows_the_loader_and_the_libraries_that_shape_a_snapshot() -> None:
+    stamp = cache._code_stamp()
+    for part in ("governance/schema.py", "proxy/rules/loader.py", "pydantic", "yaml"):
+        assert part in stamp
+    assert "confusable_homoglyphs" in stamp

@@ -4,6 +4,7 @@ without pydantic; a broken file is the same RulesFileError; anything else loads 
 from __future__ import annotations
 
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -67,10 +68,19 @@ def test_a_missing_file_says_so(tmp_path: Path, state: Path) -> None:
     assert "nowhere.yaml" in str(exc.value)
 
 
-def test_a_state_dir_that_cannot_hold_the_cache_loads_in_process(tmp_path: Path) -> None:
-    snap, _ = offload.load_for_gate(RULES_FILES[0], tmp_path / "missing")
-    assert not isinstance(snap.rules, cache.Record)
-    assert plain(snap) == plain(load_rules_file(RULES_FILES[0]))
+def test_a_state_dir_that_cannot_hold_the_cache_loads_in_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    children = []
+    run = offload.subprocess.run
+    monkeypatch.setattr(
+        offload.subprocess, "run", lambda *a, **k: children.append(a) or run(*a, **k)
+    )
+    for _ in range(2):
+        snap, _ = offload.load_for_gate(RULES_FILES[0], tmp_path / "missing")
+        assert not isinstance(snap.rules, cache.Record)
+        assert plain(snap) == plain(load_rules_file(RULES_FILES[0]))
+    assert len(children) == 1  # the child is not asked again where it cannot write
 
 
 def test_without_a_state_dir_or_when_the_child_fails_it_loads_in_process(
@@ -104,3 +114,30 @@ def test_models_of_a_cached_snapshot_are_the_rules_models(state: Path) -> None:
     assert models.model_dump(mode="json")["version"] == 1
     direct = load_rules_file(rules)
     assert offload.models_of(direct, b"", str(rules)) is direct.rules
+
+
+def test_what_the_running_gate_reads_from_its_rules_works_on_a_cached_snapshot(
+    tmp_path: Path, state: Path
+) -> None:
+    # the rules' consumers in the gate read fields, never the models' methods: the weekly
+    # report's schedule, its targets, the service catalog
+    from datetime import UTC, datetime
+
+    from proxy.catalog.services import catalog_for
+    from proxy.reports import schedule
+    from tests.governance.helpers import BASE
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        textwrap.dedent(BASE)
+        + "reports: {weekly: {day: sat, at: '09:30'}}\n"
+        + "notifications: [{url: 'https://ntfy.example/kids', 'on': [report]}]\n"
+    )
+    cached, _ = offload.load_for_gate(rules, state)
+    direct = load_rules_file(rules)
+    assert isinstance(cached.rules, cache.Record)
+    saturday = datetime(2026, 11, 21, 8, 31, tzinfo=UTC)
+    for snap in (cached, direct):
+        assert schedule.due_week(snap, saturday, None) is not None
+        assert [t.url for t in schedule.targets(snap)] == ["https://ntfy.example/kids"]
+    assert catalog_for(cached).providers == catalog_for(direct).providers
