@@ -41,7 +41,7 @@ from proxy.hook_table import HearthgateMaster
 from proxy.metrics import Metrics
 from proxy.reports import schedule as weekly_reports
 from proxy.rules.problems import RulesFileError
-from proxy.runtime import RulesHolder, SharedCounter, StateCache, utc_now
+from proxy.runtime import RulesHolder, SharedCounter, StateCache, grid_delay, utc_now
 from proxy.store import retention
 from proxy.store.sql.target import Target, sqlite_in
 from proxy.store.writer import Writer
@@ -92,7 +92,9 @@ async def serve(cfg: RunConfig) -> int:
     except RulesFileError as exc:
         print(f"hearthgate: the rules file cannot be used:\n{exc}", file=sys.stderr)
         return 2
-    writer = Writer(cfg.target)
+    # a lone row waits for the gate's one-second beat, when the usage counters are queued
+    # too: a household's trickle of requests costs one transaction and one wake-up a second
+    writer = Writer(cfg.target, linger=grid_delay)
     cache = StateCache(cfg.target, writer, lambda: rules.snapshot.zone, metrics)
     try:
         await cache.start()

@@ -4,8 +4,11 @@ A bounded queue sits between the request path and the disk. ``submit`` never blo
 ``limit`` rows already wait in memory the row is dropped and counted. A batch is written in
 one worker-thread call and one transaction — writes grouped by statement, decision rows as
 multi-row INSERTs — so the busy event loop pays one round trip per batch, not one per row.
-A lone row waits up to 50 ms for company, so a steady trickle of requests costs a few
-transactions a second rather than one per request (a SIGKILL loses at most those 50 ms). On
+A lone row waits for company: ``linger`` seconds (50 ms by default), or, in the running
+gate, until its one-second beat, when the usage counters are queued too; 500 rows waiting
+end the wait at once. A steady trickle of requests then costs one transaction (and one
+wake-up of the event loop) a second rather than one per request (a SIGKILL loses at most
+that second). On
 a write error (disk full, read-only file, locked database) the batch is kept and retried
 with back-off; rows are lost only when the limit is reached meanwhile, and every loss is
 counted. A database file deleted or replaced under the writer is noticed and recreated.
@@ -22,7 +25,7 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,7 +108,7 @@ def queue_limit(environ: Any = os.environ) -> int:
 class Writer:
     database: Target | str | Path  # a target, a database URL, or a state directory
     limit: int = field(default_factory=queue_limit)
-    linger: float = LINGER_SECONDS
+    linger: float | Callable[[], float] = LINGER_SECONDS
     stats: WriterStats = field(default_factory=WriterStats)
 
     def __post_init__(self) -> None:
@@ -123,6 +126,8 @@ class Writer:
         self._stopped = False  # set under the lock by stop(): nothing may open it again
         self._idle = asyncio.Event()
         self._idle.set()
+        self._enough = asyncio.Event()  # set while lingering once LINGER_BELOW rows wait
+        self._lingering = False
 
     @property
     def depth(self) -> int:
@@ -137,6 +142,8 @@ class Writer:
             return False
         self._queue.put_nowait(write)
         self._idle.clear()
+        if self._lingering and self._queue.qsize() >= LINGER_BELOW:
+            self._enough.set()  # enough company: write now, not at the end of the linger
         return True
 
     def submit_decision(self, row: Sequence[Any]) -> bool:
@@ -167,6 +174,19 @@ class Writer:
             self.stats.dropped += lost
             log.warning("decision log: %d rows not written at shutdown", lost)
 
+    async def _linger(self) -> None:
+        """Wait ``linger`` seconds (a number, or a function that says how long: the gate's
+        one-second beat), or until ``LINGER_BELOW`` rows wait, whichever comes first."""
+        delay = self.linger() if callable(self.linger) else self.linger
+        self._enough.clear()
+        self._lingering = True
+        try:
+            await asyncio.wait_for(self._enough.wait(), delay)
+        except TimeoutError:
+            pass
+        finally:
+            self._lingering = False
+
     async def _run(self) -> None:
         backoff = 0.2
         batch: list[Write] = []
@@ -180,7 +200,7 @@ class Writer:
                 if self.linger and self._queue.qsize() < LINGER_BELOW:
                     # a quiet moment: let a few more rows arrive so one transaction
                     # carries them all instead of one thread hand-off and commit per request
-                    await asyncio.sleep(self.linger)
+                    await self._linger()
                 while len(batch) < BATCH_LIMIT and not self._queue.empty():
                     batch.append(self._queue.get_nowait())
                 self._held = len(batch)

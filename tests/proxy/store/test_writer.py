@@ -212,3 +212,36 @@ async def test_a_write_that_starts_after_stop_does_not_reopen_the_database(
     assert (writer.stats.written, writer.stats.dropped) == (0, 1)
     assert writer._conn is None
     assert not (tmp_path / "hearthgate.db").exists() or count(tmp_path) == 0
+
+
+async def test_a_lone_row_waits_as_long_as_the_linger_function_says(tmp_path: Path) -> None:
+    asked = []
+
+    def until_the_beat() -> float:
+        asked.append(1)
+        return 0.4
+
+    connect(tmp_path).close()  # the table, before the first write makes it
+    writer = Writer(tmp_path, linger=until_the_beat)
+    writer.start()
+    writer.submit_decision(row(1))
+    await asyncio.sleep(0.2)
+    assert count(tmp_path) == 0 and asked == [1]  # still waiting for company
+    writer.submit_decision(row(2))  # company: written with the first, in one batch
+    await writer.flush(5)
+    assert count(tmp_path) == 2 and asked == [1]
+    await writer.stop()
+
+
+async def test_enough_rows_end_the_linger_at_once(tmp_path: Path) -> None:
+    from proxy.store.writer import LINGER_BELOW
+
+    writer = Writer(tmp_path, linger=lambda: 60.0)
+    writer.start()
+    writer.submit_decision(row(0))
+    await asyncio.sleep(0.05)  # the writer lingers with the first row in hand
+    for i in range(1, LINGER_BELOW + 1):
+        writer.submit_decision(row(i))
+    await writer.flush(5)  # long before the 60 s linger would end
+    assert count(tmp_path) == LINGER_BELOW + 1
+    await writer.stop()
