@@ -26,7 +26,11 @@ SQLITE_PRAGMAS = (
     f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
     "PRAGMA foreign_keys=ON",
 )
-SQLITE_ROWS_PER_INSERT = 400  # x 23 columns stays far below SQLite's variable limit
+# rows per multi-row INSERT, at most: x 23 columns stays far below SQLite's variable limit.
+# A batch is cut into powers of two up to this (300 = 256 + 32 + 8 + 4), so at most nine
+# statement texts ever exist: sqlite3 caches each compiled statement per text, and one per
+# batch size (up to 128 of them, the largest hundreds of KB each) held tens of MiB for good
+SQLITE_ROWS_PER_INSERT = 256
 CONNECT_TIMEOUT = 3  # seconds; an unreachable server must not hold a gate's start-up long
 
 
@@ -133,9 +137,12 @@ class Connection:
         per = SQLITE_ROWS_PER_INSERT
         one = f"({', '.join('?' * len(columns))})"
         into = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-        for start in range(0, len(rows), per):
-            chunk = rows[start : start + per]
-            self.raw.execute(into + ", ".join([one] * len(chunk)), [v for r in chunk for v in r])
+        start = 0
+        while start < len(rows):
+            size = min(per, 1 << ((len(rows) - start).bit_length() - 1))
+            chunk = rows[start : start + size]
+            self.raw.execute(into + ", ".join([one] * size), [v for r in chunk for v in r])
+            start += size
 
     # --- transactions -----------------------------------------------------------------
 

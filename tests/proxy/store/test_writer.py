@@ -245,3 +245,27 @@ async def test_enough_rows_end_the_linger_at_once(tmp_path: Path) -> None:
     await writer.flush(5)  # long before the 60 s linger would end
     assert count(tmp_path) == LINGER_BELOW + 1
     await writer.stop()
+
+
+def test_batches_of_any_size_use_a_few_statement_texts(tmp_path: Path) -> None:
+    # each distinct SQL text is a compiled statement sqlite3 keeps: batch sizes must not
+    # each make their own
+    from proxy.store.sql.connection import SQLITE_ROWS_PER_INSERT
+
+    conn = connect(tmp_path)
+    sizes: set[int] = set()
+
+    def traced(sql: str) -> None:
+        if sql.startswith("INSERT INTO decisions"):
+            sizes.add(sql.partition(" VALUES ")[2].count("),") + 1)
+
+    conn.raw.set_trace_callback(traced)
+    total = 0
+    for size in range(1, 700, 7):
+        with conn.transaction():
+            conn.copy_rows("decisions", DECISION_COLUMNS, [row(total + i) for i in range(size)])
+        total += size
+    conn.raw.set_trace_callback(None)
+    assert conn.raw.execute("SELECT count(*) FROM decisions").fetchone()[0] == total
+    assert sizes == {1 << k for k in range(SQLITE_ROWS_PER_INSERT.bit_length())}
+    conn.close()
