@@ -340,9 +340,6 @@ class WeeklyReport(Strict):
     def _hhmm(cls, value: object) -> str:
         return parse_hhmm(value)
 
-    def at_time(self) -> time:
-        return time.fromisoformat(self.at)
-
 
 class Reports(Strict):
     weekly: WeeklyReport = WeeklyReport()

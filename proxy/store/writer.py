@@ -22,6 +22,7 @@ the queue up to the limit; ``stats.last_ok`` says which, for ``/healthz`` and th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
@@ -126,8 +127,7 @@ class Writer:
         self._stopped = False  # set under the lock by stop(): nothing may open it again
         self._idle = asyncio.Event()
         self._idle.set()
-        self._enough = asyncio.Event()  # set while lingering once LINGER_BELOW rows wait
-        self._lingering = False
+        self._enough = asyncio.Event()  # LINGER_BELOW rows wait: a linger ends at once
 
     @property
     def depth(self) -> int:
@@ -142,8 +142,8 @@ class Writer:
             return False
         self._queue.put_nowait(write)
         self._idle.clear()
-        if self._lingering and self._queue.qsize() >= LINGER_BELOW:
-            self._enough.set()  # enough company: write now, not at the end of the linger
+        if self._queue.qsize() >= LINGER_BELOW:
+            self._enough.set()  # enough company: write now, not at the end of a linger
         return True
 
     def submit_decision(self, row: Sequence[Any]) -> bool:
@@ -179,13 +179,8 @@ class Writer:
         one-second beat), or until ``LINGER_BELOW`` rows wait, whichever comes first."""
         delay = self.linger() if callable(self.linger) else self.linger
         self._enough.clear()
-        self._lingering = True
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._enough.wait(), delay)
-        except TimeoutError:
-            pass
-        finally:
-            self._lingering = False
 
     async def _run(self) -> None:
         backoff = 0.2
