@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
 from dataclasses import replace
 
 from mitmproxy import connection, http
@@ -24,11 +23,11 @@ from proxy.catalog.providers import Usage, parse_usage
 from proxy.catalog.requests import BODY_CAP, OVER_CAP
 from proxy.catalog.stream_usage import BodyUsage
 from proxy.catalog.usage_filter import INCLUDE_USAGE_HOSTS, InjectedUsageFilter, add_include_usage
-from proxy.decoding import chunk_decoder
 from proxy.flowfacts import FlowRecord
 from proxy.framing import BUFFER_CAP, DISCARDED, BufferCap, client_status, install_buffer_cap
 from proxy.gate import Gate
 from proxy.sni_gate import SniGate
+from proxy.stream_relay import Relay, make_relay
 
 log = logging.getLogger(__name__)
 RECORD = "hearthgate"
@@ -281,32 +280,13 @@ class GateAddon(SniGate):
             self.gate.metrics.errors.labels("response").inc()
             log.warning("responseheaders: %s", exc)
 
-    def _relay(self, response: http.Response, record: FlowRecord) -> Callable[[bytes], list[bytes]]:
-        """Pass each chunk on unchanged; feed a decoded copy to the usage reader.
-
-        The relay answers with a list of non-empty pieces: mitmproxy sends each piece as one
-        HTTP/1 chunk, and an empty one would end the client's body before the upstream's.
-        """
+    def _relay(self, response: http.Response, record: FlowRecord) -> Relay:
+        """Pass each chunk on unchanged; feed a decoded copy to the usage reader."""
         usage = BodyUsage(record.api, response.headers.get("content-type"))
         record.stream_usage = usage
-        decode = chunk_decoder(response.headers.get("content-encoding"))
         errors = self.gate.metrics.errors.labels("response")
-
-        strip = record.usage_filter
-
-        def relay(chunk: bytes) -> list[bytes]:
-            nonlocal decode
-            if decode is not None and chunk:
-                try:
-                    usage.feed(decode(chunk))
-                except Exception:  # noqa: BLE001 - counting must never break a stream
-                    errors.inc()
-                    decode = None
-            if strip is not None:
-                return strip(chunk)
-            return [chunk] if chunk else []
-
-        return relay
+        encoding = response.headers.get("content-encoding")
+        return make_relay(usage, encoding, record.usage_filter, errors.inc)
 
     def response(self, flow: http.HTTPFlow) -> None:
         record = flow.metadata.get(RECORD)

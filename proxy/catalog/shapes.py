@@ -365,13 +365,13 @@ class StreamUsage:
         if not self._enabled or not chunk:
             return
         if (
-            chunk[-2:] == b"\n\n"
-            and chunk.find(b"\n") == len(chunk) - 2
+            chunk.find(b"\n") == len(chunk) - 2
+            and chunk.endswith(b"\n\n")
             and chunk.startswith(b"data:")
             and len(chunk) <= LINE_CAP
             and not (self._line or self._oversized or self._data or self._broken)
         ):  # the usual read: one whole one-line event
-            self._one_event(chunk[5:-2].removesuffix(b"\r"))
+            self._one_event(chunk)
             return
         start = 0
         find = chunk.find
@@ -385,15 +385,25 @@ class StreamUsage:
         if start < len(chunk):
             self._append(chunk[start:])
 
-    def _one_event(self, value: bytes) -> None:
-        """What ``_add_data`` and ``_dispatch`` do for a one-line event, without the state."""
-        if value[:1] == b" ":
-            value = value[1:]
-        if value.strip() == b"[DONE]":
+    def _one_event(self, chunk: bytes) -> None:
+        """What ``_add_data`` and ``_dispatch`` do for ``data:...\n\n``, without the state.
+        The checks read the chunk in place (its ``data:`` and line end hold no key); the
+        value is cut out only to be parsed."""
+        if chunk.find(b"[DONE]", 5, 16) != -1 and chunk[5:-2].strip() == b"[DONE]":
             return
-        if worth_parsing(self._usage, value):
+        if worth_parsing(self._usage, chunk):
+            value = chunk[5:-2].removesuffix(b"\r")
+            value = value[1:] if value[:1] == b" " else value
             self._usage = merge_usage(self._usage, usage_of_json(load_json(value)))
         self.events += 1
+
+    def resting_model(self) -> str | None:
+        """The answer's model once known, while nothing is held (no partial line or event):
+        then a one-line event that holds no usage key and names no other model changes
+        nothing here but ``events`` (the relay's fast path, proxy/stream_relay.py)."""
+        if self._line or self._oversized or self._data or self._broken or not self._enabled:
+            return None
+        return self._usage.model
 
     @property
     def usage(self) -> Usage:
@@ -477,17 +487,48 @@ _MODEL_NAMED = re.compile(rb'"(?:model|modelVersion)"\s*:\s*"((?:[^"\\]|\\.)*)"'
 
 def worth_parsing(known: Usage, data: bytes | bytearray) -> bool:
     """Whether the JSON in *data* may change the usage read so far (*known*): it holds a
-    usage object, or names a model other than the known one (any model, while none is)."""
-    if known.model is None or _USAGE_HINT.search(data):
+    usage object, or names a model other than the known one (any model, while none is).
+
+    This runs for every event of every stream. Substring counts (C speed) settle the usual
+    event first: no usage key but OpenAI's ``"usage":null``, and the model named only in the
+    known model's compact spelling. Anything else goes to the regular expressions, which
+    give the same answer for those events.
+    """
+    if known.model is None or usage_hinted(data):
         return True
+    named = data.count(b'"model')
+    if not named:
+        return False
+    plain, version = compact_namings(known.model)
+    if named == data.count(plain) + data.count(version):
+        return False  # every "model... key names the known model
     model = _json_spelling(known.model)
-    return any(named != model for named in _MODEL_NAMED.findall(data))
+    return any(name != model for name in _MODEL_NAMED.findall(data))
+
+
+def usage_hinted(data: bytes | bytearray) -> bool:
+    """``_USAGE_HINT.search(data)``, settled by substring counts where they can: each of its
+    alternatives holds ``usage``, ``"meta"`` or ``eval_count"``, and ``"usage":null`` (every
+    chunk of an OpenAI stream that asked for usage) is none of them."""
+    usage = data.count(b"usage")
+    if usage and usage != data.count(b'"usage":null'):
+        return _USAGE_HINT.search(data) is not None
+    if data.find(b'"meta"') != -1 or data.find(b'eval_count"') != -1:  # find: faster than in
+        return _USAGE_HINT.search(data) is not None
+    return False
 
 
 @functools.lru_cache(maxsize=64)
 def _json_spelling(text: str) -> bytes:
     """*text* as a JSON string's inside (a server's other spelling of it just parses)."""
     return json.dumps(text)[1:-1].encode()
+
+
+@functools.lru_cache(maxsize=64)
+def compact_namings(text: str) -> tuple[bytes, bytes]:
+    """``"model":"TEXT"`` and ``"modelVersion":"TEXT"`` as a server writes them compactly."""
+    spelling = _json_spelling(text)
+    return b'"model":"' + spelling + b'"', b'"modelVersion":"' + spelling + b'"'
 
 
 def _data_value(line: bytes) -> bytes | None:

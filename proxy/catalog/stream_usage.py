@@ -147,6 +147,11 @@ class BodyUsage:
         return self._reader.usage if self._reader is not None else Usage()
 
     @property
+    def sse(self) -> StreamUsage | None:
+        """The SSE reader, once the answer is known to be server-sent events."""
+        return self._reader if isinstance(self._reader, StreamUsage) else None
+
+    @property
     def events(self) -> int:
         """Events (SSE) or objects (JSON) seen: one token each for an estimate."""
         return self._reader.events if self._reader is not None else 0

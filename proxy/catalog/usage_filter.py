@@ -49,19 +49,20 @@ class InjectedUsageFilter:
         self._pending = bytearray()
         self.events = 0  # data events seen, for an estimate when no usage arrives
 
+    @property
+    def holding(self) -> bool:
+        """Whether part of an event waits for its end."""
+        return bool(self._pending)
+
     def __call__(self, chunk: bytes) -> list[bytes]:
         """The bytes to send on for *chunk* (``b""``: the upstream's body ended)."""
         if not chunk:  # end of the stream: whatever is left goes out as it is
             rest = bytes(self._pending)
             self._pending.clear()
             return [rest] if rest else []
-        if (
-            not self._pending
-            and _event_end(chunk) == len(chunk)
-            and not _USAGE_OBJECT.search(chunk)
-        ):
+        if not self._pending and _one_line_event(chunk) and not _usage_object(chunk):
             # The usual read: one whole event, not the usage one. It passes as it came.
-            self.events += b"data:" in chunk and b"[DONE]" not in chunk
+            self.events += chunk.startswith(b"data:") and not _DONE.match(chunk)
             return [chunk]
         self._pending += chunk
         out = bytearray()
@@ -78,6 +79,12 @@ class InjectedUsageFilter:
         return [bytes(out)] if out else []
 
 
+def _one_line_event(chunk: bytes) -> bool:
+    """The usual read of a stream: one event of one line, ended by a blank line (memchr
+    finds the first LF at once; CRLF framing and longer reads take the general path)."""
+    return chunk.find(b"\n") == len(chunk) - 2 and chunk.endswith(b"\n\n")
+
+
 def _event_end(buffer: bytes | bytearray) -> int:
     ends = [i + len(sep) for sep in (b"\n\n", b"\r\n\r\n") if (i := buffer.find(sep)) != -1]
     return min(ends) if ends else -1
@@ -86,10 +93,18 @@ def _event_end(buffer: bytes | bytearray) -> int:
 # The usage-only event carries a usage object; every other chunk of a stream that asked for
 # usage carries ``"usage": null``.
 _USAGE_OBJECT = re.compile(rb'"usage"\s*:\s*\{')
+_DONE = re.compile(rb"data: ?\[DONE\]\r?\n")
+
+
+def _usage_object(data: bytes) -> bool:
+    """``_USAGE_OBJECT.search(data)``; a chunk with no ``"usage"`` key, or only
+    ``"usage":null`` ones, is settled by substring counts."""
+    keys = data.count(b'"usage"')
+    return bool(keys) and keys != data.count(b'"usage":null') and bool(_USAGE_OBJECT.search(data))
 
 
 def _usage_only(event: bytes) -> bool:
-    if not _USAGE_OBJECT.search(event):
+    if not _usage_object(event):
         return False
     data = b"".join(line[5:].strip() for line in event.splitlines() if line.startswith(b"data:"))
     if not data.startswith(b"{") or b'"usage"' not in data:
