@@ -20,12 +20,13 @@ from mitmproxy.addons import (
     next_layer,
     proxyauth,
     proxyserver,
-    script,
     strip_dns_https_records,
     tlsconfig,
     upstream_auth,
 )
 from mitmproxy.proxy import mode_specs
+
+from proxy.script_beat import BeatScriptLoader
 
 
 class GateDnsResolver(dns_resolver.DnsResolver):
@@ -69,7 +70,7 @@ def lean_addons(dns_mode: bool = False) -> list[Any]:
         disable_h2c.DisableH2C(),
         proxyauth.ProxyAuth(),
         proxyserver.Proxyserver(),
-        script.ScriptLoader(),
+        BeatScriptLoader(),
         GateDnsResolver() if dns_mode else dns_resolver.DnsResolver(),
         GateNextLayer(),
         tlsconfig.TlsConfig(),
