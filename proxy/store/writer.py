@@ -27,6 +27,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,16 +129,22 @@ class Writer:
         self._idle = asyncio.Event()
         self._idle.set()
         self._enough = asyncio.Event()  # LINGER_BELOW rows wait: a linger ends at once
+        self._pool: ThreadPoolExecutor | None = None  # the one thread that writes
+        self._flushing = 0  # flush() calls waiting
 
     @property
     def depth(self) -> int:
-        """Rows waiting in memory: queued, or in the batch being written."""
-        return self._queue.qsize() + self._held
+        """Rows waiting in memory: queued, or in the batch being written (a batch already
+        committed, whose answer the loop reads at the next beat, waits no more)."""
+        return self._queue.qsize() + self._in_hand()
+
+    def _in_hand(self) -> int:
+        return 0 if self._committed is self._batch else self._held
 
     def submit(self, write: Write) -> bool:
         """Queue a write without waiting; False (and counted) when ``limit`` rows already
         wait in memory (queued, or in a batch that is being written or retried)."""
-        if self._queue.qsize() + self._held >= self.limit:
+        if self._queue.qsize() + self._in_hand() >= self.limit:
             self.stats.dropped += 1
             return False
         self._queue.put_nowait(write)
@@ -156,7 +163,12 @@ class Writer:
         """Wait until everything queued so far is written (for shutdown and tests)."""
         if self._task is None:
             return
-        await asyncio.wait_for(self._idle.wait(), timeout)
+        self._flushing += 1  # no linger meanwhile: write now
+        self._enough.set()
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        finally:
+            self._flushing -= 1
 
     async def stop(self, timeout: float = 5) -> None:
         """Write what is queued (waiting at most ``timeout``), then close. Rows still not
@@ -169,7 +181,9 @@ class Writer:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await asyncio.to_thread(self._close, final=True)  # after a write still in progress
-        lost = self._queue.qsize() + (0 if self._committed is self._batch else self._held)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+        lost = self._queue.qsize() + self._in_hand()
         if lost:
             self.stats.dropped += lost
             log.warning("decision log: %d rows not written at shutdown", lost)
@@ -179,20 +193,24 @@ class Writer:
         one-second beat), or until ``LINGER_BELOW`` rows wait, whichever comes first."""
         delay = self.linger() if callable(self.linger) else self.linger
         self._enough.clear()
+        if self._flushing or self._queue.qsize() >= LINGER_BELOW:
+            return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._enough.wait(), delay)
 
     async def _run(self) -> None:
         backoff = 0.2
         batch: list[Write] = []
+        lingered = False  # the last write's answer was awaited until now: no second wait
         while True:
             if not batch:
                 if self._queue.empty():
                     self._idle.set()
+                    lingered = False
                 batch = [await self._queue.get()]
                 self._held = 1
                 self._batch = batch
-                if self.linger and self._queue.qsize() < LINGER_BELOW:
+                if self.linger and not lingered and self._queue.qsize() < LINGER_BELOW:
                     # a quiet moment: let a few more rows arrive so one transaction
                     # carries them all instead of one thread hand-off and commit per request
                     await self._linger()
@@ -200,7 +218,7 @@ class Writer:
                     batch.append(self._queue.get_nowait())
                 self._held = len(batch)
             try:
-                await asyncio.to_thread(self._write, batch)
+                lingered = await self._write_in_thread(batch)
             except Exception as exc:  # disk full, read-only, locked: keep the batch, retry
                 self._record_failure(exc)
                 await asyncio.to_thread(self._close)
@@ -211,6 +229,26 @@ class Writer:
             backoff = 0.2
             batch = []
             self._held = 0
+
+    async def _write_in_thread(self, batch: list[Write]) -> bool:
+        """Write *batch* in the writer's thread; True when the answer was read on the beat.
+
+        In the running gate (``linger`` is the beat) the loop does not wait for the thread's
+        answer: it goes back to sleep and reads the answer at the next beat, when it wakes
+        anyway — the thread's finishing then wakes nobody (a sleeping box pays a few hundred
+        microseconds of CPU for each wake-up). The rows that came meanwhile are written at
+        once. ``flush`` and 500 waiting rows cut the wait short, as they cut a linger."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="hearthgate-writer")
+        done = self._pool.submit(self._write, batch)
+        if not callable(self.linger):
+            await asyncio.wrap_future(done)
+            return False
+        await self._linger()
+        if not done.done():  # a slow disk: wait for it
+            await asyncio.wrap_future(done)
+        done.result()  # raises what the write raised
+        return True
 
     # --- in the worker thread ---------------------------------------------------------
 
@@ -232,6 +270,7 @@ class Writer:
                         conn.executemany(sql, rows)
             self._committed = batch
             self.stats.written += len(groups.get(INSERT_DECISION, ()))
+            self.stats.last_ok = True  # health says so at once, not when the loop reads it
 
     def _connection(self) -> Connection:
         path = self.target.path

@@ -6,6 +6,7 @@ import asyncio
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -178,7 +179,7 @@ async def test_stop_counts_what_it_could_not_write(tmp_path: Path, released: boo
     assert count(tmp_path) == written
 
 
-async def test_stop_during_the_linger_counts_the_row_in_hand(tmp_path: Path) -> None:
+async def test_stop_during_the_linger_writes_the_row_in_hand(tmp_path: Path) -> None:
     writer = Writer(tmp_path, linger=0)
     writer.start()
     writer.submit_decision(row(1))
@@ -186,9 +187,9 @@ async def test_stop_during_the_linger_counts_the_row_in_hand(tmp_path: Path) -> 
     writer.linger = 5  # the next row waits for company, in hand, when stop comes
     writer.submit_decision(row(2))
     await asyncio.sleep(0.05)
-    await writer.stop(timeout=0.1)
-    assert (writer.stats.written, writer.stats.dropped) == (1, 1)
-    assert count(tmp_path) == 1
+    await writer.stop(timeout=2)  # a flush ends the linger: the row is written at once
+    assert (writer.stats.written, writer.stats.dropped) == (2, 0)
+    assert count(tmp_path) == 2
 
 
 class LateThread(Writer):
@@ -229,7 +230,37 @@ async def test_a_lone_row_waits_as_long_as_the_linger_function_says(tmp_path: Pa
     assert count(tmp_path) == 0 and asked == [1]  # still waiting for company
     writer.submit_decision(row(2))  # company: written with the first, in one batch
     await writer.flush(5)
-    assert count(tmp_path) == 2 and asked == [1]
+    assert count(tmp_path) == 2
+    assert asked == [1, 1]  # the linger, then the wait for the write's answer (cut by flush)
+    await writer.stop()
+
+
+async def _until(check: Callable[[], bool], timeout: float = 5) -> None:
+    async with asyncio.timeout(timeout):
+        while not check():
+            await asyncio.sleep(0.01)
+
+
+async def test_on_the_beat_the_answer_waits_for_the_next_beat_and_rows_meanwhile_go_at_once(
+    tmp_path: Path,
+) -> None:
+    """The loop does not wake for the thread's answer: it reads it at the next beat, and the
+    rows that came in that second are written then, without a linger of their own."""
+    asked = []
+
+    def beat() -> float:
+        asked.append(1)
+        return 0.5
+
+    connect(tmp_path).close()
+    writer = Writer(tmp_path, linger=beat)
+    writer.start()
+    writer.submit_decision(row(1))
+    await _until(lambda: count(tmp_path) == 1)
+    assert len(asked) == 2  # the linger, then the wait for the answer
+    writer.submit_decision(row(2))  # within that wait
+    await _until(lambda: count(tmp_path) == 2)
+    assert len(asked) == 3  # no linger for row 2: only the wait for its answer
     await writer.stop()
 
 
