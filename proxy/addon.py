@@ -20,14 +20,15 @@ from governance.facts import Action, Endpoint, Identity
 from governance.snapshot import Snapshot
 from proxy import flowfacts, responses
 from proxy.catalog.providers import Usage, parse_usage
+from proxy.catalog.relay import Relay, make_relay
 from proxy.catalog.requests import BODY_CAP, OVER_CAP
 from proxy.catalog.stream_usage import BodyUsage
 from proxy.catalog.usage_filter import INCLUDE_USAGE_HOSTS, InjectedUsageFilter, add_include_usage
+from proxy.decoding import chunk_decoder
 from proxy.flowfacts import FlowRecord
 from proxy.framing import BUFFER_CAP, DISCARDED, BufferCap, client_status, install_buffer_cap
 from proxy.gate import Gate
 from proxy.sni_gate import SniGate
-from proxy.stream_relay import Relay, make_relay
 
 log = logging.getLogger(__name__)
 RECORD = "hearthgate"
@@ -286,7 +287,8 @@ class GateAddon(SniGate):
         record.stream_usage = usage
         errors = self.gate.metrics.errors.labels("response")
         encoding = response.headers.get("content-encoding")
-        return make_relay(usage, encoding, record.usage_filter, errors.inc)
+        plain = (encoding or "identity").strip().lower() in ("", "identity")
+        return make_relay(usage, chunk_decoder(encoding), plain, record.usage_filter, errors.inc)
 
     def response(self, flow: http.HTTPFlow) -> None:
         record = flow.metadata.get(RECORD)

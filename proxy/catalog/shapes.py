@@ -400,7 +400,7 @@ class StreamUsage:
     def resting_model(self) -> str | None:
         """The answer's model once known, while nothing is held (no partial line or event):
         then a one-line event that holds no usage key and names no other model changes
-        nothing here but ``events`` (the relay's fast path, proxy/stream_relay.py)."""
+        nothing here but ``events`` (the relay's fast path, proxy/catalog/relay.py)."""
         if self._line or self._oversized or self._data or self._broken or not self._enabled:
             return None
         return self._usage.model

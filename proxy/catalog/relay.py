@@ -13,7 +13,7 @@ and its code cold: what the relay touches per chunk costs several times its warm
 usage reader would only count an event and the filter would pass it whole. ``relay``
 settles them in one function with a few substring counts (C speed) and goes through the
 reader and the filter only for the others; both ways give the same bytes, usage and event
-counts (tests/proxy/test_stream_relay.py holds them side by side).
+counts (tests/proxy/catalog/test_relay.py holds them side by side).
 """
 
 from __future__ import annotations
@@ -23,22 +23,22 @@ from collections.abc import Callable
 from proxy.catalog.shapes import LINE_CAP, compact_namings
 from proxy.catalog.stream_usage import BodyUsage
 from proxy.catalog.usage_filter import InjectedUsageFilter
-from proxy.decoding import chunk_decoder
 
 Relay = Callable[[bytes], "bytes | list[bytes]"]
 
 
 def make_relay(
     usage: BodyUsage,
-    content_encoding: str | None,
+    decode: Callable[[bytes], bytes] | None,
+    plain_body: bool,
     strip: InjectedUsageFilter | None,
     on_error: Callable[[], None],
 ) -> Relay:
-    """The stream callable for one answer. *usage* is fed a decoded copy of each chunk
-    (until a chunk fails to decode or read: *on_error* is called once, the stream goes on
-    uncounted); *strip*, when the gate asked for usage, drops the usage event."""
-    decode = chunk_decoder(content_encoding)
-    plain_body = (content_encoding or "identity").strip().lower() in ("", "identity")
+    """The stream callable for one answer. *usage* is fed ``decode(chunk)`` for each chunk
+    (None: an encoding the gate cannot read; a chunk that fails to decode or read calls
+    *on_error* once and the stream goes on uncounted); *plain_body*: the body is not
+    encoded (``decode`` is the identity); *strip*, when the gate asked for usage, drops the
+    usage event."""
     reader = usage.sse
     # The fast path holds while the reader rests with the model known, the filter holds no
     # partial event and the body needs no decoding; ``namings`` spell that model compactly.

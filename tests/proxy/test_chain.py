@@ -10,8 +10,8 @@ from mitmproxy import options
 from mitmproxy.proxy.layers.http import HttpRequestHook
 from mitmproxy.test import tflow
 
+from proxy.chain import BeatScriptLoader
 from proxy.hook_table import HearthgateMaster
-from proxy.script_beat import BeatScriptLoader
 
 SCRIPT = """
 class Mark:

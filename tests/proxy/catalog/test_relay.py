@@ -8,10 +8,10 @@ import zlib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from proxy.catalog.relay import make_relay
 from proxy.catalog.stream_usage import BodyUsage
 from proxy.catalog.usage_filter import InjectedUsageFilter
 from proxy.decoding import chunk_decoder
-from proxy.stream_relay import make_relay
 
 SSE = "text/event-stream"
 
@@ -46,6 +46,12 @@ USAGE_ONLY = {
 }
 
 
+def relay_for(usage, encoding, strip, on_error):  # type: ignore[no-untyped-def]
+    """The relay as the addon makes it for a Content-Encoding."""
+    plain = (encoding or "identity") == "identity"
+    return make_relay(usage, chunk_decoder(encoding), plain, strip, on_error)
+
+
 def reference(chunks: list[bytes], strip: bool, encoding: str | None = None) -> tuple:
     """What the relay did before its fast path: every chunk through reader and filter."""
     usage = BodyUsage("openai", SSE)
@@ -63,7 +69,7 @@ def relayed(chunks: list[bytes], strip: bool, encoding: str | None = None) -> tu
     usage = BodyUsage("openai", SSE)
     filt = InjectedUsageFilter() if strip else None
     errors: list[int] = []
-    relay = make_relay(usage, encoding, filt, lambda: errors.append(1))
+    relay = relay_for(usage, encoding, filt, lambda: errors.append(1))
     out: list[bytes] = []
     for chunk in [*chunks, b""]:
         pieces = relay(chunk)
@@ -102,7 +108,7 @@ def test_the_usual_chunk_skips_the_reader() -> None:
             super().feed(chunk)
 
     usage = Watched("openai", SSE)
-    relay = make_relay(usage, None, InjectedUsageFilter(), lambda: None)
+    relay = relay_for(usage, None, InjectedUsageFilter(), lambda: None)
     chunks = openai_stream(usage_null=True)
     for chunk in chunks:
         relay(chunk)
@@ -180,7 +186,7 @@ def test_compressed_answer_is_read_the_long_way_and_passed_as_sent() -> None:
 def test_a_chunk_that_fails_to_decode_stops_the_count_not_the_stream() -> None:
     usage = BodyUsage("openai", SSE)
     errors: list[int] = []
-    relay = make_relay(usage, "gzip", None, lambda: errors.append(1))
+    relay = relay_for(usage, "gzip", None, lambda: errors.append(1))
     assert relay(b"not gzip at all") in (b"not gzip at all", [b"not gzip at all"])
     assert relay(event(openai("a"))) in (event(openai("a")), [event(openai("a"))])
     assert errors == [1]
