@@ -46,7 +46,12 @@ typecheck: $(TESTSTAMP)
 check: lint typecheck test
 
 schema: $(STAMP)
-	$(VENV)/bin/hearthgate rules schema > rules/schema.json
+	$(PY) -m proxy.catalog.services > proxy/catalog/services.json.new
+	mv proxy/catalog/services.json.new proxy/catalog/services.json
+	rm -f proxy/rules/schema.json  # made afresh, not the packaged copy printed back
+	$(VENV)/bin/hearthgate rules schema > proxy/rules/schema.json.new
+	mv proxy/rules/schema.json.new proxy/rules/schema.json
+	cp proxy/rules/schema.json rules/schema.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -32,6 +32,13 @@ def hash_pin(pin: str, *, n: int = N) -> str:
     return "$".join(("scrypt", str(n), str(R), str(P), _b64(salt), _b64(digest)))
 
 
+def new_token(prefix: str = "hg") -> tuple[str, str, str]:
+    """A fresh API token ``<prefix>_<id>_<secret>``: (id, token, the secret's slow hash)."""
+    token_id = secrets.token_hex(4)
+    secret = secrets.token_urlsafe(24)
+    return token_id, f"{prefix}_{token_id}_{secret}", hash_pin(secret)
+
+
 def verify_pin(pin: str, stored: str) -> bool:
     """Whether ``pin`` matches ``stored``; False for any malformed input, never raises."""
     try:

@@ -10,19 +10,22 @@ request path; a MAC is only known for devices on the gate's own network segment.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import json
-import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from governance.addresses import normalize_mac, try_normalize_ip
 from governance.facts import Identity
 from governance.snapshot import Snapshot
 from governance.state import RuntimeState
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import asyncio
+
+# asyncio and logging are the running gate's (loaded there already): a command that resolves
+# a device (`rules explain`) imports neither
 ARP_TABLE = Path("/proc/net/arp")
 
 
@@ -62,7 +65,12 @@ class NeighbourTable:
         min_gap: float = 1.0,
         needed: Callable[[], bool] = lambda: True,
     ) -> None:
+        import asyncio
+        import logging
+
         from proxy.runtime import grid_delay  # the running gate's; the CLI never needs it
+
+        log = logging.getLogger(__name__)
 
         self._wake = asyncio.Event()
         while True:
@@ -110,6 +118,8 @@ def _read_arp(path: Path) -> dict[str, str]:
 
 
 async def _read_ip_neigh() -> dict[str, str]:
+    import asyncio
+
     try:
         proc = await asyncio.create_subprocess_exec(
             "ip",

@@ -7,8 +7,6 @@ every CLI module imports this at its top, and ``hearthgate --help`` builds every
 from __future__ import annotations
 
 import argparse
-import csv
-import getpass
 import json
 import re
 import sys
@@ -76,6 +74,8 @@ def json_option(p: argparse.ArgumentParser) -> None:
 
 
 def actor_of(args: argparse.Namespace) -> str:
+    import getpass
+
     return str(args.actor or getpass.getuser())
 
 
@@ -148,6 +148,8 @@ def table(rows: Iterable[dict[str, Any]], columns: list[str]) -> str:
 
 
 def write_csv(rows: list[dict[str, Any]], columns: list[str]) -> int:
+    import csv
+
     writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)

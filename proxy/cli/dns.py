@@ -56,9 +56,10 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: Common
 
 
 def _records(args: argparse.Namespace) -> int:
-    from proxy.catalog.providers import catalog_for
+    from proxy.catalog.services import catalog_for
     from proxy.dns.records import parse_addresses, render
-    from proxy.rules.loader import RulesFileError, load_rules_file
+    from proxy.rules.cache import load_rules
+    from proxy.rules.problems import RulesFileError
 
     try:
         addresses = parse_addresses(args.address)
@@ -66,7 +67,7 @@ def _records(args: argparse.Namespace) -> int:
         print(f"hearthgate: --address: {exc}", file=sys.stderr)
         return 2
     try:
-        snap = load_rules_file(args.rules)
+        snap = load_rules(args.rules, args.state_dir)
     except RulesFileError as exc:
         print(f"hearthgate: the rules file cannot be used:\n{exc}", file=sys.stderr)
         return 2

@@ -166,17 +166,15 @@ def add_explain(rsub: Sub, common: Common) -> None:
 
 
 def _explain(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
-    import asyncio
-
     from proxy.rules import explain
-    from proxy.store.live import load_runtime_state
+    from proxy.store.live import read_runtime_state
 
     now = utc_now()
     at = (parse_when(args.at, snap.zone, now) if args.at else now).astimezone(snap.zone)
     facts = explain.hypothetical(
         snap, args.device, args.host, args.model, args.prompt, args.endpoint, args.user
     )
-    state = asyncio.run(load_runtime_state(db.target, now, snap.zone))
+    state = read_runtime_state(db.target, now, snap.zone)
     state = explain.as_of(state, at, now)
     verdicts = explain.explain(snap, state, facts, at)
     final = explain.evaluate(snap, state, facts, at)

@@ -95,25 +95,26 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    import yaml
-
-    from proxy.rules.loader import RulesFileError, load_rules_file
+    from proxy.rules.cache import load_shown
+    from proxy.rules.problems import RulesFileError
 
     try:
-        snap = load_rules_file(args.rules)  # the models themselves, to dump: not the cache
+        data = load_shown(args.rules, args.state_dir)
     except RulesFileError as exc:
         print(exc, file=sys.stderr)
         return 2
-    data = snap.rules.model_dump(mode="json")
     if args.json:
         print(json.dumps(data, indent=2))
-    else:
-        print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), end="")
+        return 0
+    import yaml
+
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    print(yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True), end="")
     return 0
 
 
 def _providers(args: argparse.Namespace) -> int:
-    from proxy.catalog.providers import catalog_for
+    from proxy.catalog.services import catalog_for
     from proxy.rules.cache import load_rules
     from proxy.rules.problems import RulesFileError
 
@@ -146,9 +147,39 @@ def _providers(args: argparse.Namespace) -> int:
     return 0
 
 
+# what the schema is made of: a change to any of them is a new stamp, so a packaged schema
+# that was written before it is not printed (tests/proxy/rules/test_loader.py keeps the
+# committed copies current)
+SCHEMA_SOURCES = (
+    "governance/schema.py",
+    "governance/facts.py",
+    "governance/addresses.py",
+    "proxy/catalog/services.yaml",
+)
+PACKAGED_SCHEMA = Path(__file__).resolve().parents[1] / "rules" / "schema.json"
+
+
 def _schema(_args: argparse.Namespace) -> int:
-    print(json.dumps(schema_document(), indent=2))
+    """The packaged schema when it was made from these sources (pydantic builds the models'
+    schema in about a third of a second on a slow box), else made now."""
+    try:
+        text = PACKAGED_SCHEMA.read_text(encoding="utf-8")
+    except OSError:
+        text = ""
+    if schema_stamp() not in text:
+        text = json.dumps(schema_document(), indent=2) + "\n"
+    sys.stdout.write(text)
     return 0
+
+
+def schema_stamp() -> str:
+    import hashlib
+
+    root = Path(__file__).resolve().parents[2]
+    digest = hashlib.sha256()
+    for name in SCHEMA_SOURCES:
+        digest.update((root / name).read_bytes())
+    return f"sources sha256:{digest.hexdigest()[:32]}"
 
 
 def schema_document() -> dict[str, object]:
@@ -160,6 +191,7 @@ def schema_document() -> dict[str, object]:
     doc = Rules.model_json_schema()
     doc["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     doc["title"] = "hearthgate rules file"
+    doc["$comment"] = f"written by `hearthgate rules schema` (make schema); {schema_stamp()}"
     names = [p.name for p in builtin_providers()]
     defs = doc["$defs"]
     defs["When"]["properties"]["providers"]["items"]["examples"] = names

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
-import urllib.request
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -172,6 +170,8 @@ def dns_status(state_dir: Path) -> dict[str, Any]:
     try:
         host, port = admin[0], int(admin[1])
         url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/healthz"
+        import urllib.request  # only when DNS mode is on: http.client is costly to import
+
         with urllib.request.urlopen(url, timeout=1) as answer:
             live = json.loads(answer.read()).get("dns") or dns
     except (OSError, ValueError, TypeError, IndexError):
@@ -353,6 +353,8 @@ def _pin_hash(_args: argparse.Namespace) -> int:
     from governance import pins
 
     if sys.stdin.isatty():
+        import getpass
+
         pin = getpass.getpass("PIN: ")
         if getpass.getpass("again: ") != pin:
             print("hearthgate: the two PINs differ", file=sys.stderr)
@@ -459,7 +461,7 @@ def _admin(sub: Sub, common: Common) -> None:
     )
     add_p.add_argument("name", help="who the token is for, e.g. mom")
     add_p.add_argument("--role", choices=ROLES, default="parent")
-    add_p.set_defaults(handler=guarded(_admin_add))
+    add_p.set_defaults(handler=_admin_add)
     list_p = _parser(asub, common, "list", "who has a token", json=True)
     list_p.set_defaults(handler=guarded(_admin_list))
     rm = _parser(asub, common, "revoke", "revoke someone's token", actor=True, json=True)
@@ -482,15 +484,31 @@ def _admin_revoke(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
     return _show(args, admins.revoke(db, actor_of(args), args.name, utc_now()))
 
 
-def _admin_add(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
-    from proxy.store import admins
+def _admin_add(args: argparse.Namespace) -> int:
+    """The token's slow hash (scrypt, which lets go of the GIL) is made in a thread while the
+    rules and the database are loaded: a parent waits for the longer of the two, not both."""
+    import threading
 
-    row, token = admins.add(db, actor_of(args), args.name, args.role, utc_now())
-    return emit(
-        args,
-        {**row, "token": token},
-        lambda: (
-            f"token for {row['name']} ({row['role']}), shown only this once:\n{token}\n"
-            "Use it as `Authorization: Bearer <token>` or to sign in to the dashboard."
-        ),
-    )
+    from governance import pins
+
+    minted: list[tuple[str, str, str]] = []
+    worker = threading.Thread(target=lambda: minted.append(pins.new_token()), daemon=True)
+    worker.start()
+
+    def body(args: argparse.Namespace, db: Db, snap: Snapshot) -> int:
+        from proxy.store import admins
+
+        worker.join()
+        row, token = admins.add(
+            db, actor_of(args), args.name, args.role, utc_now(), minted[0] if minted else None
+        )
+        return emit(
+            args,
+            {**row, "token": token},
+            lambda: (
+                f"token for {row['name']} ({row['role']}), shown only this once:\n{token}\n"
+                "Use it as `Authorization: Bearer <token>` or to sign in to the dashboard."
+            ),
+        )
+
+    return guarded(body)(args)

@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from governance.snapshot import Snapshot
-from proxy.catalog.providers import catalog_for
+from proxy.catalog.services import catalog_for
 from proxy.store.db import Db
 from proxy.store.state import iso
 

@@ -5,8 +5,9 @@ most of its 300 ms budget; the snapshot it compiles to is read back from
 ``STATE_DIR/rules.cache`` in about a millisecond, without importing pydantic at all: the
 rules-file models inside the snapshot (``snap.rules``, a policy's quota) come back as
 ``Record`` objects, their fields as read-only attributes — what the CLI's commands read.
-``rules show`` (which dumps the models) loads the file itself; the running gate reads the
-cache too, filled by a child process when it misses (``offload.py``).
+``rules show`` prints the models' JSON dump, written beside the cache as ``rules.shown``
+under the same key; the running gate reads the cache too, filled by a child process when it
+misses (``offload.py``).
 
 The cache is keyed by the SHA-256 of the file's bytes together with the code that compiled
 it (every ``governance`` and ``proxy.rules`` source file's size and modification time, the
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import pickle
 import sys
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
 
 CACHE_FILE = "rules.cache"
 MAGIC = b"hearthgate rules cache 2\n"
+SHOWN_FILE = "rules.shown"  # rules show's JSON, under the same key
+SHOWN_MAGIC = b"hearthgate rules shown 1\n"
 MAX_CACHE_BYTES = 32 * 1024 * 1024
 _GOVERNANCE = Path(__file__).resolve().parents[2] / "governance"
 # packages whose files are rewritten by every install or upgrade of them (top-level names:
@@ -105,6 +109,72 @@ def _library_files() -> list[Path]:
 
 def read_cache(path: Path, key: bytes) -> Snapshot | None:
     """The snapshot the cache at ``path`` holds for ``key``; None for any miss."""
+    data = _read_private(path, MAGIC + key + b"\n")
+    if data is None:
+        return None
+    try:
+        snap = _Unpickler(io.BytesIO(data)).load()
+    except Exception:  # a truncated, foreign or stale file is a miss, never an error
+        return None
+    from governance.snapshot import Snapshot
+
+    return snap if isinstance(snap, Snapshot) else None
+
+
+def load_shown(path: str | Path, state_dir: Path | None) -> dict[str, Any]:
+    """``rules show``'s document: the rules as loaded, every default filled in (the models'
+    JSON dump), from ``STATE_DIR/rules.shown`` when it was written for these bytes (beside
+    the cache, by ``write_cache``). Raises ``RulesFileError`` as ``load_rules`` does."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError:
+        from proxy.rules.loader import load_rules_file
+
+        load_rules_file(path)  # which reports the problem in its own words
+        raise
+    key = cache_key(raw)
+    if state_dir is not None:
+        data = _read_private(state_dir / SHOWN_FILE, SHOWN_MAGIC + key + b"\n")
+        if data is not None:
+            try:
+                shown = json.loads(data)
+            except ValueError:
+                shown = None
+            if isinstance(shown, dict):
+                return shown
+    from proxy.rules.loader import load_rules_bytes
+
+    snap = load_rules_bytes(raw, str(path))
+    if state_dir is not None:
+        write_cache(state_dir, key, snap)
+    return _shown(snap)
+
+
+def _shown(snap: Snapshot) -> dict[str, Any]:
+    dump: dict[str, Any] = snap.rules.model_dump(mode="json")
+    return dump
+
+
+def write_cache(state_dir: Path, key: bytes, snap: Snapshot) -> bool:
+    """Best effort: a state directory that is missing or read-only just keeps no cache
+    (False). ``snap`` is a fresh load (its rules pydantic models): ``rules show``'s
+    document is written beside it."""
+    if not state_dir.is_dir():
+        return False
+    buffer = io.BytesIO()
+    pickler = _Pickler(buffer, protocol=5)
+    try:
+        pickler.dump(snap)
+        shown = json.dumps(_shown(snap)).encode()
+    except (pickle.PicklingError, TypeError, AttributeError, ValueError):
+        return False
+    written = _write_private(state_dir, CACHE_FILE, MAGIC + key + b"\n" + buffer.getvalue())
+    return _write_private(state_dir, SHOWN_FILE, SHOWN_MAGIC + key + b"\n" + shown) and written
+
+
+def _read_private(path: Path, head: bytes) -> bytes | None:
+    """What follows ``head`` in the file at ``path``: None unless the file starts with it,
+    is no symlink, belongs to this user (or root) and nobody else may write to it."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:
@@ -119,37 +189,21 @@ def read_cache(path: Path, key: bytes) -> Snapshot | None:
             data = f.read()
     except OSError:
         return None
-    head = MAGIC + key + b"\n"
-    if not data.startswith(head):
-        return None
-    try:
-        snap = _Unpickler(io.BytesIO(data[len(head) :])).load()
-    except Exception:  # a truncated, foreign or stale file is a miss, never an error
-        return None
-    from governance.snapshot import Snapshot
-
-    return snap if isinstance(snap, Snapshot) else None
+    return data[len(head) :] if data.startswith(head) else None
 
 
-def write_cache(state_dir: Path, key: bytes, snap: Snapshot) -> bool:
-    """Best effort: a state directory that is missing or read-only just keeps no cache
-    (False)."""
-    if not state_dir.is_dir():
-        return False
-    buffer = io.BytesIO()
-    buffer.write(MAGIC + key + b"\n")
-    pickler = _Pickler(buffer, protocol=5)
+def _write_private(state_dir: Path, name: str, data: bytes) -> bool:
+    """``data`` as ``state_dir/name``, mode 0600, replaced in one step."""
     import tempfile  # and shutil, random ...: only when writing
 
     try:
-        pickler.dump(snap)
-        fd, tmp = tempfile.mkstemp(prefix=".rules.cache.", dir=state_dir)  # mode 0600
-    except (OSError, pickle.PicklingError, TypeError, AttributeError):
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=state_dir)  # mode 0600
+    except OSError:
         return False
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(buffer.getvalue())
-        os.replace(tmp, state_dir / CACHE_FILE)
+            f.write(data)
+        os.replace(tmp, state_dir / name)
     except OSError:
         try:
             os.unlink(tmp)

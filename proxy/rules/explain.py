@@ -16,7 +16,7 @@ from governance.errors import StateError
 from governance.facts import Decision, Endpoint, Identity, RequestFacts
 from governance.snapshot import Snapshot
 from governance.state import RuntimeState
-from proxy.catalog.providers import catalog_for
+from proxy.catalog.services import catalog_for
 from proxy.identity import resolve
 
 

@@ -32,14 +32,20 @@ class Admin:
         return self.role == "parent"
 
 
-def add(db: Db, actor: str, name: str, role: str, now: datetime) -> tuple[dict[str, Any], str]:
+def add(
+    db: Db,
+    actor: str,
+    name: str,
+    role: str,
+    now: datetime,
+    minted: tuple[str, str, str] | None = None,
+) -> tuple[dict[str, Any], str]:
+    """A new token for ``name``: the row and the token, shown once. ``minted`` is a
+    ``pins.new_token()`` made beforehand (the CLI hashes it while it loads)."""
     if role not in ROLES:
         raise StateError(f"role must be parent or viewer, not {role!r}")
     who = normalize_actor(name)
-    token_id = secrets.token_hex(4)
-    secret = secrets.token_urlsafe(24)
-    token = f"hg_{token_id}_{secret}"
-    digest = pins.hash_pin(secret)
+    token_id, token, digest = minted or pins.new_token()
     with db.change(actor, "admin.add", who, now) as change:
         if change.row("SELECT 1 FROM admins WHERE name = ? AND revoked_at IS NULL", (who,)):
             raise StateError(f"{who} already has a token; revoke it first")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from types import MappingProxyType
@@ -17,6 +16,8 @@ from proxy.store.sql.target import Target
 async def load_runtime_state(
     where: Target | str | Path, now: datetime, zone: tzinfo = UTC
 ) -> RuntimeState:
+    import asyncio  # loaded already in the proxy; a command calls read_runtime_state
+
     return await asyncio.to_thread(read_runtime_state, where, now, zone)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 DB_NAME = "hearthgate.db"
 ENV = "HEARTHGATE_DATABASE"
@@ -33,6 +32,8 @@ class Target:
         """The URL without its password: safe for logs, ``/healthz`` and error messages."""
         if self.kind == "sqlite":
             return f"sqlite:///{self.path}"
+        from urllib.parse import urlsplit, urlunsplit  # for a URL only: a SQLite file needs none
+
         parts = urlsplit(self.dsn or "")
         host = parts.hostname or ""
         if parts.port:
@@ -72,6 +73,8 @@ def parse_url(url: str, state_dir: str | Path | None = None) -> Target:
             raise ValueError(_FORMS.format(url=_masked(text)))
         return Target("sqlite", path=Path(path[1:]))  # sqlite:///rel, sqlite:////abs
     if scheme in ("postgresql", "postgres"):
+        from urllib.parse import urlsplit
+
         parts = urlsplit(text)
         if not (parts.hostname or "host=" in parts.query) or not parts.path.strip("/"):
             raise ValueError(
@@ -89,6 +92,8 @@ _FORMS = (
 
 
 def _masked(text: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
     try:
         parts = urlsplit(text)
         if parts.password:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from importlib import resources
@@ -21,7 +22,9 @@ from proxy.catalog.services import (
     CatalogError,
     Provider,
     builtin_providers,
+    load_builtin,
     load_services,
+    packed_text,
     provider_from_def,
 )
 
@@ -89,6 +92,37 @@ def test_data_file_ships_in_the_package() -> None:
     assert resources.files("proxy.catalog").joinpath("services.yaml").is_file()
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "services.yaml" in config["tool"]["setuptools"]["package-data"]["proxy.catalog"]
+
+
+YAML = (ROOT / "proxy" / "catalog" / "services.yaml").read_bytes()
+
+
+def fields(services: tuple[Provider, ...]) -> list[tuple[object, ...]]:
+    return [tuple(getattr(p, f) for f in Provider.__slots__) for p in services]  # docs too
+
+
+def test_the_packed_copy_is_current_and_ships() -> None:
+    packed = ROOT / "proxy" / "catalog" / "services.json"
+    assert packed.read_text() == packed_text(YAML), (
+        "proxy/catalog/services.json is behind services.yaml: run `make schema`"
+    )
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "services.json" in config["tool"]["setuptools"]["package-data"]["proxy.catalog"]
+    assert fields(builtin_providers()) == fields(load_services(YAML.decode()))
+
+
+def test_the_packed_copy_is_read_only_for_the_bytes_it_was_written_from() -> None:
+    packed = packed_text(YAML).encode()
+    assert fields(load_builtin(YAML, packed)) == fields(load_services(YAML.decode()))
+    # it is what is read while it matches: a packed copy that differs shows through ...
+    doc = json.loads(packed)
+    doc["services"] = doc["services"][:1]
+    assert [p.name for p in load_builtin(YAML, json.dumps(doc).encode())] == ["openai"]
+    # ... and never once the YAML changed (an edit not yet packed), nor when it is broken
+    edited = YAML.replace(b"name: openai\n", b"name: openai-edited\n", 1)
+    assert load_builtin(edited, packed)[0].name == "openai-edited"
+    for broken in (b"", b"{", b"[]", json.dumps({**doc, "services": [{}]}).encode(), None):
+        assert fields(load_builtin(YAML, broken)) == fields(load_services(YAML.decode()))
 
 
 def test_at_least_eighty_services_with_hosts_of_their_own() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import os
 import pickle
 import subprocess
@@ -199,3 +200,41 @@ def test_the_key_follows_the_loader_and_the_libraries_that_shape_a_snapshot() ->
     for part in ("governance/schema.py", "proxy/rules/loader.py", "pydantic", "yaml"):
         assert part in stamp
     assert "confusable_homoglyphs" in stamp
+
+
+# ---- rules show's document, kept beside the cache ---------------------------------------
+
+
+@pytest.mark.parametrize("rules", RULES_FILES, ids=lambda p: p.name)
+def test_rules_show_reads_the_dump_a_full_load_gives(rules: Path, state: Path) -> None:
+    fresh = load_rules_file(rules).rules.model_dump(mode="json")
+    assert cache.load_shown(rules, state) == fresh  # a miss: loaded, both files written
+    assert (state / cache.SHOWN_FILE).stat().st_mode & 0o777 == 0o600
+    assert cache.load_shown(rules, state) == fresh  # a hit
+    shown, loaded = probe(
+        "import json\nfrom proxy.rules.cache import load_shown\n"
+        f"print(json.dumps(load_shown({str(rules)!r}, Path({str(state)!r}))))\n"
+    )
+    assert json.loads(shown) == fresh
+    assert loaded == "[]"  # neither pydantic nor yaml
+
+
+def test_rules_show_never_prints_a_dump_of_other_bytes(tmp_path: Path, state: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("version: 1\nsettings: {timezone: Europe/Berlin}\n")
+    assert cache.load_shown(rules, state)["settings"]["timezone"] == "Europe/Berlin"
+    rules.write_text("version: 1\nsettings: {timezone: Asia/Tokyo}\n")
+    assert cache.load_shown(rules, state)["settings"]["timezone"] == "Asia/Tokyo"
+    target = state / cache.SHOWN_FILE
+    data = target.read_bytes()
+    for planted in (data[:-5], data.replace(b"Asia/Tokyo", b"Asia/Seoul")[:40] + b"{"):
+        target.write_bytes(planted)  # cut short, or not JSON: loaded again
+        assert cache.load_shown(rules, state)["settings"]["timezone"] == "Asia/Tokyo"
+    target.chmod(0o666)  # others may write to it: not read
+    target.write_bytes(data.replace(b"Asia/Tokyo", b"Asia/Seoul"))
+    assert cache.load_shown(rules, state)["settings"]["timezone"] == "Asia/Tokyo"
+    rules.write_text("version: 1\nsetings: {}\n")
+    with pytest.raises(RulesFileError):
+        cache.load_shown(rules, state)
+    with pytest.raises(RulesFileError, match="cannot read the rules file"):
+        cache.load_shown(tmp_path / "missing.yaml", state)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from proxy.cli import rules as cli_rules
 from proxy.cli.main import main as cli_main
 from proxy.cli.rules import schema_document
 from proxy.rules.loader import RulesFileError, load_rules_file, load_rules_text
@@ -113,8 +114,25 @@ def test_rules_check_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert f"{bad}:2:1:" in capsys.readouterr().err
 
 
-def test_committed_schema_json_is_current() -> None:
-    committed = json.loads((ROOT / "rules" / "schema.json").read_text())
+@pytest.mark.parametrize("where", ["rules/schema.json", "proxy/rules/schema.json"])
+def test_committed_schema_json_is_current(where: str) -> None:
+    committed = json.loads((ROOT / where).read_text())
     assert committed == json.loads(json.dumps(schema_document())), (
-        "rules/schema.json is stale: run `make schema`"
+        f"{where} is stale: run `make schema`"
     )
+
+
+def test_rules_schema_prints_the_packaged_copy_only_while_its_sources_are_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    packaged = tmp_path / "schema.json"
+    packaged.write_text('{"stamped": "' + cli_rules.schema_stamp() + '"}\n')
+    monkeypatch.setattr(cli_rules, "PACKAGED_SCHEMA", packaged)
+    assert cli_main(["rules", "schema"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"stamped": cli_rules.schema_stamp()}
+    packaged.write_text('{"stamped": "sources sha256:0123"}\n')  # made from other sources
+    assert cli_main(["rules", "schema"]) == 0
+    assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(schema_document()))
+    packaged.unlink()
+    assert cli_main(["rules", "schema"]) == 0
+    assert json.loads(capsys.readouterr().out)["title"] == "hearthgate rules file"
