@@ -72,7 +72,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         _add_run(sub)
         _add_ca(sub)
     for group in groups:
-        importlib.import_module(f"proxy.cli.{group}").add(sub, common)
+        module = importlib.import_module(f"proxy.cli.{group}")
+        if group == "state":  # the largest group: the one command asked for
+            module.add(sub, common, command)
+        else:
+            module.add(sub, common)
     return parser
 
 
