@@ -313,9 +313,13 @@ def tables(report: Report, res: StreamingResults) -> None:
         ),
         all(cpu["hearthgate", c] <= cpu["mitmdump", c] for c in CONCURRENCIES) and not errors,
     )
+    others = {
+        n: sum(res.cell(n, c).coalesced for c in CONCURRENCIES) for n in ("mitmdump", "direct")
+    }
     report.target(
         "streaming: 0 coalesced chunks through hearthgate",
-        f"{coalesced} of {sum(c.events for c in hearthgate)} events",
+        f"{coalesced} of {sum(c.events for c in hearthgate)} events "
+        f"(mitmdump {others['mitmdump']}, direct {others['direct']})",
         coalesced == 0 and not errors,
     )
     headers = ["target", "streams at once", "streams", "first chunk ms p50", "added",
