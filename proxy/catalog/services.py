@@ -256,16 +256,12 @@ def _sha256(data: bytes) -> str:
 
 
 def _unpacked(entry: dict[str, Any]) -> Provider:
-    return Provider(
-        name=entry["name"],
-        hosts=tuple(entry["hosts"]),
-        api=entry["api"],
-        category=entry["category"],
-        display=entry["display"],
-        note=entry["note"],
-        dns_names=tuple(entry["dns_names"]),
-        docs=tuple(entry["docs"]),
-    )
+    """A Provider from its packed fields (``packed_text``): the JSON lists back to tuples."""
+    return Provider(**{f: _frozen(entry[f]) for f in Provider.__slots__})
+
+
+def _frozen(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
 
 
 def _checked(provider: Provider) -> tuple[Provider, list[HostSpec]]:

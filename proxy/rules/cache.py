@@ -55,18 +55,27 @@ def load_rules(path: str | Path, state_dir: Path | None) -> Snapshot:
 
     Raises ``RulesFileError`` exactly as ``loader.load_rules_file`` does.
     """
-    from_file: Snapshot | None = None
-    try:
-        raw = Path(path).read_bytes()
-    except OSError:
-        from proxy.rules.loader import load_rules_file
-
-        return load_rules_file(path)  # which reports the problem in its own words
+    raw = _source(path)
     key = cache_key(raw)
     if state_dir is not None:
         from_file = read_cache(state_dir / CACHE_FILE, key)
         if from_file is not None:
             return from_file
+    return _fresh(raw, key, path, state_dir)
+
+
+def _source(path: str | Path) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError:
+        from proxy.rules.loader import load_rules_file
+
+        load_rules_file(path)  # which reports the problem in its own words
+        raise
+
+
+def _fresh(raw: bytes, key: bytes, path: str | Path, state_dir: Path | None) -> Snapshot:
+    """A full load of ``raw``, written to the cache (and rules.shown) on the way."""
     from proxy.rules.loader import load_rules_bytes
 
     snap = load_rules_bytes(raw, str(path))  # the bytes hashed: no second read to race
@@ -125,29 +134,17 @@ def load_shown(path: str | Path, state_dir: Path | None) -> dict[str, Any]:
     """``rules show``'s document: the rules as loaded, every default filled in (the models'
     JSON dump), from ``STATE_DIR/rules.shown`` when it was written for these bytes (beside
     the cache, by ``write_cache``). Raises ``RulesFileError`` as ``load_rules`` does."""
-    try:
-        raw = Path(path).read_bytes()
-    except OSError:
-        from proxy.rules.loader import load_rules_file
-
-        load_rules_file(path)  # which reports the problem in its own words
-        raise
+    raw = _source(path)
     key = cache_key(raw)
     if state_dir is not None:
         data = _read_private(state_dir / SHOWN_FILE, SHOWN_MAGIC + key + b"\n")
-        if data is not None:
-            try:
-                shown = json.loads(data)
-            except ValueError:
-                shown = None
-            if isinstance(shown, dict):
-                return shown
-    from proxy.rules.loader import load_rules_bytes
-
-    snap = load_rules_bytes(raw, str(path))
-    if state_dir is not None:
-        write_cache(state_dir, key, snap)
-    return _shown(snap)
+        try:
+            shown = json.loads(data) if data is not None else None
+        except ValueError:
+            shown = None
+        if isinstance(shown, dict):
+            return shown
+    return _shown(_fresh(raw, key, path, state_dir))
 
 
 def _shown(snap: Snapshot) -> dict[str, Any]:
