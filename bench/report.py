@@ -46,6 +46,13 @@ class Verdict:
     target: str
     measured: str
     ok: bool | None  # None: not measured (skipped)
+    level: bool = False  # missed, but by less than the turns' spread: see ``status``
+
+    @property
+    def status(self) -> str:
+        if self.ok is None:
+            return "skipped"
+        return "LEVEL" if self.level and not self.ok else verdict(self.ok)
 
 
 @dataclass
@@ -56,18 +63,16 @@ class Report:
     sections: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def target(self, target: str, measured: str, ok: bool | None) -> None:
-        self.verdicts.append(Verdict(target, measured, ok))
+    def target(self, target: str, measured: str, ok: bool | None, level: bool = False) -> None:
+        """``level``: a missed comparison that the paired turns cannot tell from a tie."""
+        self.verdicts.append(Verdict(target, measured, ok, level))
 
     def section(self, title: str, *parts: str) -> None:
         self.sections.append("\n\n".join([f"## {title}", *[p for p in parts if p]]))
 
     def render(self) -> str:
         machine = "\n".join(f"- {k}: {v}" for k, v in self.machine.items())
-        rows = [
-            [v.target, v.measured, "skipped" if v.ok is None else verdict(v.ok)]
-            for v in self.verdicts
-        ]
+        rows = [[v.target, v.measured, v.status] for v in self.verdicts]
         summary = table(["SPEC section 9 target", "measured", "result"], rows, left=2)
         parts = [f"# {self.title}", "## Machine", machine, "## Targets", summary, *self.sections]
         if self.notes:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import re
 import ssl
 import time
@@ -97,13 +98,80 @@ class Cell:
         return 1e3 * self.cpu_s / len(self.samples) if self.samples else float("nan")
 
 
+def merged(turns: list[Cell]) -> Cell:
+    out = Cell()
+    for turn in turns:
+        out.samples += turn.samples
+        out.errors += turn.errors
+        out.first_error = out.first_error or turn.first_error
+        out.cpu_s += turn.cpu_s
+    return out
+
+
 @dataclass
 class StreamingResults:
+    """Every turn of every (target, concurrency), in the order they ran."""
+
     rounds: int
-    cells: dict[tuple[str, int], Cell] = field(default_factory=dict)
+    turns: dict[tuple[str, int], list[Cell]] = field(default_factory=dict)
+
+    def new_turn(self, target: str, conc: int) -> Cell:
+        turn = Cell()
+        self.turns.setdefault((target, conc), []).append(turn)
+        return turn
 
     def cell(self, target: str, conc: int) -> Cell:
-        return self.cells.setdefault((target, conc), Cell())
+        """All the turns of one target at one concurrency, pooled."""
+        return merged(self.turns.get((target, conc), []))
+
+
+def sign_test(above: int, differing: int) -> float:
+    """One-sided p of ``above`` or more of ``differing`` paired turns going one way by chance."""
+    if not differing:
+        return 1.0
+    return sum(math.comb(differing, k) for k in range(above, differing + 1)) / 2**differing
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """hearthgate vs mitmdump on one figure at one concurrency: pooled, and turn by turn."""
+
+    hearthgate: float
+    mitmdump: float
+    above: int  # turns in which hearthgate's figure was the higher
+    differing: int  # turns in which the two differed
+    bound: float  # hearthgate meets the target at or below this
+
+    @property
+    def ok(self) -> bool:
+        return self.hearthgate <= self.bound
+
+    @property
+    def level(self) -> bool:
+        """Missed, but hearthgate was the higher in too few of the paired turns for the
+        difference to be told from the machine's noise (sign test, p >= 0.05)."""
+        return sign_test(self.above, self.differing) >= 0.05
+
+
+def compare(
+    res: StreamingResults, conc: int, figure: Callable[[Cell], float], added: bool
+) -> Comparison:
+    """``added``: the figure is a delay, read as the proxy's minus direct's (pooled); turn by
+    turn, direct's part cancels out of the difference."""
+    base = figure(res.cell("direct", conc)) if added else 0.0
+    h_turns, m_turns = (
+        res.turns.get(("hearthgate", conc), []),
+        res.turns.get(("mitmdump", conc), []),
+    )
+    diffs = [figure(h) - figure(m) for h, m in zip(h_turns, m_turns, strict=False)]
+    m = figure(res.cell("mitmdump", conc)) - base
+    return Comparison(
+        hearthgate=figure(res.cell("hearthgate", conc)) - base,
+        mitmdump=m,
+        above=sum(d > 0 for d in diffs),
+        differing=sum(d != 0 for d in diffs),
+        bound=max(m, 0.0) if added else m,
+    )
 
 
 class _Dechunker:
@@ -232,7 +300,7 @@ def measure(lab: Lab, rounds: int, progress: Callable[[str], None]) -> Streaming
         progress(f"streaming: {conc} concurrent stream(s), {rounds} turns of each target")
         for _ in range(rounds):
             for running in targets:
-                cell = res.cell(running.target.name, conc)
+                cell = res.new_turn(running.target.name, conc)
                 streams = cell_rounds(1, conc)
                 asyncio.run(_run_cell(running.target, conc, streams, running.pid, cell))
     return res
@@ -244,9 +312,40 @@ def added(res: StreamingResults, target: str, conc: int) -> tuple[float, float]:
     return t.ttfc_ms() - d.ttfc_ms(), t.delay_ms(50) - d.delay_ms(50)
 
 
+FIGURES: dict[str, tuple[Callable[[Cell], float], bool]] = {
+    "added time to first chunk": (lambda c: c.ttfc_ms(), True),
+    "added per-chunk p50": (lambda c: c.delay_ms(50), True),
+    "added per-chunk p99": (lambda c: c.delay_ms(99), True),
+    "CPU per stream": (lambda c: c.cpu_ms_per_stream, False),
+}
+
+
+def _figure_target(report: Report, res: StreamingResults, name: str, errors: int) -> None:
+    """One "<= mitmdump's" target over both concurrencies: PASS when each pooled figure is
+    at most mitmdump's; LEVEL when one is not but no miss stands out of the turns' noise."""
+    figure, is_delay = FIGURES[name]
+    sign, unit = ("+", "ms") if is_delay else ("", "ms")
+    parts, comparisons = [], []
+    for conc in CONCURRENCIES:
+        cmp = compare(res, conc, figure, is_delay)
+        comparisons.append(cmp)
+        parts.append(
+            f"{conc}: {sign}{cmp.hearthgate:.2f} vs {sign}{cmp.mitmdump:.2f} {unit}, "
+            f"above in {cmp.above} of {cmp.differing} turns"
+        )
+    ok = all(c.ok for c in comparisons) and not errors
+    level = not errors and all(c.ok or c.level for c in comparisons)
+    report.target(
+        f"streaming: hearthgate's {name} <= mitmdump's (1 and 20 streams)",
+        "; ".join(parts),
+        ok,
+        level,
+    )
+
+
 def tables(report: Report, res: StreamingResults) -> None:
-    """The section's table, notes and the three targets (each concurrency must meet them)."""
-    rows, ok_ttfc, ok_chunk = [], [], []
+    """The section's table, notes and targets (each concurrency must meet them)."""
+    rows = []
     for conc in CONCURRENCIES:
         for name in ("direct", "mitmdump", "hearthgate"):
             cell = res.cell(name, conc)
@@ -265,54 +364,11 @@ def tables(report: Report, res: StreamingResults) -> None:
                     str(cell.errors),
                 ]
             )
-        m_ttfc, m_chunk = added(res, "mitmdump", conc)
-        h_ttfc, h_chunk = added(res, "hearthgate", conc)
-        ok_ttfc.append(h_ttfc <= max(m_ttfc, 0.0))
-        ok_chunk.append(h_chunk <= max(m_chunk, 0.0))
     hearthgate = [res.cell("hearthgate", c) for c in CONCURRENCIES]
     coalesced = sum(c.coalesced for c in hearthgate)
     errors = sum(c.errors for c in hearthgate)
-    summary = ", ".join(
-        f"{c}: +{added(res, 'hearthgate', c)[0]:.2f} vs +{added(res, 'mitmdump', c)[0]:.2f} ms"
-        for c in CONCURRENCIES
-    )
-    report.target(
-        "streaming: hearthgate's added time to first chunk <= mitmdump's (1 and 20 streams)",
-        summary,
-        all(ok_ttfc) and not errors,
-    )
-    summary = ", ".join(
-        f"{c}: +{added(res, 'hearthgate', c)[1]:.2f} vs +{added(res, 'mitmdump', c)[1]:.2f} ms"
-        for c in CONCURRENCIES
-    )
-    report.target(
-        "streaming: hearthgate's added per-chunk p50 <= mitmdump's (1 and 20 streams)",
-        summary,
-        all(ok_chunk) and not errors,
-    )
-    p99 = {
-        (name, c): res.cell(name, c).delay_ms(99) - res.cell("direct", c).delay_ms(99)
-        for name in ("mitmdump", "hearthgate")
-        for c in CONCURRENCIES
-    }
-    report.target(
-        "streaming: hearthgate's added per-chunk p99 <= mitmdump's (1 and 20 streams)",
-        ", ".join(
-            f"{c}: +{p99['hearthgate', c]:.2f} vs +{p99['mitmdump', c]:.2f} ms"
-            for c in CONCURRENCIES
-        ),
-        all(p99["hearthgate", c] <= max(p99["mitmdump", c], 0.0) for c in CONCURRENCIES)
-        and not errors,
-    )
-    cpu = {(n, c): res.cell(n, c).cpu_ms_per_stream for n in ("mitmdump", "hearthgate")
-           for c in CONCURRENCIES}  # fmt: skip
-    report.target(
-        "streaming: hearthgate's CPU per stream <= mitmdump's (1 and 20 streams)",
-        ", ".join(
-            f"{c}: {cpu['hearthgate', c]:.1f} vs {cpu['mitmdump', c]:.1f} ms" for c in CONCURRENCIES
-        ),
-        all(cpu["hearthgate", c] <= cpu["mitmdump", c] for c in CONCURRENCIES) and not errors,
-    )
+    for name in FIGURES:
+        _figure_target(report, res, name, errors)
     others = {
         n: sum(res.cell(n, c).coalesced for c in CONCURRENCIES) for n in ("mitmdump", "direct")
     }
@@ -325,7 +381,7 @@ def tables(report: Report, res: StreamingResults) -> None:
     headers = ["target", "streams at once", "streams", "first chunk ms p50", "added",
                "per-chunk delay ms p50 / p99", "added p50", "coalesced", "CPU ms/stream",
                "errors"]  # fmt: skip
-    firsts = [f"{n} {c}: {res.cell(n, c).first_error}" for (n, c) in res.cells
+    firsts = [f"{n} {c}: {res.cell(n, c).first_error}" for (n, c) in res.turns
               if res.cell(n, c).first_error]  # fmt: skip
     report.section(
         "6. Streaming",
@@ -335,7 +391,11 @@ def tables(report: Report, res: StreamingResults) -> None:
         f"{cell_rounds(1, 1)} streams on the single connection, or one on each of 20. "
         "'mitmdump' runs bare with a three-line addon that streams text/event-stream "
         "(bench/stream_addon.py); without it mitmdump buffers the "
-        "whole answer. 'added' = the proxy's median minus direct's.",
+        "whole answer. 'added' = the proxy's median minus direct's. Each '<= mitmdump's' "
+        "target also pairs the turns (mitmdump's turn and hearthgate's right after it): "
+        "a figure above mitmdump's pooled one, but the higher in too few of the pairs to be "
+        "told from chance (one-sided sign test, p >= 0.05: at 10 turns, 8 or fewer), is "
+        "reported LEVEL rather than FAIL.",
         table(headers, rows),
         ("First errors: " + "; ".join(firsts)) if firsts else "",
     )
