@@ -163,7 +163,8 @@ def compare(
         res.turns.get(("hearthgate", conc), []),
         res.turns.get(("mitmdump", conc), []),
     )
-    diffs = [figure(h) - figure(m) for h, m in zip(h_turns, m_turns, strict=False)]
+    pairs = [figure(h) - figure(m) for h, m in zip(h_turns, m_turns, strict=False)]
+    diffs = [d for d in pairs if not math.isnan(d)]  # a turn with no stream has no figure
     m = figure(res.cell("mitmdump", conc)) - base
     return Comparison(
         hearthgate=figure(res.cell("hearthgate", conc)) - base,
