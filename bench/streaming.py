@@ -325,13 +325,13 @@ def _figure_target(report: Report, res: StreamingResults, name: str, errors: int
     """One "<= mitmdump's" target over both concurrencies: PASS when each pooled figure is
     at most mitmdump's; LEVEL when one is not but no miss stands out of the turns' noise."""
     figure, is_delay = FIGURES[name]
-    sign, unit = ("+", "ms") if is_delay else ("", "ms")
+    sign = "+" if is_delay else ""
     parts, comparisons = [], []
     for conc in CONCURRENCIES:
         cmp = compare(res, conc, figure, is_delay)
         comparisons.append(cmp)
         parts.append(
-            f"{conc}: {sign}{cmp.hearthgate:.2f} vs {sign}{cmp.mitmdump:.2f} {unit}, "
+            f"{conc}: {sign}{cmp.hearthgate:.2f} vs {sign}{cmp.mitmdump:.2f} ms, "
             f"above in {cmp.above} of {cmp.differing} turns"
         )
     ok = all(c.ok for c in comparisons) and not errors
